@@ -1,0 +1,69 @@
+"""Eryx guest runtime: the Python side of the `eryx:sandbox` world.
+
+componentize-py runs this module's top level once, at build time, and
+snapshots the interpreter's heap into the component. Everything imported
+here is therefore free for every sandbox; anything imported later is read
+from the read-only stdlib mounted at /python.
+"""
+
+import sys
+import os
+
+# Pre-imports: modules nearly every script uses. Their import cost is paid at
+# build time, not per sandbox.
+import abc, array, asyncio, base64, bisect, calendar, codecs, collections  # noqa: E401,F401
+import contextlib, copy, csv, dataclasses, datetime, decimal, enum, fractions  # noqa: E401,F401
+import functools, hashlib, heapq, inspect, io, itertools, json, linecache  # noqa: E401,F401
+import math, operator, pprint, random, re, statistics, string, struct  # noqa: E401,F401
+import textwrap, time, traceback, types, typing, unicodedata, uuid, weakref  # noqa: E401,F401
+import asyncio.base_events, asyncio.events  # noqa: E401,F401
+
+import wit_world
+from wit_world import Outcome
+from wit_world.imports import host
+
+from . import loop
+from .runner import Runner
+
+loop.install()
+
+_runner = Runner(host.emit_output)
+_fresh_instance = True
+
+
+def _first_execution_in_instance():
+    """Undo what the build-time snapshot made identical in every sandbox."""
+    # The `random` module was seeded while the snapshot was taken: reseed it
+    # from WASI randomness so two sandboxes do not draw the same numbers.
+    random.seed()
+
+
+class WitWorld(wit_world.WitWorld):
+    def execute(self, code, options):
+        global _fresh_instance
+        try:
+            if _fresh_instance:
+                _fresh_instance = False
+                _first_execution_in_instance()
+            r = _runner.run(code, options.result_variable, options.stream_output)
+            return Outcome(r.status, r.stdout, r.stderr, r.result_json,
+                           r.result_error, r.error_type, r.error_message,
+                           r.traceback, r.error_line)
+        except BaseException as exc:  # noqa: BLE001 - an escape would trap
+            return Outcome(3, "", "", None, None, type(exc).__name__,
+                           "eryx guest failure: " + repr(exc), "", 0)
+
+
+def _finish_snapshot():
+    """Leave the snapshot holding nothing of the build machine."""
+    # Only the stdlib mount exists at run time; the build-time directories
+    # (/0, /world, /bundled, site-packages) would only cost failed stats.
+    sys.path[:] = ["/python"]
+    sys.path_importer_cache.clear()
+    # The build environment's variables must not leak into sandboxes.
+    os.environ.clear()
+    import gc
+    gc.collect()
+
+
+_finish_snapshot()

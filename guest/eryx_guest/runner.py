@@ -1,0 +1,169 @@
+"""Running one piece of user code and describing what happened.
+
+The host calls `execute` through the WIT export; this module turns the code
+string into an `Outcome`: captured output, the JSON of the result variable,
+and for failures the exception type, message, user-facing traceback and line.
+Nothing here may let an exception escape: an exception crossing the export
+would trap the whole instance.
+"""
+
+import ast
+import asyncio
+import builtins
+import inspect
+import json
+import linecache
+import sys
+import traceback
+
+from . import capture
+from .capture import CaptureWriter
+from .loop import SandboxEventLoop
+
+FILENAME = "<sandbox>"
+
+STATUS_OK = 0
+STATUS_SYNTAX = 1
+STATUS_EXCEPTION = 2
+STATUS_INTERNAL = 3
+
+_COMPILE_FLAGS = ast.PyCF_ALLOW_TOP_LEVEL_AWAIT
+
+
+class Report:
+    """Plain fields of an outcome; converted to the WIT record by the caller."""
+
+    __slots__ = ("status", "stdout", "stderr", "result_json", "result_error",
+                 "error_type", "error_message", "traceback", "error_line")
+
+    def __init__(self):
+        self.status = STATUS_OK
+        self.stdout = ""
+        self.stderr = ""
+        self.result_json = None
+        self.result_error = None
+        self.error_type = ""
+        self.error_message = ""
+        self.traceback = ""
+        self.error_line = 0
+
+
+class Runner:
+    """Per-instance state: one event loop, created on first use."""
+
+    def __init__(self, emit_output):
+        self._emit_output = emit_output
+        self._loop = None
+
+    def _event_loop(self):
+        # Creating a loop costs more than a small script: keep one per instance.
+        if self._loop is None:
+            self._loop = SandboxEventLoop()
+            asyncio.set_event_loop(self._loop)
+        return self._loop
+
+    def run(self, code, result_variable, stream):
+        report = Report()
+        emit = self._emit_output if stream else None
+        out = CaptureWriter(1, emit)
+        err = CaptureWriter(2, emit)
+        saved = sys.stdout, sys.stderr
+        sys.stdout, sys.stderr = out, err
+        capture.activate(out, err)
+        try:
+            namespace = {"__name__": "__main__", "__builtins__": builtins}
+            self._run_into(code, namespace, report, err)
+            if report.status == STATUS_OK and result_variable:
+                _capture_result(namespace, result_variable, report)
+        except BaseException as exc:  # noqa: BLE001 - must never escape
+            report.status = STATUS_INTERNAL
+            report.error_type = type(exc).__name__
+            report.error_message = _safe_str(exc)
+        finally:
+            sys.stdout, sys.stderr = saved
+            capture.deactivate()
+            _flush_std_fds()
+            report.stdout = out.getvalue()
+            report.stderr = err.getvalue()
+        return report
+
+    def _run_into(self, code, namespace, report, err):
+        _register_source(code)
+        try:
+            compiled = compile(code, FILENAME, "exec", flags=_COMPILE_FLAGS,
+                               dont_inherit=True)
+        except (SyntaxError, ValueError) as exc:
+            _describe_error(exc, report, STATUS_SYNTAX, err)
+            return
+        try:
+            value = eval(compiled, namespace)
+            if inspect.iscoroutine(value):
+                self._event_loop().run_until_complete(value)
+        except SystemExit as exc:
+            if exc.code not in (None, 0):
+                _describe_error(exc, report, STATUS_EXCEPTION, err)
+        except BaseException as exc:  # noqa: BLE001
+            _describe_error(exc, report, STATUS_EXCEPTION, err)
+
+
+def _flush_std_fds():
+    """Text written to sys.__stdout__ is buffered in the guest: push it to
+    the host now, or it would be lost with the instance."""
+    for stream in (sys.__stdout__, sys.__stderr__):
+        try:
+            stream.flush()
+        except BaseException:  # noqa: BLE001
+            pass
+
+
+def _register_source(code):
+    """Let tracebacks show the user's source lines."""
+    lines = code.splitlines(keepends=True)
+    linecache.cache[FILENAME] = (len(code), None, lines, FILENAME)
+
+
+def _user_frames(tb):
+    """Skip the runtime's own frames: the traceback starts at user code."""
+    while tb is not None and tb.tb_frame.f_code.co_filename != FILENAME:
+        tb = tb.tb_next
+    return tb
+
+
+def _describe_error(exc, report, status, err):
+    report.status = status
+    report.error_type = type(exc).__name__
+    report.error_message = _safe_str(exc)
+    if isinstance(exc, SyntaxError):
+        report.error_line = exc.lineno or 0
+        exc.__traceback__ = None
+        text = "".join(traceback.format_exception_only(exc))
+        report.traceback = text
+    else:
+        tb = _user_frames(exc.__traceback__)
+        exc.__traceback__ = tb
+        frames = traceback.extract_tb(tb) if tb is not None else []
+        for frame in reversed(frames):
+            if frame.filename == FILENAME:
+                report.error_line = frame.lineno or 0
+                break
+        report.traceback = "".join(traceback.format_exception(exc))
+    # Like CPython, an uncaught exception is also printed to stderr.
+    err.write(report.traceback)
+
+
+def _capture_result(namespace, name, report):
+    if name not in namespace:
+        return
+    try:
+        report.result_json = json.dumps(namespace[name], ensure_ascii=False,
+                                        allow_nan=False)
+    except BaseException as exc:  # noqa: BLE001
+        report.result_error = (f"result variable {name!r} is not JSON-serializable: "
+                               f"{type(exc).__name__}: {_safe_str(exc)}")
+
+
+def _safe_str(exc):
+    try:
+        return str(exc)
+    except BaseException:  # noqa: BLE001
+        return f"<unprintable {type(exc).__name__}>"
