@@ -1,0 +1,197 @@
+/*
+ * eryx.h — run untrusted Python (CPython 3.14 on WASI) in a Wasmtime sandbox.
+ *
+ * Objects
+ *   eryx_runtime  the engine and the pre-compiled Python component. Create
+ *                 one per process and share it: it is thread-safe.
+ *   eryx_sandbox  one isolated Python. Every eryx_sandbox_execute() starts
+ *                 from a clean interpreter (nothing from the previous run
+ *                 remains). Use a sandbox from one thread at a time; many
+ *                 sandboxes may run on many threads at once.
+ *   eryx_result   what one execution produced (output, result JSON, error).
+ *   eryx_error    why an API call failed (bad arguments, missing runtime
+ *                 files, host resources exhausted). Python errors are NOT
+ *                 eryx_errors: they are reported inside an eryx_result.
+ *
+ * Conventions
+ *   - Functions that can fail return an `eryx_error *`: NULL on success,
+ *     otherwise an error the caller owns and frees with eryx_error_free().
+ *   - Every string crossing the API has an explicit length in bytes and is
+ *     UTF-8. Strings returned by the library are also NUL-terminated and stay
+ *     valid until their owner is freed.
+ *   - Each type has exactly one `_free` function; passing NULL to it is a
+ *     no-op.
+ *   - Options structs start with a `version` field; initialize them with the
+ *     matching `_INIT` macro (or eryx_*_options_init()) so that fields added
+ *     in later versions get their defaults.
+ */
+#ifndef ERYX_H
+#define ERYX_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define ERYX_VERSION "0.1.0"
+
+/* ------------------------------------------------------------------ errors */
+
+typedef enum eryx_error_code {
+  ERYX_ERR_INVALID_ARGUMENT = 1, /* NULL where a value is required, bad UTF-8,
+                                    unknown options version, ...           */
+  ERYX_ERR_RUNTIME_FILES = 2,    /* the runtime directory is missing or does
+                                    not match this build of the library    */
+  ERYX_ERR_WASMTIME = 3,         /* Wasmtime refused an operation          */
+  ERYX_ERR_RESOURCES = 4,        /* out of host memory or of sandbox slots */
+  ERYX_ERR_INTERNAL = 5          /* a bug in Eryx: please report it       */
+} eryx_error_code;
+
+typedef struct eryx_error eryx_error;
+
+/* The category of the failure. */
+eryx_error_code eryx_error_get_code(const eryx_error *err);
+
+/* A human-readable, NUL-terminated message owned by `err`. `len` (optional)
+ * receives its length in bytes. */
+const char *eryx_error_message(const eryx_error *err, size_t *len);
+
+void eryx_error_free(eryx_error *err);
+
+/* ----------------------------------------------------------------- runtime */
+
+typedef struct eryx_runtime eryx_runtime;
+
+#define ERYX_RUNTIME_OPTIONS_VERSION 1
+
+typedef struct eryx_runtime_options {
+  unsigned int version; /* ERYX_RUNTIME_OPTIONS_VERSION */
+
+  /* Directory holding `eryx.cwasm` (the pre-compiled component) and
+   * `python/` (the stdlib tree mounted read-only at /python). NULL: the
+   * ERYX_RUNTIME_DIR environment variable, else the directory this library
+   * was built with. Need not be NUL-terminated; length in bytes. */
+  const char *runtime_dir;
+  size_t runtime_dir_len;
+
+  /* Upper bound on sandboxes alive at once (their memory is reserved up
+   * front by Wasmtime's pooling allocator). 0: 1000. */
+  uint32_t max_sandboxes;
+} eryx_runtime_options;
+
+#define ERYX_RUNTIME_OPTIONS_INIT {ERYX_RUNTIME_OPTIONS_VERSION, NULL, 0, 0}
+
+/* Loads the runtime. On success `*out` is owned by the caller and released
+ * with eryx_runtime_free() once every sandbox created from it is freed.
+ * `opts` may be NULL for defaults. Errors: ERYX_ERR_INVALID_ARGUMENT,
+ * ERYX_ERR_RUNTIME_FILES, ERYX_ERR_WASMTIME, ERYX_ERR_RESOURCES. */
+eryx_error *eryx_runtime_new(const eryx_runtime_options *opts,
+                             eryx_runtime **out);
+
+void eryx_runtime_free(eryx_runtime *rt);
+
+/* ----------------------------------------------------------------- sandbox */
+
+typedef struct eryx_sandbox eryx_sandbox;
+
+/* Receives output as the code produces it: `text` holds `len` bytes of UTF-8
+ * (not NUL-terminated, valid only during the call). Called on the thread
+ * running eryx_sandbox_execute(), in the order the output was written. */
+typedef void (*eryx_output_fn)(void *user_data, const char *text, size_t len);
+
+#define ERYX_SANDBOX_OPTIONS_VERSION 1
+
+typedef struct eryx_sandbox_options {
+  unsigned int version; /* ERYX_SANDBOX_OPTIONS_VERSION */
+
+  /* Name of the variable whose value is returned as JSON. NULL: "result".
+   * An empty string (len 0, non-NULL) disables result capture. */
+  const char *result_variable;
+  size_t result_variable_len;
+
+  /* Wall-clock limit of one execution in milliseconds. 0: 30000.
+   * UINT64_MAX: no limit. */
+  uint64_t timeout_ms;
+
+  /* Optional live output handlers (NULL: none). The result still holds the
+   * full text. `output_user_data` is passed to both and must outlive the
+   * sandbox. */
+  eryx_output_fn on_stdout;
+  eryx_output_fn on_stderr;
+  void *output_user_data;
+} eryx_sandbox_options;
+
+#define ERYX_SANDBOX_OPTIONS_INIT                                              \
+  {ERYX_SANDBOX_OPTIONS_VERSION, NULL, 0, 0, NULL, NULL, NULL}
+
+/* Creates a sandbox. `rt` must outlive it. `opts` may be NULL for defaults;
+ * it is copied and need not outlive the call. On success `*out` is owned by
+ * the caller (eryx_sandbox_free). Errors: ERYX_ERR_INVALID_ARGUMENT,
+ * ERYX_ERR_RESOURCES (all sandbox slots in use), ERYX_ERR_WASMTIME. */
+eryx_error *eryx_sandbox_new(eryx_runtime *rt, const eryx_sandbox_options *opts,
+                             eryx_sandbox **out);
+
+void eryx_sandbox_free(eryx_sandbox *sb);
+
+/* ----------------------------------------------------------------- results */
+
+typedef struct eryx_result eryx_result;
+
+typedef enum eryx_status {
+  ERYX_STATUS_OK = 0,        /* the code ran to completion                 */
+  ERYX_STATUS_SYNTAX = 1,    /* the code did not compile                   */
+  ERYX_STATUS_EXCEPTION = 2, /* an exception escaped the code              */
+  ERYX_STATUS_LIMIT = 3,     /* a limit (e.g. the timeout) ended the run   */
+  ERYX_STATUS_INTERNAL = 4   /* the sandbox itself failed (trap, bug)      */
+} eryx_status;
+
+/* Runs `code` (UTF-8, `code_len` bytes) as the body of
+ * a fresh `__main__` module; top-level `await` is allowed. Python failures
+ * (syntax errors, exceptions, limits) are reported in the result, with
+ * whatever output was captured. On success `*out` is owned by the caller
+ * (eryx_result_free). Errors: ERYX_ERR_INVALID_ARGUMENT (NULL, invalid
+ * UTF-8), ERYX_ERR_RESOURCES, ERYX_ERR_WASMTIME (the sandbox could not be
+ * re-created). Not thread-safe for one `sb`. */
+eryx_error *eryx_sandbox_execute(eryx_sandbox *sb, const char *code,
+                                 size_t code_len, eryx_result **out);
+
+eryx_status eryx_result_status(const eryx_result *r);
+
+/* A short name of the status: "ok", "syntax", "exception", "limit",
+ * "internal". Static storage. */
+const char *eryx_status_name(eryx_status status);
+
+/* Everything the code wrote to sys.stdout / sys.stderr (or to file
+ * descriptors 1 / 2). Never NULL. */
+const char *eryx_result_stdout(const eryx_result *r, size_t *len);
+const char *eryx_result_stderr(const eryx_result *r, size_t *len);
+
+/* JSON text of the result variable, or NULL when the code did not set it,
+ * when it could not be converted (see eryx_result_json_error) or when the
+ * execution failed. */
+const char *eryx_result_json(const eryx_result *r, size_t *len);
+
+/* Why the result variable could not be converted to JSON, or NULL. */
+const char *eryx_result_json_error(const eryx_result *r, size_t *len);
+
+/* For a failed execution: the Python exception type ("ZeroDivisionError",
+ * "SyntaxError"; for limits "TimeoutError"), its message, the formatted
+ * traceback of the user's code, and the line in the user's code (0 if
+ * unknown). Empty strings (never NULL) when the execution succeeded. */
+const char *eryx_result_error_type(const eryx_result *r, size_t *len);
+const char *eryx_result_error_message(const eryx_result *r, size_t *len);
+const char *eryx_result_traceback(const eryx_result *r, size_t *len);
+uint32_t eryx_result_error_line(const eryx_result *r);
+
+/* Wall-clock time of the execution in milliseconds (guest call only). */
+double eryx_result_duration_ms(const eryx_result *r);
+
+void eryx_result_free(eryx_result *r);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* ERYX_H */

@@ -1,0 +1,131 @@
+/*
+ * internal.h — declarations shared by the files of liberyx.
+ *
+ * Each .c file owns one concept; this header is how they meet. Nothing here
+ * is part of the public API (see include/eryx.h).
+ */
+#ifndef ERYX_INTERNAL_H
+#define ERYX_INTERNAL_H
+
+#include "eryx.h"
+
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <wasmtime.h>
+
+/* ---- error.c ---- */
+eryx_error *eryx__error_new(eryx_error_code code, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+/* Wraps (and frees) a Wasmtime error, prefixing `what`. */
+eryx_error *eryx__error_from_wasmtime(wasmtime_error_t *werr, const char *what);
+/* Copies a Wasmtime error's message into a malloc'd string (caller frees). */
+char *eryx__wasmtime_message(const wasmtime_error_t *werr);
+
+/* ---- buf.c: a growable byte buffer, always NUL-terminated ---- */
+typedef struct eryx_buf {
+  char *data;
+  size_t len;
+  size_t cap;
+  bool oom; /* an append failed; the buffer holds what fit */
+} eryx_buf;
+
+void eryx__buf_append(eryx_buf *b, const char *s, size_t n);
+/* Gives up ownership of the bytes (never NULL unless out of memory). */
+char *eryx__buf_take(eryx_buf *b, size_t *len);
+void eryx__buf_free(eryx_buf *b);
+
+/* Copies n bytes into a fresh NUL-terminated allocation. */
+char *eryx__strndup(const char *s, size_t n);
+bool eryx__utf8_valid(const char *s, size_t n);
+
+/* ---- engine.c: the one engine configuration (also used at build time) ---- */
+typedef struct eryx_engine_limits {
+  uint32_t max_sandboxes;
+} eryx_engine_limits;
+wasm_config_t *eryx__engine_config(const eryx_engine_limits *limits);
+
+/* ---- runtime.c ---- */
+struct eryx_runtime {
+  wasm_engine_t *engine;
+  wasmtime_component_t *component;
+  wasmtime_component_linker_t *linker;
+  wasmtime_component_export_index_t *execute_index;
+  char *stdlib_dir; /* host path mounted read-only at /python */
+
+  /* The epoch ticker: one thread for the whole runtime, awake only while
+   * at least one execution is running. */
+  pthread_t ticker;
+  pthread_mutex_t ticker_mu;
+  pthread_cond_t ticker_cv;
+  unsigned active_executions;
+  bool ticker_stop;
+};
+
+/* Milliseconds between two epoch ticks: the granularity of timeouts. */
+#define ERYX_TICK_MS 2
+
+void eryx__runtime_execution_begin(eryx_runtime *rt);
+void eryx__runtime_execution_end(eryx_runtime *rt);
+
+/* ---- host_imports.c: the WIT `host` interface ---- */
+wasmtime_error_t *eryx__define_host_imports(wasmtime_component_linker_t *linker);
+
+/* ---- sandbox.c ---- */
+/* Per-store state: everything a host import needs while the guest runs. */
+typedef struct eryx_store_data {
+  struct eryx_sandbox *sandbox;
+  eryx_buf fd_stdout; /* writes to WASI fd 1 / fd 2 */
+  eryx_buf fd_stderr;
+} eryx_store_data;
+
+/* Forwards a chunk of output (which: 1 stdout, 2 stderr) to the sandbox's
+ * live handler, if it has one. */
+void eryx__sandbox_emit(struct eryx_sandbox *sb, int which, const char *text,
+                        size_t len);
+
+/* Blocks the calling (guest) thread for up to `ns` nanoseconds. Returns an
+ * error (which traps the guest) when the execution's deadline passed
+ * during the wait, so a sleep is never a way to outlive the timeout. */
+wasmtime_error_t *eryx__sandbox_sleep(struct eryx_sandbox *sb, uint64_t ns);
+
+/* ---- result.c ---- */
+struct eryx_result {
+  eryx_status status;
+  char *out;
+  size_t out_len;
+  char *err;
+  size_t err_len;
+  char *json; /* NULL: no result */
+  size_t json_len;
+  char *json_error; /* NULL: none */
+  size_t json_error_len;
+  char *error_type;
+  size_t error_type_len;
+  char *error_message;
+  size_t error_message_len;
+  char *traceback;
+  size_t traceback_len;
+  uint32_t error_line;
+  double duration_ms;
+};
+
+eryx_result *eryx__result_new(void);
+/* Sets the error fields from C strings (copied). Returns false on OOM. */
+bool eryx__result_set_error(eryx_result *r, eryx_status status,
+                            const char *type, const char *message,
+                            const char *traceback);
+
+/* ---- wit_values.c: reading and building component-model values ---- */
+void eryx__val_string(wasmtime_component_val_t *v, const char *s, size_t n);
+void eryx__val_bool(wasmtime_component_val_t *v, bool b);
+/* Looks a field up in a record value; NULL if absent or not a record. */
+const wasmtime_component_val_t *eryx__val_field(const wasmtime_component_val_t *rec,
+                                                const char *name);
+/* Copies a string value (or option<string>: NULL for none) into a fresh
+ * NUL-terminated allocation. Sets *ok=false on type mismatch or OOM. */
+char *eryx__val_dup_string(const wasmtime_component_val_t *v, size_t *len,
+                           bool *ok);
+
+#endif /* ERYX_INTERNAL_H */

@@ -1,0 +1,218 @@
+/*
+ * runtime.c — eryx_runtime: the engine, the loaded component, the linker
+ * and the epoch ticker, shared by every sandbox.
+ *
+ * Everything that does not depend on one sandbox is done here, once: the
+ * .cwasm is mapped (not read) with wasmtime_component_deserialize_file, the
+ * linker with WASI and our host imports is built, and the `execute` export
+ * is resolved to an index. A sandbox then only needs a store, a WASI
+ * context and an instantiation.
+ *
+ * The ticker thread increments the engine's epoch every ERYX_TICK_MS while
+ * any execution runs, and sleeps on a condition variable otherwise, so an
+ * idle process uses no CPU. Deadlines are per store (sandbox.c), so
+ * concurrent executions with different timeouts never affect each other.
+ */
+#include "internal.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+
+#ifndef ERYX_DEFAULT_RUNTIME_DIR
+#define ERYX_DEFAULT_RUNTIME_DIR ""
+#endif
+
+static void *ticker_main(void *arg) {
+  eryx_runtime *rt = arg;
+  struct timespec tick = {0, ERYX_TICK_MS * 1000000L};
+  pthread_mutex_lock(&rt->ticker_mu);
+  while (!rt->ticker_stop) {
+    if (rt->active_executions == 0) {
+      pthread_cond_wait(&rt->ticker_cv, &rt->ticker_mu);
+      continue;
+    }
+    pthread_mutex_unlock(&rt->ticker_mu);
+    nanosleep(&tick, NULL);
+    wasmtime_engine_increment_epoch(rt->engine);
+    pthread_mutex_lock(&rt->ticker_mu);
+  }
+  pthread_mutex_unlock(&rt->ticker_mu);
+  return NULL;
+}
+
+void eryx__runtime_execution_begin(eryx_runtime *rt) {
+  pthread_mutex_lock(&rt->ticker_mu);
+  if (rt->active_executions++ == 0)
+    pthread_cond_signal(&rt->ticker_cv);
+  pthread_mutex_unlock(&rt->ticker_mu);
+}
+
+void eryx__runtime_execution_end(eryx_runtime *rt) {
+  pthread_mutex_lock(&rt->ticker_mu);
+  rt->active_executions--;
+  pthread_mutex_unlock(&rt->ticker_mu);
+}
+
+static char *join_path(const char *dir, size_t dir_len, const char *name) {
+  size_t n = strlen(name);
+  char *p = malloc(dir_len + 1 + n + 1);
+  if (!p)
+    return NULL;
+  memcpy(p, dir, dir_len);
+  p[dir_len] = '/';
+  memcpy(p + dir_len + 1, name, n + 1);
+  return p;
+}
+
+static eryx_error *resolve_dir(const eryx_runtime_options *opts,
+                               const char **dir, size_t *len) {
+  if (opts && opts->runtime_dir) {
+    *dir = opts->runtime_dir;
+    *len = opts->runtime_dir_len;
+  } else if (getenv("ERYX_RUNTIME_DIR") && *getenv("ERYX_RUNTIME_DIR")) {
+    *dir = getenv("ERYX_RUNTIME_DIR");
+    *len = strlen(*dir);
+  } else {
+    *dir = ERYX_DEFAULT_RUNTIME_DIR;
+    *len = strlen(*dir);
+  }
+  if (*len == 0)
+    return eryx__error_new(ERYX_ERR_RUNTIME_FILES,
+                           "no runtime directory: pass runtime_dir or set "
+                           "ERYX_RUNTIME_DIR");
+  if (memchr(*dir, '\0', *len))
+    return eryx__error_new(ERYX_ERR_INVALID_ARGUMENT,
+                           "runtime_dir contains a NUL byte");
+  return NULL;
+}
+
+static eryx_error *check_is(const char *path, bool want_dir) {
+  struct stat st;
+  if (stat(path, &st) != 0)
+    return eryx__error_new(ERYX_ERR_RUNTIME_FILES, "%s: %s", path,
+                           strerror(errno));
+  if (want_dir ? !S_ISDIR(st.st_mode) : !S_ISREG(st.st_mode))
+    return eryx__error_new(ERYX_ERR_RUNTIME_FILES, "%s: not a %s", path,
+                           want_dir ? "directory" : "regular file");
+  return NULL;
+}
+
+static eryx_error *load(eryx_runtime *rt, const eryx_runtime_options *opts) {
+  const char *dir;
+  size_t dir_len;
+  eryx_error *err = resolve_dir(opts, &dir, &dir_len);
+  if (err)
+    return err;
+
+  char *cwasm = join_path(dir, dir_len, "eryx.cwasm");
+  rt->stdlib_dir = join_path(dir, dir_len, "python");
+  if (!cwasm || !rt->stdlib_dir) {
+    free(cwasm);
+    return eryx__error_new(ERYX_ERR_RESOURCES, "out of memory");
+  }
+  if ((err = check_is(cwasm, false)) || (err = check_is(rt->stdlib_dir, true))) {
+    free(cwasm);
+    return err;
+  }
+
+  eryx_engine_limits limits = {opts ? opts->max_sandboxes : 0};
+  wasm_config_t *config = eryx__engine_config(&limits);
+  if (!config) {
+    free(cwasm);
+    return eryx__error_new(ERYX_ERR_RESOURCES, "cannot allocate engine config");
+  }
+  rt->engine = wasm_engine_new_with_config(config); /* takes `config` */
+  if (!rt->engine) {
+    free(cwasm);
+    return eryx__error_new(ERYX_ERR_WASMTIME,
+                           "cannot create the Wasmtime engine (not enough "
+                           "address space for max_sandboxes?)");
+  }
+
+  wasmtime_error_t *werr =
+      wasmtime_component_deserialize_file(rt->engine, cwasm, &rt->component);
+  if (werr) {
+    char *msg = eryx__wasmtime_message(werr);
+    wasmtime_error_delete(werr);
+    err = eryx__error_new(ERYX_ERR_RUNTIME_FILES,
+                          "cannot load %s (was it built by this version of "
+                          "Eryx?): %s",
+                          cwasm, msg ? msg : "");
+    free(msg);
+    free(cwasm);
+    return err;
+  }
+  free(cwasm);
+
+  rt->linker = wasmtime_component_linker_new(rt->engine);
+  if ((werr = wasmtime_component_linker_add_wasip2(rt->linker)))
+    return eryx__error_from_wasmtime(werr, "cannot add WASI to the linker");
+  if ((werr = eryx__define_host_imports(rt->linker)))
+    return eryx__error_from_wasmtime(werr, "cannot define host imports");
+
+  static const char execute[] = "execute";
+  rt->execute_index = wasmtime_component_get_export_index(
+      rt->component, NULL, execute, sizeof execute - 1);
+  if (!rt->execute_index)
+    return eryx__error_new(ERYX_ERR_RUNTIME_FILES,
+                           "the component has no `execute` export");
+  return NULL;
+}
+
+eryx_error *eryx_runtime_new(const eryx_runtime_options *opts,
+                             eryx_runtime **out) {
+  if (!out)
+    return eryx__error_new(ERYX_ERR_INVALID_ARGUMENT, "out is NULL");
+  *out = NULL;
+  if (opts && (opts->version < 1 || opts->version > ERYX_RUNTIME_OPTIONS_VERSION))
+    return eryx__error_new(ERYX_ERR_INVALID_ARGUMENT,
+                           "unsupported eryx_runtime_options version %u",
+                           opts->version);
+  eryx_runtime *rt = calloc(1, sizeof *rt);
+  if (!rt)
+    return eryx__error_new(ERYX_ERR_RESOURCES, "out of memory");
+  pthread_mutex_init(&rt->ticker_mu, NULL);
+  pthread_cond_init(&rt->ticker_cv, NULL);
+
+  eryx_error *err = load(rt, opts);
+  if (!err && pthread_create(&rt->ticker, NULL, ticker_main, rt) != 0)
+    err = eryx__error_new(ERYX_ERR_RESOURCES, "cannot start the epoch ticker");
+  if (err) {
+    if (rt->execute_index)
+      wasmtime_component_export_index_delete(rt->execute_index);
+    if (rt->linker)
+      wasmtime_component_linker_delete(rt->linker);
+    if (rt->component)
+      wasmtime_component_delete(rt->component);
+    if (rt->engine)
+      wasm_engine_delete(rt->engine);
+    free(rt->stdlib_dir);
+    pthread_mutex_destroy(&rt->ticker_mu);
+    pthread_cond_destroy(&rt->ticker_cv);
+    free(rt);
+    return err;
+  }
+  *out = rt;
+  return NULL;
+}
+
+void eryx_runtime_free(eryx_runtime *rt) {
+  if (!rt)
+    return;
+  pthread_mutex_lock(&rt->ticker_mu);
+  rt->ticker_stop = true;
+  pthread_cond_signal(&rt->ticker_cv);
+  pthread_mutex_unlock(&rt->ticker_mu);
+  pthread_join(rt->ticker, NULL);
+  wasmtime_component_export_index_delete(rt->execute_index);
+  wasmtime_component_linker_delete(rt->linker);
+  wasmtime_component_delete(rt->component);
+  wasm_engine_delete(rt->engine);
+  free(rt->stdlib_dir);
+  pthread_mutex_destroy(&rt->ticker_mu);
+  pthread_cond_destroy(&rt->ticker_cv);
+  free(rt);
+}

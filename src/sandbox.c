@@ -1,0 +1,386 @@
+/*
+ * sandbox.c — eryx_sandbox: one store + one instance of the Python component.
+ *
+ * A sandbox gives every execute a clean interpreter: the instance that ran
+ * user code is dropped and a new one is instantiated before the next run.
+ * With the pooling allocator and copy-on-write heap images this costs about
+ * as much as clearing a namespace, and unlike clearing a namespace it also
+ * undoes changes to builtins, sys.modules and the stdlib.
+ *
+ * Isolation comes from what the store's WASI context does not grant: no
+ * environment variables, no arguments, empty stdin, no network, and a
+ * single read-only preopen (the stdlib at /python). Output written straight
+ * to file descriptors 1 and 2 lands in per-store buffers, never on the
+ * host's terminal.
+ *
+ * Deadlines: each execution sets an epoch deadline on its store; when the
+ * ticker (runtime.c) reaches it, on_deadline() compares the monotonic clock
+ * with the execution's wall-clock deadline and either extends the deadline
+ * or interrupts the guest.
+ */
+#include "internal.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#define DEFAULT_TIMEOUT_MS 30000
+#define NO_DEADLINE_TICKS ((uint64_t)1 << 62)
+
+enum interrupt_reason { INTERRUPT_NONE = 0, INTERRUPT_TIMEOUT = 1 };
+
+struct eryx_sandbox {
+  eryx_runtime *rt;
+  char *result_variable;
+  size_t result_variable_len;
+  uint64_t timeout_ms; /* UINT64_MAX: none */
+  eryx_output_fn on_stdout, on_stderr;
+  void *output_user_data;
+
+  wasmtime_store_t *store; /* NULL until instantiated */
+  wasmtime_component_instance_t instance;
+  wasmtime_component_func_t execute_fn;
+  eryx_store_data *data;     /* owned by the store */
+  bool instance_used;        /* ran user code: replace before next run */
+
+  uint64_t deadline_ns;      /* monotonic; only read by on_deadline */
+  atomic_int interrupted;    /* enum interrupt_reason */
+};
+
+static uint64_t now_ns(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+static wasmtime_error_t *timed_out(eryx_sandbox *sb) {
+  atomic_store(&sb->interrupted, INTERRUPT_TIMEOUT);
+  return wasmtime_error_new("eryx: execution timed out");
+}
+
+wasmtime_error_t *eryx__sandbox_sleep(eryx_sandbox *sb, uint64_t ns) {
+  uint64_t now = now_ns();
+  uint64_t until = ns > UINT64_MAX - now ? UINT64_MAX : now + ns;
+  bool limited = sb->timeout_ms != UINT64_MAX && until >= sb->deadline_ns;
+  if (limited)
+    until = sb->deadline_ns;
+  while ((now = now_ns()) < until) {
+    uint64_t left = until - now;
+    struct timespec ts = {(time_t)(left / 1000000000u),
+                          (long)(left % 1000000000u)};
+    nanosleep(&ts, NULL);
+  }
+  return limited ? timed_out(sb) : NULL;
+}
+
+static void store_data_free(void *p) {
+  eryx_store_data *d = p;
+  eryx__buf_free(&d->fd_stdout);
+  eryx__buf_free(&d->fd_stderr);
+  free(d);
+}
+
+void eryx__sandbox_emit(eryx_sandbox *sb, int which, const char *text,
+                        size_t len) {
+  eryx_output_fn fn = which == 1 ? sb->on_stdout : sb->on_stderr;
+  if (fn && len)
+    fn(sb->output_user_data, text, len);
+}
+
+/* WASI stdout/stderr sinks: keep the bytes (and stream them when asked),
+ * and tell the guest everything was written. */
+static ptrdiff_t capture_fd1(void *arg, const unsigned char *bytes, size_t n) {
+  eryx_store_data *d = arg;
+  eryx__buf_append(&d->fd_stdout, (const char *)bytes, n);
+  eryx__sandbox_emit(d->sandbox, 1, (const char *)bytes, n);
+  return (ptrdiff_t)n;
+}
+
+static ptrdiff_t capture_fd2(void *arg, const unsigned char *bytes, size_t n) {
+  eryx_store_data *d = arg;
+  eryx__buf_append(&d->fd_stderr, (const char *)bytes, n);
+  eryx__sandbox_emit(d->sandbox, 2, (const char *)bytes, n);
+  return (ptrdiff_t)n;
+}
+
+static wasmtime_error_t *on_deadline(wasmtime_context_t *ctx, void *arg,
+                                     uint64_t *delta,
+                                     wasmtime_update_deadline_kind_t *kind) {
+  (void)ctx;
+  eryx_sandbox *sb = arg;
+  *kind = WASMTIME_UPDATE_DEADLINE_CONTINUE;
+  if (sb->timeout_ms == UINT64_MAX) {
+    *delta = NO_DEADLINE_TICKS;
+    return NULL;
+  }
+  uint64_t now = now_ns();
+  if (now >= sb->deadline_ns)
+    return timed_out(sb);
+  uint64_t left_ms = (sb->deadline_ns - now) / 1000000u;
+  *delta = left_ms / ERYX_TICK_MS + 1;
+  return NULL;
+}
+
+static void drop_instance(eryx_sandbox *sb) {
+  if (sb->store)
+    wasmtime_store_delete(sb->store); /* frees sb->data */
+  sb->store = NULL;
+  sb->data = NULL;
+  sb->instance_used = false;
+}
+
+static eryx_error *instantiate(eryx_sandbox *sb) {
+  eryx_runtime *rt = sb->rt;
+  eryx_store_data *d = calloc(1, sizeof *d);
+  if (!d)
+    return eryx__error_new(ERYX_ERR_RESOURCES, "out of memory");
+  d->sandbox = sb;
+  wasmtime_store_t *store = wasmtime_store_new(rt->engine, d, store_data_free);
+  if (!store) {
+    store_data_free(d);
+    return eryx__error_new(ERYX_ERR_RESOURCES, "cannot create a store");
+  }
+  wasmtime_context_t *ctx = wasmtime_store_context(store);
+
+  wasi_config_t *wasi = wasi_config_new();
+  wasi_config_set_stdout_custom(wasi, capture_fd1, d, NULL);
+  wasi_config_set_stderr_custom(wasi, capture_fd2, d, NULL);
+  if (!wasi_config_preopen_dir(wasi, rt->stdlib_dir, "/python", false)) {
+    wasi_config_delete(wasi);
+    wasmtime_store_delete(store);
+    return eryx__error_new(ERYX_ERR_RUNTIME_FILES, "cannot open %s",
+                           rt->stdlib_dir);
+  }
+  wasmtime_error_t *werr = wasmtime_context_set_wasi(ctx, wasi); /* takes wasi */
+  if (werr) {
+    wasmtime_store_delete(store);
+    return eryx__error_from_wasmtime(werr, "cannot configure WASI");
+  }
+
+  wasmtime_store_epoch_deadline_callback(store, on_deadline, sb, NULL);
+  /* Instantiation runs guest start code: no deadline yet. */
+  wasmtime_context_set_epoch_deadline(ctx, NO_DEADLINE_TICKS);
+
+  werr = wasmtime_component_linker_instantiate(rt->linker, ctx, rt->component,
+                                               &sb->instance);
+  if (werr) {
+    wasmtime_store_delete(store);
+    return eryx__error_from_wasmtime(werr, "cannot instantiate the sandbox");
+  }
+  if (!wasmtime_component_instance_get_func(&sb->instance, ctx,
+                                            rt->execute_index,
+                                            &sb->execute_fn)) {
+    wasmtime_store_delete(store);
+    return eryx__error_new(ERYX_ERR_RUNTIME_FILES,
+                           "the instance has no `execute` function");
+  }
+  sb->store = store;
+  sb->data = d;
+  sb->instance_used = false;
+  return NULL;
+}
+
+eryx_error *eryx_sandbox_new(eryx_runtime *rt, const eryx_sandbox_options *opts,
+                             eryx_sandbox **out) {
+  if (!rt || !out)
+    return eryx__error_new(ERYX_ERR_INVALID_ARGUMENT, "rt and out are required");
+  *out = NULL;
+  if (opts && (opts->version < 1 || opts->version > ERYX_SANDBOX_OPTIONS_VERSION))
+    return eryx__error_new(ERYX_ERR_INVALID_ARGUMENT,
+                           "unsupported eryx_sandbox_options version %u",
+                           opts->version);
+  const char *rv = "result";
+  size_t rv_len = 6;
+  if (opts && opts->result_variable) {
+    rv = opts->result_variable;
+    rv_len = opts->result_variable_len;
+    if (!eryx__utf8_valid(rv, rv_len) || memchr(rv, '\0', rv_len))
+      return eryx__error_new(ERYX_ERR_INVALID_ARGUMENT,
+                             "result_variable is not valid UTF-8 text");
+  }
+
+  eryx_sandbox *sb = calloc(1, sizeof *sb);
+  if (!sb || !(sb->result_variable = eryx__strndup(rv, rv_len))) {
+    free(sb);
+    return eryx__error_new(ERYX_ERR_RESOURCES, "out of memory");
+  }
+  sb->rt = rt;
+  sb->result_variable_len = rv_len;
+  sb->timeout_ms = opts && opts->timeout_ms ? opts->timeout_ms : DEFAULT_TIMEOUT_MS;
+  if (opts) {
+    sb->on_stdout = opts->on_stdout;
+    sb->on_stderr = opts->on_stderr;
+    sb->output_user_data = opts->output_user_data;
+  }
+
+  eryx_error *err = instantiate(sb);
+  if (err) {
+    eryx_sandbox_free(sb);
+    return err;
+  }
+  *out = sb;
+  return NULL;
+}
+
+void eryx_sandbox_free(eryx_sandbox *sb) {
+  if (!sb)
+    return;
+  drop_instance(sb);
+  free(sb->result_variable);
+  free(sb);
+}
+
+/* Moves the guest's outcome record into `r`. */
+static bool read_outcome(const wasmtime_component_val_t *rec, eryx_result *r) {
+  const wasmtime_component_val_t *status = eryx__val_field(rec, "status");
+  const wasmtime_component_val_t *line = eryx__val_field(rec, "error-line");
+  if (!status || status->kind != WASMTIME_COMPONENT_U8 || !line ||
+      line->kind != WASMTIME_COMPONENT_U32)
+    return false;
+  switch (status->of.u8) {
+  case 0: r->status = ERYX_STATUS_OK; break;
+  case 1: r->status = ERYX_STATUS_SYNTAX; break;
+  case 2: r->status = ERYX_STATUS_EXCEPTION; break;
+  default: r->status = ERYX_STATUS_INTERNAL; break;
+  }
+  r->error_line = line->of.u32;
+
+  struct {
+    const char *name;
+    char **field;
+    size_t *len;
+  } strings[] = {
+      {"stdout", &r->out, &r->out_len},
+      {"stderr", &r->err, &r->err_len},
+      {"result-json", &r->json, &r->json_len},
+      {"result-error", &r->json_error, &r->json_error_len},
+      {"error-type", &r->error_type, &r->error_type_len},
+      {"error-message", &r->error_message, &r->error_message_len},
+      {"traceback", &r->traceback, &r->traceback_len},
+  };
+  bool ok = true;
+  for (size_t i = 0; i < sizeof strings / sizeof strings[0]; i++) {
+    size_t len;
+    char *s = eryx__val_dup_string(eryx__val_field(rec, strings[i].name), &len,
+                                   &ok);
+    if (!ok)
+      return false;
+    /* Keep the invariant that an empty field is the static default
+     * ("" or NULL) set by eryx__result_new. */
+    if (s && len > 0) {
+      *strings[i].field = s;
+      *strings[i].len = len;
+    } else {
+      free(s);
+    }
+  }
+  return true;
+}
+
+/* Appends what reached fd 1/2 directly (bypassing sys.stdout) to the text. */
+static bool append_fd_output(char **text, size_t *len, eryx_buf *fd) {
+  if (fd->len == 0)
+    return true;
+  eryx_buf b = {0};
+  eryx__buf_append(&b, *text, *len);
+  eryx__buf_append(&b, fd->data, fd->len);
+  if (b.oom) {
+    eryx__buf_free(&b);
+    return false;
+  }
+  if (*len)
+    free(*text); /* "" defaults are static and never freed */
+  *text = eryx__buf_take(&b, len);
+  eryx__buf_free(fd);
+  return true;
+}
+
+eryx_error *eryx_sandbox_execute(eryx_sandbox *sb, const char *code,
+                                 size_t code_len, eryx_result **out) {
+  if (!sb || !out || (!code && code_len))
+    return eryx__error_new(ERYX_ERR_INVALID_ARGUMENT,
+                           "sandbox, code and out are required");
+  *out = NULL;
+  if (!code)
+    code = "";
+  if (!eryx__utf8_valid(code, code_len))
+    return eryx__error_new(ERYX_ERR_INVALID_ARGUMENT,
+                           "code is not valid UTF-8");
+
+  if (sb->instance_used || !sb->store) {
+    drop_instance(sb);
+    eryx_error *err = instantiate(sb);
+    if (err)
+      return err;
+  }
+  eryx_result *r = eryx__result_new();
+  if (!r)
+    return eryx__error_new(ERYX_ERR_RESOURCES, "out of memory");
+
+  wasmtime_component_valrecord_entry_t opt_fields[2];
+  opt_fields[0].name.data = "result-variable";
+  opt_fields[0].name.size = strlen("result-variable");
+  eryx__val_string(&opt_fields[0].val, sb->result_variable,
+                   sb->result_variable_len);
+  opt_fields[1].name.data = "stream-output";
+  opt_fields[1].name.size = strlen("stream-output");
+  eryx__val_bool(&opt_fields[1].val, sb->on_stdout || sb->on_stderr);
+  wasmtime_component_val_t args[2];
+  eryx__val_string(&args[0], code, code_len);
+  args[1].kind = WASMTIME_COMPONENT_RECORD;
+  args[1].of.record.size = 2;
+  args[1].of.record.data = opt_fields;
+  wasmtime_component_val_t ret;
+  memset(&ret, 0, sizeof ret);
+
+  wasmtime_context_t *ctx = wasmtime_store_context(sb->store);
+  atomic_store(&sb->interrupted, INTERRUPT_NONE);
+  uint64_t start = now_ns();
+  if (sb->timeout_ms == UINT64_MAX) {
+    wasmtime_context_set_epoch_deadline(ctx, NO_DEADLINE_TICKS);
+  } else {
+    sb->deadline_ns = start + sb->timeout_ms * 1000000u;
+    wasmtime_context_set_epoch_deadline(ctx, sb->timeout_ms / ERYX_TICK_MS + 1);
+  }
+  eryx__runtime_execution_begin(sb->rt);
+  wasmtime_error_t *werr =
+      wasmtime_component_func_call(&sb->execute_fn, ctx, args, 2, &ret, 1);
+  eryx__runtime_execution_end(sb->rt);
+  r->duration_ms = (double)(now_ns() - start) / 1e6;
+  sb->instance_used = true;
+
+  bool ok = true;
+  if (werr) {
+    char *msg = eryx__wasmtime_message(werr);
+    wasmtime_error_delete(werr);
+    if (atomic_load(&sb->interrupted) == INTERRUPT_TIMEOUT) {
+      char text[96];
+      snprintf(text, sizeof text, "execution exceeded the timeout of %llu ms",
+               (unsigned long long)sb->timeout_ms);
+      ok = eryx__result_set_error(r, ERYX_STATUS_LIMIT, "TimeoutError", text, "");
+    } else {
+      ok = eryx__result_set_error(r, ERYX_STATUS_INTERNAL, "Trap",
+                                  msg ? msg : "the sandbox trapped", "");
+    }
+    free(msg);
+  } else {
+    ok = read_outcome(&ret, r);
+    wasmtime_component_val_delete(&ret);
+    if (!ok)
+      eryx__result_set_error(r, ERYX_STATUS_INTERNAL, "ProtocolError",
+                             "the guest returned a malformed outcome", "");
+  }
+  if (sb->data) {
+    ok = append_fd_output(&r->out, &r->out_len, &sb->data->fd_stdout) &&
+         append_fd_output(&r->err, &r->err_len, &sb->data->fd_stderr) && ok;
+  }
+  if (werr)
+    drop_instance(sb); /* a trapped instance must not run again */
+  if (!ok && r->status == ERYX_STATUS_OK) {
+    eryx_result_free(r);
+    return eryx__error_new(ERYX_ERR_RESOURCES, "out of memory");
+  }
+  *out = r;
+  return NULL;
+}
