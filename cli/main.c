@@ -1,0 +1,223 @@
+/*
+ * main.c — the `eryx` command: run Python code in a sandbox.
+ *
+ *   eryx run FILE        run a script (FILE "-" reads standard input)
+ *   eryx -c CODE         run CODE
+ *   eryx                 run code read from standard input
+ *
+ * Options: --json (print the whole result as one JSON object instead of
+ * forwarding output), --timeout MS, --result-var NAME.
+ *
+ * Exit status: 0 the code ran, 1 Python raised (or did not compile),
+ * 2 usage error, 3 a limit ended it, 4 Eryx itself failed.
+ */
+#include "eryx.h"
+#include "json_out.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+enum { EXIT_PY_ERROR = 1, EXIT_USAGE = 2, EXIT_LIMIT = 3, EXIT_ERYX = 4 };
+
+static const char usage[] =
+    "usage: eryx run FILE [options]     run a Python script (FILE - = stdin)\n"
+    "       eryx -c CODE [options]      run CODE\n"
+    "       eryx [options] < FILE       run code from standard input\n"
+    "options:\n"
+    "  --json             print the result (output, result, error) as JSON\n"
+    "  --timeout MS       execution time limit in milliseconds (default 30000)\n"
+    "  --result-var NAME  variable returned as JSON (default: result)\n"
+    "exit status: 0 ok, 1 Python error, 2 usage, 3 limit reached, 4 Eryx failure\n";
+
+static int usage_error(const char *msg) {
+  fprintf(stderr, "eryx: %s\n%s", msg, usage);
+  return EXIT_USAGE;
+}
+
+static char *read_all(FILE *f, size_t *len) {
+  size_t cap = 1 << 16, n = 0;
+  char *buf = malloc(cap);
+  while (buf) {
+    n += fread(buf + n, 1, cap - n, f);
+    if (n < cap)
+      break;
+    char *p = realloc(buf, cap * 2);
+    if (!p) {
+      free(buf);
+      return NULL;
+    }
+    buf = p;
+    cap *= 2;
+  }
+  if (buf && ferror(f)) {
+    free(buf);
+    return NULL;
+  }
+  *len = n;
+  return buf;
+}
+
+static void forward_stdout(void *unused, const char *text, size_t len) {
+  (void)unused;
+  fwrite(text, 1, len, stdout);
+  fflush(stdout);
+}
+
+static void forward_stderr(void *unused, const char *text, size_t len) {
+  (void)unused;
+  fwrite(text, 1, len, stderr);
+  fflush(stderr);
+}
+
+static void print_json(const eryx_result *r) {
+  size_t n;
+  const char *s;
+  printf("{\"status\":\"%s\",\"stdout\":", eryx_status_name(eryx_result_status(r)));
+  s = eryx_result_stdout(r, &n);
+  json_write_string(stdout, s, n);
+  fputs(",\"stderr\":", stdout);
+  s = eryx_result_stderr(r, &n);
+  json_write_string(stdout, s, n);
+  fputs(",\"result\":", stdout);
+  s = eryx_result_json(r, &n);
+  if (s)
+    fwrite(s, 1, n, stdout);
+  else
+    fputs("null", stdout);
+  fputs(",\"result_error\":", stdout);
+  s = eryx_result_json_error(r, &n);
+  if (s)
+    json_write_string(stdout, s, n);
+  else
+    fputs("null", stdout);
+  fputs(",\"error\":", stdout);
+  if (eryx_result_status(r) == ERYX_STATUS_OK) {
+    fputs("null", stdout);
+  } else {
+    fputs("{\"type\":", stdout);
+    s = eryx_result_error_type(r, &n);
+    json_write_string(stdout, s, n);
+    fputs(",\"message\":", stdout);
+    s = eryx_result_error_message(r, &n);
+    json_write_string(stdout, s, n);
+    fputs(",\"traceback\":", stdout);
+    s = eryx_result_traceback(r, &n);
+    json_write_string(stdout, s, n);
+    printf(",\"line\":%u}", eryx_result_error_line(r));
+  }
+  printf(",\"duration_ms\":%.3f}\n", eryx_result_duration_ms(r));
+}
+
+int main(int argc, char **argv) {
+  const char *file = NULL, *code_arg = NULL, *result_var = NULL;
+  int json = 0;
+  uint64_t timeout_ms = 0;
+  for (int i = 1; i < argc; i++) {
+    const char *a = argv[i];
+    if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
+      fputs(usage, stdout);
+      return 0;
+    } else if (!strcmp(a, "--json")) {
+      json = 1;
+    } else if (!strcmp(a, "--timeout") || !strcmp(a, "--result-var") ||
+               !strcmp(a, "-c")) {
+      if (i + 1 >= argc)
+        return usage_error("option needs a value");
+      const char *v = argv[++i];
+      if (!strcmp(a, "-c")) {
+        code_arg = v;
+      } else if (!strcmp(a, "--result-var")) {
+        result_var = v;
+      } else {
+        char *end;
+        errno = 0;
+        unsigned long long ms = strtoull(v, &end, 10);
+        if (errno || *end || !*v || ms == 0)
+          return usage_error("--timeout needs a positive number of milliseconds");
+        timeout_ms = ms;
+      }
+    } else if (!strcmp(a, "run") && !file && !code_arg) {
+      if (i + 1 >= argc)
+        return usage_error("run needs a FILE");
+      file = argv[++i];
+    } else {
+      fprintf(stderr, "eryx: unknown argument '%s'\n%s", a, usage);
+      return EXIT_USAGE;
+    }
+  }
+  if (file && code_arg)
+    return usage_error("give either run FILE or -c CODE, not both");
+
+  char *code = NULL;
+  size_t code_len = 0;
+  if (code_arg) {
+    code_len = strlen(code_arg);
+    code = malloc(code_len + 1);
+    if (code)
+      memcpy(code, code_arg, code_len + 1);
+  } else if (file && strcmp(file, "-")) {
+    FILE *f = fopen(file, "rb");
+    if (!f) {
+      fprintf(stderr, "eryx: %s: %s\n", file, strerror(errno));
+      return EXIT_USAGE;
+    }
+    code = read_all(f, &code_len);
+    fclose(f);
+  } else {
+    code = read_all(stdin, &code_len);
+  }
+  if (!code) {
+    fprintf(stderr, "eryx: cannot read the code\n");
+    return EXIT_USAGE;
+  }
+
+  eryx_runtime *rt = NULL;
+  eryx_sandbox *sb = NULL;
+  eryx_result *r = NULL;
+  eryx_error *err = eryx_runtime_new(NULL, &rt);
+  if (!err) {
+    eryx_sandbox_options opts = ERYX_SANDBOX_OPTIONS_INIT;
+    opts.timeout_ms = timeout_ms;
+    if (result_var) {
+      opts.result_variable = result_var;
+      opts.result_variable_len = strlen(result_var);
+    }
+    if (!json) { /* forward output live, in order */
+      opts.on_stdout = forward_stdout;
+      opts.on_stderr = forward_stderr;
+    }
+    err = eryx_sandbox_new(rt, &opts, &sb);
+    if (!err)
+      err = eryx_sandbox_execute(sb, code, code_len, &r);
+  }
+  free(code);
+  int rc = 0;
+  if (err) {
+    eryx_error_code c = eryx_error_get_code(err);
+    fprintf(stderr, "eryx: %s\n", eryx_error_message(err, NULL));
+    eryx_error_free(err);
+    rc = c == ERYX_ERR_INVALID_ARGUMENT ? EXIT_USAGE : EXIT_ERYX;
+  } else {
+    if (json)
+      print_json(r);
+    switch (eryx_result_status(r)) {
+    case ERYX_STATUS_OK: rc = 0; break;
+    case ERYX_STATUS_SYNTAX:
+    case ERYX_STATUS_EXCEPTION: rc = EXIT_PY_ERROR; break;
+    case ERYX_STATUS_LIMIT: rc = EXIT_LIMIT; break;
+    default: rc = EXIT_ERYX; break;
+    }
+    if (!json && rc == EXIT_LIMIT)
+      fprintf(stderr, "eryx: %s: %s\n", eryx_result_error_type(r, NULL),
+                      eryx_result_error_message(r, NULL));
+    if (!json && rc == EXIT_ERYX)
+      fprintf(stderr, "eryx: sandbox failure: %s\n",
+              eryx_result_error_message(r, NULL));
+  }
+  eryx_result_free(r);
+  eryx_sandbox_free(sb);
+  eryx_runtime_free(rt);
+  return rc;
+}
