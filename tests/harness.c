@@ -1,0 +1,88 @@
+/* harness.c — see harness.h. */
+#include "harness.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+eryx_runtime *g_rt;
+static int current_failures;
+static const char *current_test;
+
+void check_failed(const char *file, int line, const char *fmt, ...) {
+  current_failures++;
+  fprintf(stderr, "  FAIL %s (%s:%d): ", current_test, file, line);
+  va_list ap;
+  va_start(ap, fmt);
+  vfprintf(stderr, fmt, ap);
+  va_end(ap);
+  fputc('\n', stderr);
+}
+
+bool contains(const char *h, const char *n) { return h && strstr(h, n); }
+
+bool str_eq(const char *a, const char *b) { return a && b && !strcmp(a, b); }
+
+const char *or_null(const char *s) { return s ? s : "(null)"; }
+
+eryx_sandbox *new_sandbox(const eryx_sandbox_options *opts) {
+  eryx_sandbox *sb = NULL;
+  eryx_error *err = eryx_sandbox_new(g_rt, opts, &sb);
+  if (err) {
+    check_failed(__FILE__, __LINE__, "eryx_sandbox_new: %s",
+                 eryx_error_message(err, NULL));
+    eryx_error_free(err);
+    return NULL;
+  }
+  return sb;
+}
+
+eryx_result *run(eryx_sandbox *sb, const char *code) {
+  if (!sb)
+    return NULL;
+  eryx_result *r = NULL;
+  eryx_error *err = eryx_sandbox_execute(sb, code, strlen(code), &r);
+  if (err) {
+    check_failed(__FILE__, __LINE__, "eryx_sandbox_execute: %s",
+                 eryx_error_message(err, NULL));
+    eryx_error_free(err);
+    return NULL;
+  }
+  return r;
+}
+
+eryx_result *run_once(const char *code) {
+  eryx_sandbox *sb = new_sandbox(NULL);
+  eryx_result *r = run(sb, code);
+  eryx_sandbox_free(sb);
+  return r;
+}
+
+const char *describe(const eryx_result *r) {
+  static char buf[2048];
+  if (!r)
+    return "(no result)";
+  snprintf(buf, sizeof buf, "status=%s type=%s msg=%.300s stdout=%.300s stderr=%.600s",
+           eryx_status_name(eryx_result_status(r)),
+           eryx_result_error_type(r, NULL), eryx_result_error_message(r, NULL),
+           eryx_result_stdout(r, NULL), eryx_result_stderr(r, NULL));
+  return buf;
+}
+
+int run_tests(const test_case *tests, size_t n) {
+  int passed = 0, failed = 0;
+  for (size_t i = 0; i < n; i++) {
+    current_test = tests[i].name;
+    current_failures = 0;
+    tests[i].fn();
+    if (current_failures) {
+      failed++;
+      fprintf(stderr, "not ok - %s\n", tests[i].name);
+    } else {
+      passed++;
+      fprintf(stderr, "ok - %s\n", tests[i].name);
+    }
+  }
+  printf("%d passed, %d failed\n", passed, failed);
+  return failed ? 1 : 0;
+}

@@ -1,0 +1,67 @@
+/*
+ * harness.h — a small test harness: tests are functions listed in tables,
+ * CHECKs record failures and carry on, and the run ends with the line
+ * "N passed, N failed" that CI reads.
+ */
+#ifndef ERYX_TEST_HARNESS_H
+#define ERYX_TEST_HARNESS_H
+
+#include "eryx.h"
+
+#include <stdbool.h>
+#include <stddef.h>
+
+typedef struct test_case {
+  const char *name;
+  void (*fn)(void);
+} test_case;
+
+/* The runtime shared by all tests (created once in main.c). */
+extern eryx_runtime *g_rt;
+
+void check_failed(const char *file, int line, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+#define CHECK(cond)                                                           \
+  do {                                                                        \
+    if (!(cond))                                                              \
+      check_failed(__FILE__, __LINE__, "CHECK(%s)", #cond);                   \
+  } while (0)
+
+#define CHECK_MSG(cond, ...)                                                  \
+  do {                                                                        \
+    if (!(cond))                                                              \
+      check_failed(__FILE__, __LINE__, __VA_ARGS__);                          \
+  } while (0)
+
+/* Substring checks on (possibly NULL) strings. */
+bool contains(const char *haystack, const char *needle);
+bool str_eq(const char *a, const char *b); /* false if either is NULL */
+const char *or_null(const char *s);         /* s, or "(null)" */
+#define CHECK_CONTAINS(h, n)                                                  \
+  CHECK_MSG(contains((h), (n)), "expected %s to contain \"%s\", got: %.400s", \
+            #h, (n), or_null(h))
+#define CHECK_NOT_CONTAINS(h, n)                                              \
+  CHECK_MSG(!contains((h), (n)), "expected %s not to contain \"%s\"", #h, (n))
+#define CHECK_STREQ(a, b)                                                     \
+  CHECK_MSG(str_eq((a), (b)),                                                 \
+            "expected %s == \"%s\", got \"%.400s\"", #a, (b),                 \
+            or_null(a))
+
+/* A sandbox with default options; fails the test (and returns NULL) if it
+ * cannot be created. */
+eryx_sandbox *new_sandbox(const eryx_sandbox_options *opts);
+
+/* Executes `code` (NUL-terminated) and returns the result; records a failure
+ * and returns NULL if the API call itself failed. */
+eryx_result *run(eryx_sandbox *sb, const char *code);
+
+/* One-shot: fresh sandbox, execute, free the sandbox. */
+eryx_result *run_once(const char *code);
+
+/* Describes a result for failure messages (static buffer). */
+const char *describe(const eryx_result *r);
+
+int run_tests(const test_case *tests, size_t n);
+
+#endif

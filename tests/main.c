@@ -1,0 +1,42 @@
+/* main.c — runs every C test against one shared runtime. */
+#include "harness.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define SUITE(name)                                                           \
+  extern const test_case name##_tests[];                                      \
+  extern const size_t name##_count;
+SUITE(basics)
+SUITE(isolation)
+SUITE(stdlib)
+SUITE(errors)
+SUITE(threads)
+
+int main(int argc, char **argv) {
+  eryx_error *err = eryx_runtime_new(NULL, &g_rt);
+  if (err) {
+    fprintf(stderr, "cannot load the runtime: %s\n", eryx_error_message(err, NULL));
+    eryx_error_free(err);
+    printf("0 passed, 1 failed\n");
+    return 1;
+  }
+  struct {
+    const test_case *t;
+    size_t n;
+  } suites[] = {{basics_tests, basics_count},     {isolation_tests, isolation_count},
+                {stdlib_tests, stdlib_count},     {errors_tests, errors_count},
+                {threads_tests, threads_count}};
+  /* Flatten into one list so the summary line covers everything; an
+   * optional argument keeps only tests whose name contains it. */
+  test_case all[256];
+  size_t n = 0;
+  for (size_t s = 0; s < sizeof suites / sizeof suites[0]; s++)
+    for (size_t i = 0; i < suites[s].n && n < 256; i++)
+      if (argc < 2 || strstr(suites[s].t[i].name, argv[1]))
+        all[n++] = suites[s].t[i];
+  int rc = run_tests(all, n);
+  eryx_runtime_free(g_rt);
+  return rc;
+}
