@@ -1,0 +1,38 @@
+# Thin wrapper over CMake. The two commands a fresh machine needs:
+#   make run    build everything, then run examples/report.py in a sandbox
+#   make test   build everything, run all tests, then the C tests again
+#               under AddressSanitizer + UBSan
+BUILD ?= build
+ASAN_BUILD ?= build-asan
+GENERATOR := $(shell command -v ninja >/dev/null 2>&1 && echo "-G Ninja")
+# Wasmtime traps through SIGSEGV: ASan must leave that signal to it.
+ASAN_ENV := ASAN_OPTIONS=handle_segv=0:allow_user_segv_handler=1:detect_leaks=1 \
+            UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
+
+.PHONY: all build run test test-asan bench clean
+
+all: build
+
+build:
+	cmake -S . -B $(BUILD) $(GENERATOR) -DCMAKE_BUILD_TYPE=RelWithDebInfo
+	cmake --build $(BUILD)
+
+run: build
+	$(BUILD)/run_script examples/report.py
+
+test: build
+	ctest --test-dir $(BUILD) --output-on-failure
+	$(MAKE) test-asan
+
+test-asan: build
+	cmake -S . -B $(ASAN_BUILD) $(GENERATOR) -DCMAKE_BUILD_TYPE=Debug \
+	  -DERYX_SANITIZE=ON -DERYX_BUILD_GUEST=OFF \
+	  -DERYX_RUNTIME_DIR=$(abspath $(BUILD))/runtime
+	cmake --build $(ASAN_BUILD) --target test_eryx
+	$(ASAN_ENV) $(ASAN_BUILD)/test_eryx
+
+bench: build
+	$(BUILD)/bench_sandbox 1000
+
+clean:
+	rm -rf $(BUILD) $(ASAN_BUILD)

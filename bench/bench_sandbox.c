@@ -1,0 +1,159 @@
+/*
+ * bench_sandbox.c — sandbox creation, execution and memory figures.
+ *
+ * Prints one JSON object per line (machine-readable), e.g.
+ *   {"bench":"create_execute_pass","n":1000,"p50_ms":0.8,"p99_ms":1.4,...}
+ *
+ * usage: bench_sandbox [ITERATIONS]   (default 1000)
+ *
+ * Figures:
+ *   runtime_load          eryx_runtime_new (maps the .cwasm)
+ *   create                eryx_sandbox_new alone
+ *   first_execute         the first `pass` in a new sandbox (page faults)
+ *   create_execute_pass   new sandbox + execute `pass` + free, end to end
+ *   execute_again         execute `pass` on a sandbox that already ran
+ *                         (includes the fresh instance each execute gets)
+ *   execute_print         execute `print('hi')` on a used sandbox
+ *   rss_per_sandbox       resident memory per live sandbox, N = 1 and 100
+ */
+#include "eryx.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+static double now_ms(void) {
+  struct timespec t;
+  clock_gettime(CLOCK_MONOTONIC, &t);
+  return (double)t.tv_sec * 1e3 + (double)t.tv_nsec / 1e6;
+}
+
+static void die(eryx_error *err) {
+  fprintf(stderr, "bench: %s\n", eryx_error_message(err, NULL));
+  exit(1);
+}
+
+static int cmp(const void *a, const void *b) {
+  double x = *(const double *)a, y = *(const double *)b;
+  return (x > y) - (x < y);
+}
+
+static void report(const char *name, double *v, int n) {
+  qsort(v, (size_t)n, sizeof *v, cmp);
+  double sum = 0;
+  for (int i = 0; i < n; i++)
+    sum += v[i];
+  printf("{\"bench\":\"%s\",\"n\":%d,\"p50_ms\":%.4f,\"p99_ms\":%.4f,"
+         "\"mean_ms\":%.4f,\"min_ms\":%.4f}\n",
+         name, n, v[n / 2], v[(int)(n * 0.99)], sum / n, v[0]);
+}
+
+static long rss_kb(void) {
+  FILE *f = fopen("/proc/self/status", "r");
+  char line[256];
+  long kb = -1;
+  while (f && fgets(line, sizeof line, f))
+    if (sscanf(line, "VmRSS: %ld kB", &kb) == 1)
+      break;
+  if (f)
+    fclose(f);
+  return kb;
+}
+
+static void exec_code(eryx_sandbox *sb, const char *code) {
+  eryx_result *r;
+  eryx_error *err = eryx_sandbox_execute(sb, code, strlen(code), &r);
+  if (err)
+    die(err);
+  if (eryx_result_status(r) != ERYX_STATUS_OK) {
+    fprintf(stderr, "bench: %s failed: %s\n", code, eryx_result_error_message(r, NULL));
+    exit(1);
+  }
+  eryx_result_free(r);
+}
+
+int main(int argc, char **argv) {
+  int n = argc > 1 ? atoi(argv[1]) : 1000;
+  if (n < 10)
+    n = 10;
+  double *create = malloc(sizeof(double) * (size_t)n);
+  double *first = malloc(sizeof(double) * (size_t)n);
+  double *total = malloc(sizeof(double) * (size_t)n);
+  double *again = malloc(sizeof(double) * (size_t)n);
+  double *print = malloc(sizeof(double) * (size_t)n);
+
+  double t0 = now_ms();
+  eryx_runtime *rt;
+  eryx_error *err = eryx_runtime_new(NULL, &rt);
+  if (err)
+    die(err);
+  double load = now_ms() - t0;
+  printf("{\"bench\":\"runtime_load\",\"n\":1,\"p50_ms\":%.4f}\n", load);
+
+  for (int i = 0; i < 20; i++) { /* warm-up: pool slots, page cache */
+    eryx_sandbox *sb;
+    if ((err = eryx_sandbox_new(rt, NULL, &sb)))
+      die(err);
+    exec_code(sb, "pass");
+    eryx_sandbox_free(sb);
+  }
+
+  for (int i = 0; i < n; i++) {
+    eryx_sandbox *sb;
+    double a = now_ms();
+    if ((err = eryx_sandbox_new(rt, NULL, &sb)))
+      die(err);
+    double b = now_ms();
+    exec_code(sb, "pass");
+    double c = now_ms();
+    eryx_sandbox_free(sb);
+    double d = now_ms();
+    create[i] = b - a;
+    first[i] = c - b;
+    total[i] = d - a;
+  }
+  report("create", create, n);
+  report("first_execute", first, n);
+  report("create_execute_pass", total, n);
+
+  eryx_sandbox *sb;
+  if ((err = eryx_sandbox_new(rt, NULL, &sb)))
+    die(err);
+  exec_code(sb, "pass");
+  for (int i = 0; i < n; i++) {
+    double a = now_ms();
+    exec_code(sb, "pass");
+    again[i] = now_ms() - a;
+  }
+  for (int i = 0; i < n; i++) {
+    double a = now_ms();
+    exec_code(sb, "print('hi')");
+    print[i] = now_ms() - a;
+  }
+  eryx_sandbox_free(sb);
+  report("execute_again", again, n);
+  report("execute_print", print, n);
+
+  int counts[] = {1, 100};
+  for (size_t k = 0; k < 2; k++) {
+    int live = counts[k];
+    eryx_sandbox **all = calloc((size_t)live, sizeof *all);
+    long before = rss_kb();
+    for (int i = 0; i < live; i++) {
+      if ((err = eryx_sandbox_new(rt, NULL, &all[i])))
+        die(err);
+      exec_code(all[i], "x = [i for i in range(100)]");
+    }
+    long after = rss_kb();
+    printf("{\"bench\":\"rss_per_sandbox\",\"n\":%d,\"kb_per_sandbox\":%.1f,"
+           "\"rss_before_kb\":%ld,\"rss_after_kb\":%ld}\n",
+           live, (double)(after - before) / live, before, after);
+    for (int i = 0; i < live; i++)
+      eryx_sandbox_free(all[i]);
+    free(all);
+  }
+  eryx_runtime_free(rt);
+  free(create), free(first), free(total), free(again), free(print);
+  return 0;
+}
