@@ -10,11 +10,16 @@
  *   runtime_load          eryx_runtime_new (maps the .cwasm)
  *   create                eryx_sandbox_new alone
  *   first_execute         the first `pass` in a new sandbox (page faults)
+ *   free                  eryx_sandbox_free (returns the pool slot)
  *   create_execute_pass   new sandbox + execute `pass` + free, end to end
  *   execute_again         execute `pass` on a sandbox that already ran
  *                         (includes the fresh instance each execute gets)
  *   execute_print         execute `print('hi')` on a used sandbox
- *   rss_per_sandbox       resident memory per live sandbox, N = 1 and 100
+ *   memory_per_sandbox    per live sandbox, N = 1 and 100: RSS (counts the
+ *                         shared, read-only snapshot pages once per sandbox,
+ *                         so it overstates), PSS (shared pages divided among
+ *                         their users) and private dirty memory (what a
+ *                         sandbox really adds)
  */
 #include "eryx.h"
 
@@ -49,16 +54,22 @@ static void report(const char *name, double *v, int n) {
          name, n, v[n / 2], v[(int)(n * 0.99)], sum / n, v[0]);
 }
 
-static long rss_kb(void) {
-  FILE *f = fopen("/proc/self/status", "r");
+typedef struct {
+  long rss, pss, private_dirty;
+} mem_kb;
+
+static mem_kb memory(void) {
+  mem_kb m = {-1, -1, -1};
+  FILE *f = fopen("/proc/self/smaps_rollup", "r");
   char line[256];
-  long kb = -1;
-  while (f && fgets(line, sizeof line, f))
-    if (sscanf(line, "VmRSS: %ld kB", &kb) == 1)
-      break;
+  while (f && fgets(line, sizeof line, f)) {
+    sscanf(line, "Rss: %ld kB", &m.rss);
+    sscanf(line, "Pss: %ld kB", &m.pss);
+    sscanf(line, "Private_Dirty: %ld kB", &m.private_dirty);
+  }
   if (f)
     fclose(f);
-  return kb;
+  return m;
 }
 
 static void exec_code(eryx_sandbox *sb, const char *code) {
@@ -80,6 +91,7 @@ int main(int argc, char **argv) {
   double *create = malloc(sizeof(double) * (size_t)n);
   double *first = malloc(sizeof(double) * (size_t)n);
   double *total = malloc(sizeof(double) * (size_t)n);
+  double *freeing = malloc(sizeof(double) * (size_t)n);
   double *again = malloc(sizeof(double) * (size_t)n);
   double *print = malloc(sizeof(double) * (size_t)n);
 
@@ -112,9 +124,11 @@ int main(int argc, char **argv) {
     create[i] = b - a;
     first[i] = c - b;
     total[i] = d - a;
+    freeing[i] = d - c;
   }
   report("create", create, n);
   report("first_execute", first, n);
+  report("free", freeing, n);
   report("create_execute_pass", total, n);
 
   eryx_sandbox *sb;
@@ -139,21 +153,23 @@ int main(int argc, char **argv) {
   for (size_t k = 0; k < 2; k++) {
     int live = counts[k];
     eryx_sandbox **all = calloc((size_t)live, sizeof *all);
-    long before = rss_kb();
+    mem_kb before = memory();
     for (int i = 0; i < live; i++) {
       if ((err = eryx_sandbox_new(rt, NULL, &all[i])))
         die(err);
       exec_code(all[i], "x = [i for i in range(100)]");
     }
-    long after = rss_kb();
-    printf("{\"bench\":\"rss_per_sandbox\",\"n\":%d,\"kb_per_sandbox\":%.1f,"
-           "\"rss_before_kb\":%ld,\"rss_after_kb\":%ld}\n",
-           live, (double)(after - before) / live, before, after);
+    mem_kb after = memory();
+    printf("{\"bench\":\"memory_per_sandbox\",\"n\":%d,\"rss_kb\":%.1f,"
+           "\"pss_kb\":%.1f,\"private_dirty_kb\":%.1f}\n",
+           live, (double)(after.rss - before.rss) / live,
+           (double)(after.pss - before.pss) / live,
+           (double)(after.private_dirty - before.private_dirty) / live);
     for (int i = 0; i < live; i++)
       eryx_sandbox_free(all[i]);
     free(all);
   }
   eryx_runtime_free(rt);
-  free(create), free(first), free(total), free(again), free(print);
+  free(create), free(first), free(total), free(again), free(print), free(freeing);
   return 0;
 }
