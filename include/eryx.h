@@ -96,6 +96,69 @@ void eryx_runtime_free(eryx_runtime *rt);
 
 typedef struct eryx_sandbox eryx_sandbox;
 
+/* ---------------------------------------------------------------- callbacks
+ *
+ * A callback is a host function that sandboxed Python sees as an async
+ * function: `await get_time()`, `await echo(message="hi")`; a dotted name
+ * ("http.get") becomes a namespace (`await http.get(url=...)`). Arguments are
+ * checked against the callback's JSON Schema inside the sandbox before the
+ * host is called.
+ *
+ * When Python awaits a callback, `fn` is called on the thread running
+ * eryx_sandbox_execute() with the arguments as a JSON object. It must answer
+ * exactly once through the `eryx_call` handle, with eryx_call_succeed() or
+ * eryx_call_fail(): before it returns, or later from any thread (hand the
+ * handle to a thread pool or event loop). Many calls may be in flight at once
+ * (asyncio.gather).
+ *
+ * A call can end before the host answers: the Python task was cancelled, the
+ * per-callback timeout passed, or the execution ended. The optional
+ * `on_cancel` is then called (on the execution's thread) so the host can stop
+ * work; the handle stays valid and must still be answered (the answer is
+ * discarded). */
+
+typedef struct eryx_call eryx_call;
+
+typedef void (*eryx_callback_fn)(void *user_data, eryx_call *call,
+                                 const char *args_json, size_t args_len);
+typedef void (*eryx_cancel_fn)(void *user_data, eryx_call *call);
+
+typedef struct eryx_callback {
+  const char *name; /* [A-Za-z_][A-Za-z0-9_]*, dots between parts */
+  size_t name_len;
+  const char *description; /* may be NULL */
+  size_t description_len;
+  /* JSON Schema of the arguments object (NULL: no arguments). Supported
+   * keywords: type, properties, required, items, enum,
+   * additionalProperties (bool). Property order gives the order of
+   * positional arguments. */
+  const char *schema_json;
+  size_t schema_len;
+  eryx_callback_fn fn;
+  eryx_cancel_fn on_cancel; /* may be NULL */
+  void *user_data;          /* must outlive the sandbox */
+} eryx_callback;
+
+/* Answers a call with a JSON value (`json`, `len` bytes; it is parsed inside
+ * the sandbox). Thread-safe. Consumes `call`: do not use it afterwards, even
+ * on error. Errors: ERYX_ERR_INVALID_ARGUMENT (NULL call or json, invalid
+ * UTF-8; the call is then failed with that message instead). */
+eryx_error *eryx_call_succeed(eryx_call *call, const char *json, size_t len);
+
+/* Answers a call with a failure: Python sees `eryx.CallbackError` (catchable)
+ * carrying `message`; `error_type` (may be NULL) names the kind of failure
+ * and is available as `.error_type`. Thread-safe. Consumes `call`. */
+eryx_error *eryx_call_fail(eryx_call *call, const char *error_type,
+                           size_t error_type_len, const char *message,
+                           size_t message_len);
+
+/* The callback's name (NUL-terminated, owned by the call). */
+const char *eryx_call_name(const eryx_call *call, size_t *len);
+
+/* Non-zero once the call was cancelled (task cancelled, timed out,
+ * execution over): the answer will be discarded. Thread-safe. */
+int eryx_call_cancelled(const eryx_call *call);
+
 /* Receives output as the code produces it: `text` holds `len` bytes of UTF-8
  * (not NUL-terminated, valid only during the call). Called on the thread
  * running eryx_sandbox_execute(), in the order the output was written. */
@@ -121,10 +184,19 @@ typedef struct eryx_sandbox_options {
   eryx_output_fn on_stdout;
   eryx_output_fn on_stderr;
   void *output_user_data;
+
+  /* Callbacks offered to the code (copied; names must be unique). */
+  const eryx_callback *callbacks;
+  size_t callback_count;
+  /* Most callback invocations one execution may start. 0: 1000. */
+  uint32_t max_callback_invocations;
+  /* Longest one call may take before Python gets a CallbackTimeoutError and
+   * the host's on_cancel is called. 0: 10000 ms. UINT64_MAX: no limit. */
+  uint64_t callback_timeout_ms;
 } eryx_sandbox_options;
 
 #define ERYX_SANDBOX_OPTIONS_INIT                                              \
-  {ERYX_SANDBOX_OPTIONS_VERSION, NULL, 0, 0, NULL, NULL, NULL}
+  {ERYX_SANDBOX_OPTIONS_VERSION, NULL, 0, 0, NULL, NULL, NULL, NULL, 0, 0, 0}
 
 /* Creates a sandbox. `rt` must outlive it. `opts` may be NULL for defaults;
  * it is copied and need not outlive the call. On success `*out` is owned by
@@ -187,6 +259,9 @@ uint32_t eryx_result_error_line(const eryx_result *r);
 
 /* Wall-clock time of the execution in milliseconds (guest call only). */
 double eryx_result_duration_ms(const eryx_result *r);
+
+/* How many callback invocations the execution started. */
+uint32_t eryx_result_callback_invocations(const eryx_result *r);
 
 void eryx_result_free(eryx_result *r);
 

@@ -4,7 +4,9 @@
  * Functions are defined once on the runtime's linker; the per-sandbox state
  * they need comes from the calling store's data (eryx_store_data).
  */
-#include "internal.h"
+#include "callbacks.h"
+
+#include <stdlib.h>
 
 #include <string.h>
 
@@ -43,12 +45,137 @@ static wasmtime_error_t *sleep_fn(void *env, wasmtime_context_t *ctx,
   return eryx__sandbox_sleep(store_data(ctx)->sandbox, args[0].of.u64);
 }
 
+static void set_string(wasmtime_component_val_t *v, const char *s, size_t n) {
+  v->kind = WASMTIME_COMPONENT_STRING;
+  wasm_byte_vec_new(&v->of.string, n, s); /* copied; Wasmtime frees it */
+}
+
+static void set_field(wasmtime_component_valrecord_entry_t *e, const char *name) {
+  wasm_byte_vec_new(&e->name, strlen(name), name);
+}
+
+/* list-callbacks: func() -> string */
+static wasmtime_error_t *list_callbacks(void *env, wasmtime_context_t *ctx,
+                                        const wasmtime_component_func_type_t *ty,
+                                        wasmtime_component_val_t *args, size_t nargs,
+                                        wasmtime_component_val_t *results,
+                                        size_t nresults) {
+  (void)env, (void)ty, (void)args, (void)nargs;
+  if (nresults != 1)
+    return wasmtime_error_new("list-callbacks: unexpected signature");
+  eryx_callbacks *cb = eryx__sandbox_callbacks(store_data(ctx)->sandbox);
+  set_string(&results[0], cb->list_json, cb->list_json_len);
+  return NULL;
+}
+
+/* callback-start: func(name: string, args-json: string)
+ *   -> result<u64, start-error> */
+static wasmtime_error_t *callback_start(void *env, wasmtime_context_t *ctx,
+                                        const wasmtime_component_func_type_t *ty,
+                                        wasmtime_component_val_t *args, size_t nargs,
+                                        wasmtime_component_val_t *results,
+                                        size_t nresults) {
+  (void)env, (void)ty;
+  if (nargs != 2 || nresults != 1 || args[0].kind != WASMTIME_COMPONENT_STRING ||
+      args[1].kind != WASMTIME_COMPONENT_STRING)
+    return wasmtime_error_new("callback-start: unexpected arguments");
+  eryx_callbacks *cb = eryx__sandbox_callbacks(store_data(ctx)->sandbox);
+  uint64_t id = 0;
+  const char *kind = NULL;
+  char *message = NULL;
+  bool ok = eryx__callbacks_start(cb, args[0].of.string.data, args[0].of.string.size,
+                                  args[1].of.string.data, args[1].of.string.size,
+                                  &id, &kind, &message);
+  wasmtime_component_val_t inner;
+  if (ok) {
+    inner.kind = WASMTIME_COMPONENT_U64;
+    inner.of.u64 = id;
+  } else {
+    inner.kind = WASMTIME_COMPONENT_RECORD;
+    wasmtime_component_valrecord_new_uninit(&inner.of.record, 2);
+    set_field(&inner.of.record.data[0], "kind");
+    set_string(&inner.of.record.data[0].val, kind, strlen(kind));
+    set_field(&inner.of.record.data[1], "message");
+    const char *m = message ? message : "out of memory";
+    set_string(&inner.of.record.data[1].val, m, strlen(m));
+    free(message);
+  }
+  results[0].kind = WASMTIME_COMPONENT_RESULT;
+  results[0].of.result.is_ok = ok;
+  results[0].of.result.val = wasmtime_component_val_new(&inner);
+  return NULL;
+}
+
+/* callback-cancel: func(id: u64) */
+static wasmtime_error_t *callback_cancel(void *env, wasmtime_context_t *ctx,
+                                         const wasmtime_component_func_type_t *ty,
+                                         wasmtime_component_val_t *args, size_t nargs,
+                                         wasmtime_component_val_t *results,
+                                         size_t nresults) {
+  (void)env, (void)ty, (void)results, (void)nresults;
+  if (nargs != 1 || args[0].kind != WASMTIME_COMPONENT_U64)
+    return wasmtime_error_new("callback-cancel: unexpected arguments");
+  eryx__callbacks_cancel(eryx__sandbox_callbacks(store_data(ctx)->sandbox),
+                         args[0].of.u64);
+  return NULL;
+}
+
+/* callback-wait: func(timeout-ns: option<u64>) -> list<completion> */
+static wasmtime_error_t *callback_wait(void *env, wasmtime_context_t *ctx,
+                                       const wasmtime_component_func_type_t *ty,
+                                       wasmtime_component_val_t *args, size_t nargs,
+                                       wasmtime_component_val_t *results,
+                                       size_t nresults) {
+  (void)env, (void)ty;
+  if (nargs != 1 || nresults != 1 || args[0].kind != WASMTIME_COMPONENT_OPTION)
+    return wasmtime_error_new("callback-wait: unexpected arguments");
+  struct eryx_sandbox *sb = store_data(ctx)->sandbox;
+  uint64_t until = UINT64_MAX;
+  if (args[0].of.option) {
+    uint64_t ns = args[0].of.option->of.u64, now = eryx__now_ns();
+    until = ns > UINT64_MAX - now ? UINT64_MAX : now + ns;
+  }
+  bool deadline_hit = false;
+  eryx_completion *done = eryx__callbacks_wait(
+      eryx__sandbox_callbacks(sb), until, eryx__sandbox_deadline(sb), &deadline_hit);
+  if (deadline_hit)
+    return eryx__sandbox_timed_out(sb);
+  size_t n = 0;
+  for (eryx_completion *c = done; c; c = c->next)
+    n++;
+  results[0].kind = WASMTIME_COMPONENT_LIST;
+  wasmtime_component_vallist_new_uninit(&results[0].of.list, n);
+  size_t i = 0;
+  for (eryx_completion *c = done; c; c = c->next, i++) {
+    wasmtime_component_val_t *v = &results[0].of.list.data[i];
+    v->kind = WASMTIME_COMPONENT_RECORD;
+    wasmtime_component_valrecord_new_uninit(&v->of.record, 4);
+    wasmtime_component_valrecord_entry_t *f = v->of.record.data;
+    set_field(&f[0], "id");
+    f[0].val.kind = WASMTIME_COMPONENT_U64;
+    f[0].val.of.u64 = c->id;
+    set_field(&f[1], "ok");
+    f[1].val.kind = WASMTIME_COMPONENT_BOOL;
+    f[1].val.of.boolean = c->ok;
+    set_field(&f[2], "value");
+    set_string(&f[2].val, c->value, c->value_len);
+    set_field(&f[3], "error-type");
+    set_string(&f[3].val, c->error_type, c->error_type_len);
+  }
+  eryx__completions_free(done);
+  return NULL;
+}
+
 static const struct {
   const char *name;
   wasmtime_component_func_callback_t fn;
 } host_funcs[] = {
     {"emit-output", emit_output},
     {"sleep", sleep_fn},
+    {"list-callbacks", list_callbacks},
+    {"callback-start", callback_start},
+    {"callback-cancel", callback_cancel},
+    {"callback-wait", callback_wait},
 };
 
 wasmtime_error_t *eryx__define_host_imports(wasmtime_component_linker_t *linker) {

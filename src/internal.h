@@ -40,6 +40,10 @@ void eryx__buf_free(eryx_buf *b);
 char *eryx__strndup(const char *s, size_t n);
 bool eryx__utf8_valid(const char *s, size_t n);
 
+/* ---- json.c ---- */
+bool eryx__json_valid(const char *s, size_t n);
+void eryx__json_append_string(eryx_buf *b, const char *s, size_t n);
+
 /* ---- engine.c: the one engine configuration (also used at build time) ---- */
 typedef struct eryx_engine_limits {
   uint32_t max_sandboxes;
@@ -90,6 +94,13 @@ void eryx__sandbox_emit(struct eryx_sandbox *sb, int which, const char *text,
  * during the wait, so a sleep is never a way to outlive the timeout. */
 wasmtime_error_t *eryx__sandbox_sleep(struct eryx_sandbox *sb, uint64_t ns);
 
+/* The sandbox's callback state and the current execution's deadline
+ * (monotonic ns; UINT64_MAX: none). */
+struct eryx_callbacks *eryx__sandbox_callbacks(struct eryx_sandbox *sb);
+uint64_t eryx__sandbox_deadline(struct eryx_sandbox *sb);
+/* Records a timeout and returns the error that traps the guest. */
+wasmtime_error_t *eryx__sandbox_timed_out(struct eryx_sandbox *sb);
+
 /* ---- result.c ---- */
 struct eryx_result {
   eryx_status status;
@@ -109,6 +120,7 @@ struct eryx_result {
   size_t traceback_len;
   uint32_t error_line;
   double duration_ms;
+  uint32_t callback_invocations;
 };
 
 eryx_result *eryx__result_new(void);

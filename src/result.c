@@ -92,6 +92,9 @@ const char *eryx_result_traceback(const eryx_result *r, size_t *len) {
 }
 uint32_t eryx_result_error_line(const eryx_result *r) { return r->error_line; }
 double eryx_result_duration_ms(const eryx_result *r) { return r->duration_ms; }
+uint32_t eryx_result_callback_invocations(const eryx_result *r) {
+  return r->callback_invocations;
+}
 
 void eryx_result_free(eryx_result *r) {
   if (!r)

@@ -18,7 +18,7 @@
  * with the execution's wall-clock deadline and either extends the deadline
  * or interrupts the guest.
  */
-#include "internal.h"
+#include "callbacks.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -37,6 +37,7 @@ struct eryx_sandbox {
   uint64_t timeout_ms; /* UINT64_MAX: none */
   eryx_output_fn on_stdout, on_stderr;
   void *output_user_data;
+  eryx_callbacks callbacks;
 
   wasmtime_store_t *store; /* NULL until instantiated */
   wasmtime_component_instance_t instance;
@@ -48,30 +49,31 @@ struct eryx_sandbox {
   atomic_int interrupted;    /* enum interrupt_reason */
 };
 
-static uint64_t now_ns(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+
+eryx_callbacks *eryx__sandbox_callbacks(eryx_sandbox *sb) { return &sb->callbacks; }
+
+uint64_t eryx__sandbox_deadline(eryx_sandbox *sb) {
+  return sb->timeout_ms == UINT64_MAX ? UINT64_MAX : sb->deadline_ns;
 }
 
-static wasmtime_error_t *timed_out(eryx_sandbox *sb) {
+wasmtime_error_t *eryx__sandbox_timed_out(eryx_sandbox *sb) {
   atomic_store(&sb->interrupted, INTERRUPT_TIMEOUT);
   return wasmtime_error_new("eryx: execution timed out");
 }
 
 wasmtime_error_t *eryx__sandbox_sleep(eryx_sandbox *sb, uint64_t ns) {
-  uint64_t now = now_ns();
+  uint64_t now = eryx__now_ns();
   uint64_t until = ns > UINT64_MAX - now ? UINT64_MAX : now + ns;
   bool limited = sb->timeout_ms != UINT64_MAX && until >= sb->deadline_ns;
   if (limited)
     until = sb->deadline_ns;
-  while ((now = now_ns()) < until) {
+  while ((now = eryx__now_ns()) < until) {
     uint64_t left = until - now;
     struct timespec ts = {(time_t)(left / 1000000000u),
                           (long)(left % 1000000000u)};
     nanosleep(&ts, NULL);
   }
-  return limited ? timed_out(sb) : NULL;
+  return limited ? eryx__sandbox_timed_out(sb) : NULL;
 }
 
 static void store_data_free(void *p) {
@@ -114,9 +116,9 @@ static wasmtime_error_t *on_deadline(wasmtime_context_t *ctx, void *arg,
     *delta = NO_DEADLINE_TICKS;
     return NULL;
   }
-  uint64_t now = now_ns();
+  uint64_t now = eryx__now_ns();
   if (now >= sb->deadline_ns)
-    return timed_out(sb);
+    return eryx__sandbox_timed_out(sb);
   uint64_t left_ms = (sb->deadline_ns - now) / 1000000u;
   *delta = left_ms / ERYX_TICK_MS + 1;
   return NULL;
@@ -213,6 +215,11 @@ eryx_error *eryx_sandbox_new(eryx_runtime *rt, const eryx_sandbox_options *opts,
     sb->on_stderr = opts->on_stderr;
     sb->output_user_data = opts->output_user_data;
   }
+  eryx_error *cerr = eryx__callbacks_init(&sb->callbacks, opts);
+  if (cerr) {
+    eryx_sandbox_free(sb);
+    return cerr;
+  }
 
   eryx_error *err = instantiate(sb);
   if (err) {
@@ -227,6 +234,7 @@ void eryx_sandbox_free(eryx_sandbox *sb) {
   if (!sb)
     return;
   drop_instance(sb);
+  eryx__callbacks_free(&sb->callbacks);
   free(sb->result_variable);
   free(sb);
 }
@@ -336,18 +344,21 @@ eryx_error *eryx_sandbox_execute(eryx_sandbox *sb, const char *code,
 
   wasmtime_context_t *ctx = wasmtime_store_context(sb->store);
   atomic_store(&sb->interrupted, INTERRUPT_NONE);
-  uint64_t start = now_ns();
+  uint64_t start = eryx__now_ns();
   if (sb->timeout_ms == UINT64_MAX) {
     wasmtime_context_set_epoch_deadline(ctx, NO_DEADLINE_TICKS);
   } else {
     sb->deadline_ns = start + sb->timeout_ms * 1000000u;
     wasmtime_context_set_epoch_deadline(ctx, sb->timeout_ms / ERYX_TICK_MS + 1);
   }
+  eryx__callbacks_begin(&sb->callbacks);
   eryx__runtime_execution_begin(sb->rt);
   wasmtime_error_t *werr =
       wasmtime_component_func_call(&sb->execute_fn, ctx, args, 2, &ret, 1);
   eryx__runtime_execution_end(sb->rt);
-  r->duration_ms = (double)(now_ns() - start) / 1e6;
+  eryx__callbacks_end(&sb->callbacks); /* cancels calls still in flight */
+  r->callback_invocations = sb->callbacks.invocations;
+  r->duration_ms = (double)(eryx__now_ns() - start) / 1e6;
   sb->instance_used = true;
 
   bool ok = true;

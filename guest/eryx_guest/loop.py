@@ -13,6 +13,8 @@ import time
 
 from wit_world.imports import host
 
+from . import callbacks
+
 
 def host_sleep(seconds):
     """Replacement for time.sleep: the host wakes us at the deadline."""
@@ -29,6 +31,11 @@ class _HostSelector:
     """What BaseEventLoop._run_once needs from a selector: a timed wait."""
 
     def select(self, timeout):
+        if callbacks.pending:
+            # Host calls in flight: wait for their answers (or the timeout).
+            ns = None if timeout is None else max(0, min(int(timeout * 1e9), 2**63 - 1))
+            callbacks.deliver(host.callback_wait(ns))
+            return []
         if timeout is None:
             # Nothing is scheduled and nothing can wake the loop up.
             raise RuntimeError(

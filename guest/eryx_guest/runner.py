@@ -16,7 +16,7 @@ import linecache
 import sys
 import traceback
 
-from . import capture
+from . import callbacks, capture
 from .capture import CaptureWriter
 from .loop import SandboxEventLoop
 
@@ -72,6 +72,7 @@ class Runner:
         capture.activate(out, err)
         try:
             namespace = {"__name__": "__main__", "__builtins__": builtins}
+            callbacks.registry.bind(namespace)
             self._run_into(code, namespace, report, err)
             if report.status == STATUS_OK and result_variable:
                 _capture_result(namespace, result_variable, report)
@@ -80,6 +81,7 @@ class Runner:
             report.error_type = type(exc).__name__
             report.error_message = _safe_str(exc)
         finally:
+            callbacks.pending.clear()  # the host cancels what is in flight
             sys.stdout, sys.stderr = saved
             capture.deactivate()
             _flush_std_fds()

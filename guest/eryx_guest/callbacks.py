@@ -1,0 +1,212 @@
+"""Host callbacks as async functions inside the sandbox.
+
+Each callback the host registered becomes an `async def` proxy in the user's
+namespace (`await get_time()`); dotted names become namespaces
+(`await http.get(url=...)`). Arguments are validated against the callback's
+JSON Schema here, before the host is ever called. Starting a call returns an
+id at once; the answer arrives through `callback-wait`, which the event loop
+calls when it has nothing else to do (see loop.py), so any number of calls
+can be in flight under asyncio.gather.
+"""
+
+import asyncio
+import json
+import types
+
+from componentize_py_types import Err
+from wit_world.imports import host
+
+
+class CallbackError(Exception):
+    """A callback failed on the host, or was called with bad arguments."""
+
+    def __init__(self, message, error_type="", callback=""):
+        super().__init__(message)
+        self.error_type = error_type
+        self.callback = callback
+
+
+class CallbackTimeoutError(CallbackError, TimeoutError):
+    """The host did not answer within the per-callback timeout."""
+
+
+class CallbackLimitError(CallbackError):
+    """The execution reached its maximum number of callback invocations."""
+
+
+# id -> asyncio.Future of calls started and not yet answered.
+pending = {}
+
+
+def deliver(completions):
+    """Resolves the futures of answered calls (called by the event loop)."""
+    for c in completions:
+        fut = pending.pop(c.id, None)
+        if fut is None or fut.done():
+            continue
+        name = getattr(fut, "_eryx_name", "")
+        if c.ok:
+            try:
+                fut.set_result(json.loads(c.value))
+            except ValueError as exc:
+                fut.set_exception(CallbackError(
+                    f"callback {name!r} answered with invalid JSON: {exc}",
+                    "InvalidJSON", name))
+        elif c.error_type == "CallbackTimeout":
+            fut.set_exception(CallbackTimeoutError(c.value, c.error_type, name))
+        else:
+            fut.set_exception(CallbackError(c.value, c.error_type, name))
+
+
+_TYPES = {
+    "object": dict, "array": (list, tuple), "string": str, "boolean": bool,
+    "null": type(None),
+}
+
+
+def _type_ok(value, expected):
+    if expected == "integer":
+        return isinstance(value, int) and not isinstance(value, bool)
+    if expected == "number":
+        return isinstance(value, (int, float)) and not isinstance(value, bool)
+    py = _TYPES.get(expected)
+    return py is None or isinstance(value, py)
+
+
+def validate(value, schema, where):
+    """Checks the JSON Schema subset we support; raises CallbackError."""
+    if not isinstance(schema, dict):
+        return
+    expected = schema.get("type")
+    if expected is not None:
+        options = expected if isinstance(expected, list) else [expected]
+        if not any(_type_ok(value, t) for t in options):
+            raise CallbackError(
+                f"{where}: expected {' or '.join(options)}, got {type(value).__name__}",
+                "InvalidArguments")
+    if "enum" in schema and value not in schema["enum"]:
+        raise CallbackError(f"{where}: {value!r} is not one of {schema['enum']!r}",
+                            "InvalidArguments")
+    if isinstance(value, dict):
+        props = schema.get("properties", {})
+        for name in schema.get("required", []):
+            if name not in value:
+                raise CallbackError(f"{where}: missing required argument {name!r}",
+                                    "InvalidArguments")
+        if schema.get("additionalProperties") is False or (
+                props and "additionalProperties" not in schema):
+            for name in value:
+                if name not in props:
+                    raise CallbackError(f"{where}: unexpected argument {name!r}",
+                                        "InvalidArguments")
+        for name, sub in props.items():
+            if name in value:
+                validate(value[name], sub, f"{where}: argument {name!r}")
+    if isinstance(value, (list, tuple)) and isinstance(schema.get("items"), dict):
+        for i, item in enumerate(value):
+            validate(item, schema["items"], f"{where}[{i}]")
+
+
+async def call(name, schema, args):
+    """Starts callback `name` with the dict `args` and awaits its answer."""
+    where = f"{name}()"
+    validate(args, schema, where)
+    try:
+        payload = json.dumps(args, ensure_ascii=False, allow_nan=False)
+    except (TypeError, ValueError) as exc:
+        raise CallbackError(f"{where}: arguments are not JSON-serializable: {exc}",
+                            "InvalidArguments", name) from None
+    try:
+        started = host.callback_start(name, payload)
+    except Err as exc:
+        err = exc.value
+        cls = CallbackLimitError if err.kind == "limit" else CallbackError
+        raise cls(err.message, err.kind, name) from None
+    fut = asyncio.get_running_loop().create_future()
+    fut._eryx_name = name
+    pending[started] = fut
+    try:
+        return await fut
+    except asyncio.CancelledError:
+        if pending.pop(started, None) is not None:
+            host.callback_cancel(started)
+        raise
+
+
+def make_proxy(spec):
+    name, schema = spec["name"], spec.get("schema") or {}
+    order = list((schema.get("properties") or {}).keys())
+
+    async def proxy(*args, **kwargs):
+        if len(args) > len(order):
+            raise CallbackError(
+                f"{name}() takes {len(order)} positional argument(s) but "
+                f"{len(args)} were given", "InvalidArguments", name)
+        merged = dict(zip(order, args))
+        for key, val in kwargs.items():
+            if key in merged:
+                raise CallbackError(f"{name}() got multiple values for argument {key!r}",
+                                    "InvalidArguments", name)
+            merged[key] = val
+        return await invoke(name, **merged)
+
+    short = name.rsplit(".", 1)[-1]
+    proxy.__name__ = proxy.__qualname__ = short
+    proxy.__doc__ = spec.get("description") or None
+    return proxy
+
+
+class Registry:
+    """What the host offers, fetched once per instance."""
+
+    def __init__(self):
+        self.specs = None
+
+    def load(self):
+        if self.specs is None:
+            self.specs = {s["name"]: s for s in json.loads(host.list_callbacks())}
+        return self.specs
+
+    def bind(self, namespace):
+        """Puts proxies, namespaces, invoke and list_callbacks in `namespace`."""
+        specs = self.load()
+        for spec in specs.values():
+            parts = spec["name"].split(".")
+            target = namespace
+            for part in parts[:-1]:
+                holder = target.get(part) if isinstance(target, dict) else getattr(target, part, None)
+                if not isinstance(holder, types.SimpleNamespace):
+                    holder = types.SimpleNamespace()
+                    if isinstance(target, dict):
+                        target[part] = holder
+                    else:
+                        setattr(target, part, holder)
+                target = holder
+            proxy = make_proxy(spec)
+            if isinstance(target, dict):
+                target[parts[-1]] = proxy
+            else:
+                setattr(target, parts[-1], proxy)
+        namespace["invoke"] = invoke
+        namespace["list_callbacks"] = list_callbacks
+        namespace["CallbackError"] = CallbackError
+        namespace["CallbackTimeoutError"] = CallbackTimeoutError
+        namespace["CallbackLimitError"] = CallbackLimitError
+
+
+registry = Registry()
+
+
+async def invoke(name, /, **kwargs):
+    """Calls the callback `name` with keyword arguments."""
+    spec = registry.load().get(name)
+    if spec is None:
+        raise CallbackError(f"no callback named {name!r}", "unknown", name)
+    return await call(name, spec.get("schema") or {}, kwargs)
+
+
+def list_callbacks():
+    """[{name, description, schema}] for every callback the host offers."""
+    return [dict(name=s["name"], description=s.get("description", ""),
+                 schema=s.get("schema") or {}) for s in registry.load().values()]
+

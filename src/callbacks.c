@@ -1,0 +1,514 @@
+/*
+ * callbacks.c — host callbacks: registry, call handles and completions.
+ *
+ * Lifetimes. An eryx_call is shared by two owners: the host (until it
+ * answers with eryx_call_succeed/fail) and the sandbox (until the answer is
+ * delivered to Python or the call is cancelled). Answers travel through the
+ * eryx_call_queue, which each call also references, so a host answering from
+ * another thread after the execution, or the whole sandbox, is gone only
+ * touches memory that is still alive; the answer is then dropped.
+ *
+ * Threads. Everything except eryx_call_succeed/fail/cancelled runs on the
+ * thread executing the sandbox. The queue's mutex guards the completion list
+ * and each call's `answered` flag; `cancelled` is atomic.
+ *
+ * Waiting. callback-wait sleeps on the queue's condition variable until an
+ * answer arrives, the guest's own timeout, a per-call timeout or the
+ * execution's deadline passes: an execution waiting on callbacks uses no CPU.
+ */
+#include "callbacks.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#define DEFAULT_MAX_INVOCATIONS 1000
+#define DEFAULT_CALLBACK_TIMEOUT_MS 10000
+
+struct eryx_call_queue {
+  pthread_mutex_t mu;
+  pthread_cond_t cv;   /* signalled when a completion is queued */
+  atomic_int refs;     /* the sandbox + each call */
+  eryx_completion *head, *tail;
+};
+
+struct eryx_call {
+  eryx_call_queue *q;
+  uint64_t id;
+  char *name;
+  size_t name_len;
+  const eryx_cb_def *def; /* only used on the execution thread */
+  uint64_t deadline_ns;   /* UINT64_MAX: none */
+  atomic_int refs;        /* host + sandbox */
+  atomic_int cancelled;
+  bool answered;          /* under q->mu */
+  eryx_call *next;        /* in the sandbox's in-flight list */
+};
+
+uint64_t eryx__now_ns(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+/* ------------------------------------------------------------------ queue */
+
+static eryx_call_queue *queue_new(void) {
+  eryx_call_queue *q = calloc(1, sizeof *q);
+  if (!q)
+    return NULL;
+  pthread_mutex_init(&q->mu, NULL);
+  pthread_condattr_t attr;
+  pthread_condattr_init(&attr);
+  pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
+  pthread_cond_init(&q->cv, &attr);
+  pthread_condattr_destroy(&attr);
+  atomic_init(&q->refs, 1);
+  return q;
+}
+
+void eryx__completions_free(eryx_completion *c) {
+  while (c) {
+    eryx_completion *next = c->next;
+    free(c->value);
+    free(c->error_type);
+    free(c);
+    c = next;
+  }
+}
+
+static void queue_release(eryx_call_queue *q) {
+  if (atomic_fetch_sub(&q->refs, 1) != 1)
+    return;
+  eryx__completions_free(q->head);
+  pthread_mutex_destroy(&q->mu);
+  pthread_cond_destroy(&q->cv);
+  free(q);
+}
+
+static void call_release(eryx_call *call) {
+  if (atomic_fetch_sub(&call->refs, 1) != 1)
+    return;
+  eryx_call_queue *q = call->q;
+  free(call->name);
+  free(call);
+  queue_release(q);
+}
+
+/* ---------------------------------------------------------- host answers */
+
+static eryx_error *answer(eryx_call *call, bool ok, const char *type,
+                          size_t type_len, const char *value, size_t len) {
+  eryx_completion *c = calloc(1, sizeof *c);
+  if (c) {
+    c->id = call->id;
+    c->ok = ok;
+    c->value = eryx__strndup(value, len);
+    c->value_len = len;
+    c->error_type = eryx__strndup(type ? type : "", type ? type_len : 0);
+    c->error_type_len = type ? type_len : 0;
+  }
+  eryx_error *err = NULL;
+  if (!c || !c->value || !c->error_type) {
+    eryx__completions_free(c);
+    c = NULL;
+    err = eryx__error_new(ERYX_ERR_RESOURCES, "out of memory queuing an answer");
+  }
+  eryx_call_queue *q = call->q;
+  pthread_mutex_lock(&q->mu);
+  bool drop = call->answered || atomic_load(&call->cancelled) || !c;
+  call->answered = true;
+  if (!drop) {
+    if (q->tail)
+      q->tail->next = c;
+    else
+      q->head = c;
+    q->tail = c;
+    pthread_cond_broadcast(&q->cv);
+  }
+  pthread_mutex_unlock(&q->mu);
+  if (drop)
+    eryx__completions_free(c);
+  call_release(call);
+  return err;
+}
+
+eryx_error *eryx_call_succeed(eryx_call *call, const char *json, size_t len) {
+  if (!call)
+    return eryx__error_new(ERYX_ERR_INVALID_ARGUMENT, "call is NULL");
+  if (!json || !eryx__utf8_valid(json, len)) {
+    static const char msg[] = "the host answered with invalid UTF-8";
+    answer(call, false, "HostError", 9, msg, sizeof msg - 1);
+    return eryx__error_new(ERYX_ERR_INVALID_ARGUMENT,
+                           "eryx_call_succeed: json is NULL or not UTF-8");
+  }
+  return answer(call, true, NULL, 0, json, len);
+}
+
+eryx_error *eryx_call_fail(eryx_call *call, const char *error_type,
+                           size_t error_type_len, const char *message,
+                           size_t message_len) {
+  if (!call)
+    return eryx__error_new(ERYX_ERR_INVALID_ARGUMENT, "call is NULL");
+  if (!message)
+    message_len = 0;
+  if (!error_type)
+    error_type_len = 0;
+  if (!eryx__utf8_valid(message ? message : "", message_len) ||
+      !eryx__utf8_valid(error_type ? error_type : "", error_type_len)) {
+    static const char msg[] = "the host failed the call with invalid UTF-8";
+    answer(call, false, "HostError", 9, msg, sizeof msg - 1);
+    return eryx__error_new(ERYX_ERR_INVALID_ARGUMENT,
+                           "eryx_call_fail: text is not UTF-8");
+  }
+  return answer(call, false, error_type, error_type_len, message ? message : "",
+                message_len);
+}
+
+const char *eryx_call_name(const eryx_call *call, size_t *len) {
+  if (len)
+    *len = call->name_len;
+  return call->name;
+}
+
+int eryx_call_cancelled(const eryx_call *call) {
+  return atomic_load(&((eryx_call *)call)->cancelled);
+}
+
+/* --------------------------------------------------------------- registry */
+
+static bool valid_name(const char *s, size_t n) {
+  bool at_start = true;
+  for (size_t i = 0; i < n; i++) {
+    char c = s[i];
+    bool alpha = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_';
+    if (c == '.') {
+      if (at_start)
+        return false;
+      at_start = true;
+    } else if (alpha || (!at_start && c >= '0' && c <= '9')) {
+      at_start = false;
+    } else {
+      return false;
+    }
+  }
+  return n > 0 && !at_start;
+}
+
+/* "a.b" is a namespace of "a.b.c": both cannot be callbacks. */
+static bool is_prefix_path(const eryx_cb_def *a, const eryx_cb_def *b) {
+  return a->name_len < b->name_len && !memcmp(a->name, b->name, a->name_len) &&
+         b->name[a->name_len] == '.';
+}
+
+static eryx_error *copy_def(eryx_cb_def *d, const eryx_callback *c, size_t i) {
+  if (!c->name || !valid_name(c->name, c->name_len))
+    return eryx__error_new(ERYX_ERR_INVALID_ARGUMENT,
+                           "callback %zu: name must be Python identifiers "
+                           "separated by dots",
+                           i);
+  if (!c->fn)
+    return eryx__error_new(ERYX_ERR_INVALID_ARGUMENT,
+                           "callback '%.*s': fn is NULL", (int)c->name_len, c->name);
+  const char *desc = c->description ? c->description : "";
+  size_t desc_len = c->description ? c->description_len : 0;
+  if (!eryx__utf8_valid(desc, desc_len))
+    return eryx__error_new(ERYX_ERR_INVALID_ARGUMENT,
+                           "callback '%.*s': description is not UTF-8",
+                           (int)c->name_len, c->name);
+  const char *schema = c->schema_json ? c->schema_json : "{}";
+  size_t schema_len = c->schema_json ? c->schema_len : 2;
+  size_t k = 0;
+  while (k < schema_len && strchr(" \t\r\n", schema[k]) && schema[k])
+    k++;
+  if (!eryx__utf8_valid(schema, schema_len) || !eryx__json_valid(schema, schema_len) ||
+      k == schema_len || schema[k] != '{')
+    return eryx__error_new(ERYX_ERR_INVALID_ARGUMENT,
+                           "callback '%.*s': schema is not a JSON object",
+                           (int)c->name_len, c->name);
+  d->name = eryx__strndup(c->name, c->name_len);
+  d->name_len = c->name_len;
+  d->description = eryx__strndup(desc, desc_len);
+  d->description_len = desc_len;
+  d->schema = eryx__strndup(schema, schema_len);
+  d->schema_len = schema_len;
+  d->fn = c->fn;
+  d->on_cancel = c->on_cancel;
+  d->user_data = c->user_data;
+  if (!d->name || !d->description || !d->schema)
+    return eryx__error_new(ERYX_ERR_RESOURCES, "out of memory");
+  return NULL;
+}
+
+static bool build_list_json(eryx_callbacks *cb) {
+  eryx_buf b = {0};
+  eryx__buf_append(&b, "[", 1);
+  for (size_t i = 0; i < cb->count; i++) {
+    const eryx_cb_def *d = &cb->defs[i];
+    if (i)
+      eryx__buf_append(&b, ",", 1);
+    eryx__buf_append(&b, "{\"name\":", 8);
+    eryx__json_append_string(&b, d->name, d->name_len);
+    eryx__buf_append(&b, ",\"description\":", 15);
+    eryx__json_append_string(&b, d->description, d->description_len);
+    eryx__buf_append(&b, ",\"schema\":", 10);
+    eryx__buf_append(&b, d->schema, d->schema_len);
+    eryx__buf_append(&b, "}", 1);
+  }
+  eryx__buf_append(&b, "]", 1);
+  if (b.oom) {
+    eryx__buf_free(&b);
+    return false;
+  }
+  cb->list_json = eryx__buf_take(&b, &cb->list_json_len);
+  return cb->list_json != NULL;
+}
+
+eryx_error *eryx__callbacks_init(eryx_callbacks *cb, const eryx_sandbox_options *opts) {
+  memset(cb, 0, sizeof *cb);
+  size_t n = opts ? opts->callback_count : 0;
+  if (n && !opts->callbacks)
+    return eryx__error_new(ERYX_ERR_INVALID_ARGUMENT,
+                           "callback_count is %zu but callbacks is NULL", n);
+  cb->max_invocations = opts && opts->max_callback_invocations
+                            ? opts->max_callback_invocations
+                            : DEFAULT_MAX_INVOCATIONS;
+  cb->timeout_ms = opts && opts->callback_timeout_ms ? opts->callback_timeout_ms
+                                                     : DEFAULT_CALLBACK_TIMEOUT_MS;
+  cb->queue = queue_new();
+  cb->defs = n ? calloc(n, sizeof *cb->defs) : NULL;
+  if (!cb->queue || (n && !cb->defs))
+    return eryx__error_new(ERYX_ERR_RESOURCES, "out of memory");
+  for (size_t i = 0; i < n; i++) {
+    cb->count = i + 1; /* so that free() releases what was copied */
+    eryx_error *err = copy_def(&cb->defs[i], &opts->callbacks[i], i);
+    if (err)
+      return err;
+    for (size_t j = 0; j < i; j++) {
+      const eryx_cb_def *a = &cb->defs[j], *b = &cb->defs[i];
+      if ((a->name_len == b->name_len && !memcmp(a->name, b->name, a->name_len)) ||
+          is_prefix_path(a, b) || is_prefix_path(b, a))
+        return eryx__error_new(ERYX_ERR_INVALID_ARGUMENT,
+                               "callbacks '%s' and '%s' clash (same name, or "
+                               "one is the other's namespace)",
+                               a->name, b->name);
+    }
+  }
+  if (!build_list_json(cb))
+    return eryx__error_new(ERYX_ERR_RESOURCES, "out of memory");
+  return NULL;
+}
+
+void eryx__callbacks_free(eryx_callbacks *cb) {
+  if (cb->queue)
+    eryx__callbacks_end(cb);
+  for (size_t i = 0; i < cb->count; i++) {
+    free(cb->defs[i].name);
+    free(cb->defs[i].description);
+    free(cb->defs[i].schema);
+  }
+  free(cb->defs);
+  free(cb->list_json);
+  if (cb->queue)
+    queue_release(cb->queue);
+  memset(cb, 0, sizeof *cb);
+}
+
+/* ------------------------------------------------------------ executions */
+
+static void cancel_call(eryx_call *call) {
+  atomic_store(&call->cancelled, 1);
+  if (call->def->on_cancel)
+    call->def->on_cancel(call->def->user_data, call);
+}
+
+/* Unlinks `id` from the in-flight list; NULL if it is not there. */
+static eryx_call *take_in_flight(eryx_callbacks *cb, uint64_t id) {
+  for (eryx_call **p = &cb->in_flight; *p; p = &(*p)->next) {
+    if ((*p)->id == id) {
+      eryx_call *call = *p;
+      *p = call->next;
+      return call;
+    }
+  }
+  return NULL;
+}
+
+void eryx__callbacks_begin(eryx_callbacks *cb) { cb->invocations = 0; }
+
+void eryx__callbacks_end(eryx_callbacks *cb) {
+  while (cb->in_flight) {
+    eryx_call *call = cb->in_flight;
+    cb->in_flight = call->next;
+    cancel_call(call);
+    call_release(call);
+  }
+  /* Answers that arrived but were never collected belong to no one now. */
+  pthread_mutex_lock(&cb->queue->mu);
+  eryx_completion *stale = cb->queue->head;
+  cb->queue->head = cb->queue->tail = NULL;
+  pthread_mutex_unlock(&cb->queue->mu);
+  eryx__completions_free(stale);
+}
+
+bool eryx__callbacks_start(eryx_callbacks *cb, const char *name, size_t name_len,
+                           const char *args, size_t args_len, uint64_t *id,
+                           const char **kind, char **message) {
+  const eryx_cb_def *def = NULL;
+  for (size_t i = 0; i < cb->count && !def; i++)
+    if (cb->defs[i].name_len == name_len && !memcmp(cb->defs[i].name, name, name_len))
+      def = &cb->defs[i];
+  char text[256];
+  if (!def) {
+    *kind = "unknown";
+    snprintf(text, sizeof text, "no callback named '%.*s'",
+             (int)(name_len > 100 ? 100 : name_len), name);
+    *message = eryx__strndup(text, strlen(text));
+    return false;
+  }
+  if (cb->invocations >= cb->max_invocations) {
+    *kind = "limit";
+    snprintf(text, sizeof text,
+             "callback invocation limit reached (%u per execution)",
+             cb->max_invocations);
+    *message = eryx__strndup(text, strlen(text));
+    return false;
+  }
+  eryx_call *call = calloc(1, sizeof *call);
+  char *args_copy = call ? eryx__strndup(args, args_len) : NULL;
+  if (!call || !args_copy || !(call->name = eryx__strndup(def->name, def->name_len))) {
+    free(call);
+    free(args_copy);
+    *kind = "host";
+    *message = eryx__strndup("out of memory", 13);
+    return false;
+  }
+  cb->invocations++;
+  call->q = cb->queue;
+  atomic_fetch_add(&cb->queue->refs, 1);
+  call->id = ++cb->next_id;
+  call->name_len = def->name_len;
+  call->def = def;
+  call->deadline_ns = cb->timeout_ms == UINT64_MAX
+                          ? UINT64_MAX
+                          : eryx__now_ns() + cb->timeout_ms * 1000000u;
+  atomic_init(&call->refs, 2);
+  atomic_init(&call->cancelled, 0);
+  call->next = cb->in_flight;
+  cb->in_flight = call;
+  *id = call->id;
+  /* The host may answer (and release its reference) before this returns;
+   * the sandbox's reference keeps `call` alive. */
+  def->fn(def->user_data, call, args_copy, args_len);
+  free(args_copy);
+  return true;
+}
+
+void eryx__callbacks_cancel(eryx_callbacks *cb, uint64_t id) {
+  eryx_call *call = take_in_flight(cb, id);
+  if (!call)
+    return; /* already answered and delivered */
+  cancel_call(call);
+  call_release(call);
+}
+
+static eryx_completion *timeout_completion(eryx_call *call, uint64_t timeout_ms) {
+  eryx_completion *c = calloc(1, sizeof *c);
+  char text[160];
+  snprintf(text, sizeof text, "callback '%s' did not answer within %llu ms",
+           call->name, (unsigned long long)timeout_ms);
+  if (c) {
+    c->id = call->id;
+    c->value = eryx__strndup(text, strlen(text));
+    c->value_len = strlen(text);
+    c->error_type = eryx__strndup("CallbackTimeout", 15);
+    c->error_type_len = 15;
+  }
+  return c;
+}
+
+/* Moves the queued answers of calls still in flight to the returned list;
+ * answers of calls the guest cancelled meanwhile are dropped. */
+static eryx_completion *collect(eryx_callbacks *cb, eryx_completion *queued) {
+  eryx_completion *out = NULL, **tail = &out;
+  while (queued) {
+    eryx_completion *c = queued;
+    queued = c->next;
+    c->next = NULL;
+    eryx_call *call = take_in_flight(cb, c->id);
+    if (!call) {
+      eryx__completions_free(c);
+      continue;
+    }
+    call_release(call);
+    *tail = c;
+    tail = &c->next;
+  }
+  return out;
+}
+
+eryx_completion *eryx__callbacks_wait(eryx_callbacks *cb, uint64_t until_ns,
+                                      uint64_t deadline_ns, bool *deadline_hit) {
+  *deadline_hit = false;
+  eryx_call_queue *q = cb->queue;
+  for (;;) {
+    uint64_t now = eryx__now_ns();
+    /* Per-call timeouts are answered here, on the execution thread. */
+    eryx_completion *timed_out = NULL, **tail = &timed_out;
+    uint64_t next_call_deadline = UINT64_MAX;
+    for (eryx_call **p = &cb->in_flight; *p;) {
+      eryx_call *call = *p;
+      if (call->deadline_ns <= now) {
+        *p = call->next;
+        cancel_call(call);
+        eryx_completion *c = timeout_completion(call, cb->timeout_ms);
+        call_release(call);
+        if (c) {
+          *tail = c;
+          tail = &c->next;
+        }
+        continue;
+      }
+      if (call->deadline_ns < next_call_deadline)
+        next_call_deadline = call->deadline_ns;
+      p = &(*p)->next;
+    }
+
+    pthread_mutex_lock(&q->mu);
+    eryx_completion *queued = q->head;
+    q->head = q->tail = NULL;
+    uint64_t wake = until_ns;
+    if (deadline_ns < wake)
+      wake = deadline_ns;
+    if (next_call_deadline < wake)
+      wake = next_call_deadline;
+    if (!queued && !timed_out && now < wake) {
+      if (wake == UINT64_MAX) {
+        pthread_cond_wait(&q->cv, &q->mu);
+      } else {
+        struct timespec ts = {(time_t)(wake / 1000000000u), (long)(wake % 1000000000u)};
+        pthread_cond_timedwait(&q->cv, &q->mu, &ts);
+      }
+      queued = q->head;
+      q->head = q->tail = NULL;
+    }
+    pthread_mutex_unlock(&q->mu);
+
+    eryx_completion *ready = collect(cb, queued);
+    if (ready || timed_out) {
+      *tail = ready;
+      return timed_out;
+    }
+    now = eryx__now_ns();
+    if (now >= deadline_ns) {
+      *deadline_hit = true;
+      return NULL;
+    }
+    if (now >= until_ns)
+      return NULL;
+    /* Woken without answers (spurious, a cancelled call's answer, or a call
+     * deadline): look again. */
+  }
+}

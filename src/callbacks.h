@@ -1,0 +1,74 @@
+/*
+ * callbacks.h — per-sandbox callback state (see callbacks.c).
+ */
+#ifndef ERYX_CALLBACKS_H
+#define ERYX_CALLBACKS_H
+
+#include "internal.h"
+
+typedef struct eryx_cb_def {
+  char *name;
+  size_t name_len;
+  char *description;
+  size_t description_len;
+  char *schema; /* JSON text, "{}" when none was given */
+  size_t schema_len;
+  eryx_callback_fn fn;
+  eryx_cancel_fn on_cancel;
+  void *user_data;
+} eryx_cb_def;
+
+typedef struct eryx_call_queue eryx_call_queue;
+
+typedef struct eryx_callbacks {
+  eryx_cb_def *defs;
+  size_t count;
+  char *list_json; /* what list-callbacks returns */
+  size_t list_json_len;
+  uint32_t max_invocations;
+  uint64_t timeout_ms; /* UINT64_MAX: none */
+
+  /* Per execution: */
+  uint32_t invocations;
+  uint64_t next_id;
+  eryx_call *in_flight; /* calls started and not yet delivered/cancelled */
+
+  eryx_call_queue *queue; /* shared with every eryx_call handle */
+} eryx_callbacks;
+
+/* A completion handed to the guest. */
+typedef struct eryx_completion {
+  uint64_t id;
+  bool ok;
+  char *value; /* JSON text, or the error message */
+  size_t value_len;
+  char *error_type;
+  size_t error_type_len;
+  struct eryx_completion *next;
+} eryx_completion;
+
+eryx_error *eryx__callbacks_init(eryx_callbacks *cb, const eryx_sandbox_options *opts);
+void eryx__callbacks_free(eryx_callbacks *cb);
+
+/* Starts an execution's accounting / cancels whatever is still in flight. */
+void eryx__callbacks_begin(eryx_callbacks *cb);
+void eryx__callbacks_end(eryx_callbacks *cb);
+
+/* callback-start: on success *id is set; otherwise *kind ("unknown",
+ * "limit") and a malloc'd *message describe the refusal. */
+bool eryx__callbacks_start(eryx_callbacks *cb, const char *name, size_t name_len,
+                           const char *args, size_t args_len, uint64_t *id,
+                           const char **kind, char **message);
+void eryx__callbacks_cancel(eryx_callbacks *cb, uint64_t id);
+
+/* callback-wait: waits until a completion is ready, `until_ns` (monotonic;
+ * UINT64_MAX: no limit) passes, or `deadline_ns` (the execution's) passes.
+ * Returns the completions (caller frees with eryx__completions_free); sets
+ * *deadline_hit when the execution's deadline ended the wait. */
+eryx_completion *eryx__callbacks_wait(eryx_callbacks *cb, uint64_t until_ns,
+                                      uint64_t deadline_ns, bool *deadline_hit);
+void eryx__completions_free(eryx_completion *c);
+
+uint64_t eryx__now_ns(void);
+
+#endif
