@@ -159,6 +159,25 @@ const char *eryx_call_name(const eryx_call *call, size_t *len);
  * execution over): the answer will be discarded. Thread-safe. */
 int eryx_call_cancelled(const eryx_call *call);
 
+/* A runtime library: callbacks plus the Python module that wraps them,
+ * registered as one unit. Inside the sandbox `import <name>` gives a module
+ * whose globals hold the library's callbacks (by their own names) and in
+ * which `python_source` has been executed, e.g.
+ *     import weather; await weather.forecast("Oslo")
+ * The callbacks are also reachable as invoke("<name>.<callback>"). `stubs`
+ * is the module's .pyi text; eryx_sandbox_library_stubs() returns all of
+ * them together (e.g. to put in an LLM prompt). */
+typedef struct eryx_library {
+  const char *name; /* a Python identifier, not a stdlib module's name */
+  size_t name_len;
+  const char *python_source; /* may be NULL: the module holds the callbacks */
+  size_t python_source_len;
+  const char *stubs; /* may be NULL */
+  size_t stubs_len;
+  const eryx_callback *callbacks;
+  size_t callback_count;
+} eryx_library;
+
 /* Receives output as the code produces it: `text` holds `len` bytes of UTF-8
  * (not NUL-terminated, valid only during the call). Called on the thread
  * running eryx_sandbox_execute(), in the order the output was written. */
@@ -193,10 +212,14 @@ typedef struct eryx_sandbox_options {
   /* Longest one call may take before Python gets a CallbackTimeoutError and
    * the host's on_cancel is called. 0: 10000 ms. UINT64_MAX: no limit. */
   uint64_t callback_timeout_ms;
+
+  /* Runtime libraries (copied). */
+  const eryx_library *libraries;
+  size_t library_count;
 } eryx_sandbox_options;
 
 #define ERYX_SANDBOX_OPTIONS_INIT                                              \
-  {ERYX_SANDBOX_OPTIONS_VERSION, NULL, 0, 0, NULL, NULL, NULL, NULL, 0, 0, 0}
+  {ERYX_SANDBOX_OPTIONS_VERSION, NULL, 0, 0, NULL, NULL, NULL, NULL, 0, 0, 0, NULL, 0}
 
 /* Creates a sandbox. `rt` must outlive it. `opts` may be NULL for defaults;
  * it is copied and need not outlive the call. On success `*out` is owned by
@@ -206,6 +229,10 @@ eryx_error *eryx_sandbox_new(eryx_runtime *rt, const eryx_sandbox_options *opts,
                              eryx_sandbox **out);
 
 void eryx_sandbox_free(eryx_sandbox *sb);
+
+/* The .pyi stubs of all the sandbox's libraries, each headed by a comment
+ * naming its module ("" when there are none). Owned by `sb`. */
+const char *eryx_sandbox_library_stubs(const eryx_sandbox *sb, size_t *len);
 
 /* ----------------------------------------------------------------- results */
 

@@ -203,7 +203,10 @@ static bool is_prefix_path(const eryx_cb_def *a, const eryx_cb_def *b) {
          b->name[a->name_len] == '.';
 }
 
-static eryx_error *copy_def(eryx_cb_def *d, const eryx_callback *c, size_t i) {
+/* Copies one definition; a library's callbacks get "<library>." in front. */
+static eryx_error *copy_def(eryx_cb_def *d, const eryx_callback *c, size_t i,
+                            const eryx_library *lib, int lib_index) {
+  d->library = lib_index;
   if (!c->name || !valid_name(c->name, c->name_len))
     return eryx__error_new(ERYX_ERR_INVALID_ARGUMENT,
                            "callback %zu: name must be Python identifiers "
@@ -228,8 +231,14 @@ static eryx_error *copy_def(eryx_cb_def *d, const eryx_callback *c, size_t i) {
     return eryx__error_new(ERYX_ERR_INVALID_ARGUMENT,
                            "callback '%.*s': schema is not a JSON object",
                            (int)c->name_len, c->name);
-  d->name = eryx__strndup(c->name, c->name_len);
-  d->name_len = c->name_len;
+  eryx_buf name = {0};
+  if (lib) {
+    eryx__buf_append(&name, lib->name, lib->name_len);
+    eryx__buf_append(&name, ".", 1);
+  }
+  eryx__buf_append(&name, c->name, c->name_len);
+  d->name = name.oom ? NULL : eryx__buf_take(&name, &d->name_len);
+  eryx__buf_free(&name);
   d->description = eryx__strndup(desc, desc_len);
   d->description_len = desc_len;
   d->schema = eryx__strndup(schema, schema_len);
@@ -242,9 +251,10 @@ static eryx_error *copy_def(eryx_cb_def *d, const eryx_callback *c, size_t i) {
   return NULL;
 }
 
-static bool build_list_json(eryx_callbacks *cb) {
+static bool build_list_json(eryx_callbacks *cb, const eryx_library *libs,
+                            size_t nlibs) {
   eryx_buf b = {0};
-  eryx__buf_append(&b, "[", 1);
+  eryx__buf_append(&b, "{\"callbacks\":[", 14);
   for (size_t i = 0; i < cb->count; i++) {
     const eryx_cb_def *d = &cb->defs[i];
     if (i)
@@ -255,9 +265,24 @@ static bool build_list_json(eryx_callbacks *cb) {
     eryx__json_append_string(&b, d->description, d->description_len);
     eryx__buf_append(&b, ",\"schema\":", 10);
     eryx__buf_append(&b, d->schema, d->schema_len);
+    if (d->library >= 0) {
+      eryx__buf_append(&b, ",\"library\":", 11);
+      eryx__json_append_string(&b, libs[d->library].name, libs[d->library].name_len);
+    }
     eryx__buf_append(&b, "}", 1);
   }
-  eryx__buf_append(&b, "]", 1);
+  eryx__buf_append(&b, "],\"libraries\":[", 15);
+  for (size_t i = 0; i < nlibs; i++) {
+    if (i)
+      eryx__buf_append(&b, ",", 1);
+    eryx__buf_append(&b, "{\"name\":", 8);
+    eryx__json_append_string(&b, libs[i].name, libs[i].name_len);
+    eryx__buf_append(&b, ",\"source\":", 10);
+    eryx__json_append_string(&b, libs[i].python_source ? libs[i].python_source : "",
+                             libs[i].python_source ? libs[i].python_source_len : 0);
+    eryx__buf_append(&b, "}", 1);
+  }
+  eryx__buf_append(&b, "]}", 2);
   if (b.oom) {
     eryx__buf_free(&b);
     return false;
@@ -266,12 +291,69 @@ static bool build_list_json(eryx_callbacks *cb) {
   return cb->list_json != NULL;
 }
 
+static eryx_error *check_library(const eryx_library *lib, size_t i) {
+  if (!lib->name || !valid_name(lib->name, lib->name_len) ||
+      memchr(lib->name, '.', lib->name_len))
+    return eryx__error_new(ERYX_ERR_INVALID_ARGUMENT,
+                           "library %zu: name must be a Python identifier", i);
+  if (lib->callback_count && !lib->callbacks)
+    return eryx__error_new(ERYX_ERR_INVALID_ARGUMENT,
+                           "library '%.*s': callbacks is NULL", (int)lib->name_len,
+                           lib->name);
+  if ((lib->python_source &&
+       !eryx__utf8_valid(lib->python_source, lib->python_source_len)) ||
+      (lib->stubs && !eryx__utf8_valid(lib->stubs, lib->stubs_len)))
+    return eryx__error_new(ERYX_ERR_INVALID_ARGUMENT,
+                           "library '%.*s': source or stubs are not UTF-8",
+                           (int)lib->name_len, lib->name);
+  return NULL;
+}
+
+static bool build_stubs(eryx_callbacks *cb, const eryx_library *libs, size_t n) {
+  eryx_buf b = {0};
+  for (size_t i = 0; i < n; i++) {
+    if (i)
+      eryx__buf_append(&b, "\n", 1);
+    eryx__buf_append(&b, "# module ", 9);
+    eryx__buf_append(&b, libs[i].name, libs[i].name_len);
+    eryx__buf_append(&b, "\n", 1);
+    if (libs[i].stubs)
+      eryx__buf_append(&b, libs[i].stubs, libs[i].stubs_len);
+    if (b.len && b.data[b.len - 1] != '\n')
+      eryx__buf_append(&b, "\n", 1);
+  }
+  if (b.oom) {
+    eryx__buf_free(&b);
+    return false;
+  }
+  cb->stubs = eryx__buf_take(&b, &cb->stubs_len);
+  return cb->stubs != NULL;
+}
+
 eryx_error *eryx__callbacks_init(eryx_callbacks *cb, const eryx_sandbox_options *opts) {
   memset(cb, 0, sizeof *cb);
-  size_t n = opts ? opts->callback_count : 0;
-  if (n && !opts->callbacks)
+  size_t plain = opts ? opts->callback_count : 0;
+  size_t nlibs = opts ? opts->library_count : 0;
+  const eryx_library *libs = nlibs ? opts->libraries : NULL;
+  if (plain && !opts->callbacks)
     return eryx__error_new(ERYX_ERR_INVALID_ARGUMENT,
-                           "callback_count is %zu but callbacks is NULL", n);
+                           "callback_count is %zu but callbacks is NULL", plain);
+  if (nlibs && !libs)
+    return eryx__error_new(ERYX_ERR_INVALID_ARGUMENT,
+                           "library_count is %zu but libraries is NULL", nlibs);
+  size_t n = plain;
+  for (size_t i = 0; i < nlibs; i++) {
+    eryx_error *err = check_library(&libs[i], i);
+    if (err)
+      return err;
+    for (size_t j = 0; j < i; j++)
+      if (libs[j].name_len == libs[i].name_len &&
+          !memcmp(libs[j].name, libs[i].name, libs[i].name_len))
+        return eryx__error_new(ERYX_ERR_INVALID_ARGUMENT,
+                               "two libraries are named '%.*s'", (int)libs[i].name_len,
+                               libs[i].name);
+    n += libs[i].callback_count;
+  }
   cb->max_invocations = opts && opts->max_callback_invocations
                             ? opts->max_callback_invocations
                             : DEFAULT_MAX_INVOCATIONS;
@@ -281,9 +363,21 @@ eryx_error *eryx__callbacks_init(eryx_callbacks *cb, const eryx_sandbox_options 
   cb->defs = n ? calloc(n, sizeof *cb->defs) : NULL;
   if (!cb->queue || (n && !cb->defs))
     return eryx__error_new(ERYX_ERR_RESOURCES, "out of memory");
+  size_t lib = 0, in_lib = 0; /* walks the libraries' callbacks after plain ones */
   for (size_t i = 0; i < n; i++) {
     cb->count = i + 1; /* so that free() releases what was copied */
-    eryx_error *err = copy_def(&cb->defs[i], &opts->callbacks[i], i);
+    eryx_error *err;
+    if (i < plain) {
+      err = copy_def(&cb->defs[i], &opts->callbacks[i], i, NULL, -1);
+    } else {
+      while (in_lib >= libs[lib].callback_count) {
+        lib++;
+        in_lib = 0;
+      }
+      err = copy_def(&cb->defs[i], &libs[lib].callbacks[in_lib], in_lib, &libs[lib],
+                     (int)lib);
+      in_lib++;
+    }
     if (err)
       return err;
     for (size_t j = 0; j < i; j++) {
@@ -296,7 +390,7 @@ eryx_error *eryx__callbacks_init(eryx_callbacks *cb, const eryx_sandbox_options 
                                a->name, b->name);
     }
   }
-  if (!build_list_json(cb))
+  if (!build_list_json(cb, libs, nlibs) || !build_stubs(cb, libs, nlibs))
     return eryx__error_new(ERYX_ERR_RESOURCES, "out of memory");
   return NULL;
 }
@@ -311,6 +405,7 @@ void eryx__callbacks_free(eryx_callbacks *cb) {
   }
   free(cb->defs);
   free(cb->list_json);
+  free(cb->stubs);
   if (cb->queue)
     queue_release(cb->queue);
   memset(cb, 0, sizeof *cb);

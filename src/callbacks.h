@@ -16,6 +16,7 @@ typedef struct eryx_cb_def {
   eryx_callback_fn fn;
   eryx_cancel_fn on_cancel;
   void *user_data;
+  int library; /* index into the libraries, -1 for a plain callback */
 } eryx_cb_def;
 
 typedef struct eryx_call_queue eryx_call_queue;
@@ -25,6 +26,8 @@ typedef struct eryx_callbacks {
   size_t count;
   char *list_json; /* what list-callbacks returns */
   size_t list_json_len;
+  char *stubs; /* all libraries' stubs, for the host */
+  size_t stubs_len;
   uint32_t max_invocations;
   uint64_t timeout_ms; /* UINT64_MAX: none */
 

@@ -239,6 +239,12 @@ void eryx_sandbox_free(eryx_sandbox *sb) {
   free(sb);
 }
 
+const char *eryx_sandbox_library_stubs(const eryx_sandbox *sb, size_t *len) {
+  if (len)
+    *len = sb->callbacks.stubs_len;
+  return sb->callbacks.stubs ? sb->callbacks.stubs : "";
+}
+
 /* Moves the guest's outcome record into `r`. */
 static bool read_outcome(const wasmtime_component_val_t *rec, eryx_result *r) {
   const wasmtime_component_val_t *status = eryx__val_field(rec, "status");

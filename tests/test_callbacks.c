@@ -420,7 +420,80 @@ static void bad_registrations_are_rejected(void) {
   eryx_error_free(err);
 }
 
+static eryx_sandbox *sandbox_with_library(const char *name, const char *source,
+                                          eryx_callback *cbs, size_t n,
+                                          const char *stubs) {
+  eryx_library lib = {0};
+  lib.name = name;
+  lib.name_len = strlen(name);
+  lib.python_source = source;
+  lib.python_source_len = source ? strlen(source) : 0;
+  lib.stubs = stubs;
+  lib.stubs_len = stubs ? strlen(stubs) : 0;
+  lib.callbacks = cbs;
+  lib.callback_count = n;
+  eryx_sandbox_options o = ERYX_SANDBOX_OPTIONS_INIT;
+  o.libraries = &lib;
+  o.library_count = 1;
+  return new_sandbox(&o);
+}
+
+static const char weather_source[] =
+    "async def forecast(city, days=1):\n"
+    "    '''Weather for `city`, as a sentence.'''\n"
+    "    data = await raw_forecast(city=city, days=days)\n"
+    "    return f\"{data['city']}: sunny for {data['days']} day(s)\"\n";
+static const char weather_stubs[] =
+    "async def forecast(city: str, days: int = 1) -> str: ...\n";
+
+static void runtime_library_is_importable(void) {
+  eryx_callback c = cb("raw_forecast", echo_fn, NULL);
+  eryx_sandbox *sb = sandbox_with_library("weather", weather_source, &c, 1, weather_stubs);
+  expect_json(run(sb, "import weather\n"
+                      "a = await weather.forecast('Oslo')\n"
+                      "b = await invoke('weather.raw_forecast', city='Rome', days=2)\n"
+                      "names = [c['name'] for c in list_callbacks()]\n"
+                      "result = [a, b['city'], names, 'raw_forecast' in globals()]\n"),
+              "[\"Oslo: sunny for 1 day(s)\", \"Rome\", [\"weather.raw_forecast\"], false]");
+  size_t len;
+  const char *stubs = eryx_sandbox_library_stubs(sb, &len);
+  CHECK_STREQ(stubs, "# module weather\n"
+                     "async def forecast(city: str, days: int = 1) -> str: ...\n");
+  CHECK(len == strlen(stubs));
+  eryx_sandbox_free(sb);
+
+  /* Without source, the module simply holds the callbacks. */
+  sb = sandbox_with_library("tools", NULL, &c, 1, NULL);
+  expect_json(run(sb, "from tools import raw_forecast\n"
+                      "result = (await raw_forecast(city='Lima'))['city']"),
+              "\"Lima\"");
+  eryx_sandbox_free(sb);
+}
+
+static void broken_libraries_are_reported(void) {
+  eryx_callback c = cb("raw", echo_fn, NULL);
+  eryx_sandbox *sb = sandbox_with_library("json", "", &c, 1, NULL);
+  eryx_result *r = run(sb, "result = 1");
+  CHECK_MSG(r && eryx_result_status(r) == ERYX_STATUS_EXCEPTION, "%s", describe(r));
+  if (r)
+    CHECK_CONTAINS(eryx_result_error_message(r, NULL), "shadow");
+  eryx_result_free(r);
+  eryx_sandbox_free(sb);
+
+  sb = sandbox_with_library("broken", "def f(:\n", &c, 1, NULL);
+  r = run(sb, "result = 1");
+  CHECK_MSG(r && eryx_result_status(r) == ERYX_STATUS_EXCEPTION, "%s", describe(r));
+  if (r) {
+    CHECK_STREQ(eryx_result_error_type(r, NULL), "SyntaxError");
+    CHECK_CONTAINS(eryx_result_traceback(r, NULL), "<library broken>");
+  }
+  eryx_result_free(r);
+  eryx_sandbox_free(sb);
+}
+
 const test_case callbacks_tests[] = {
+    {"runtime_library_is_importable", runtime_library_is_importable},
+    {"broken_libraries_are_reported", broken_libraries_are_reported},
     {"sync_answer", sync_answer},
     {"deferred_answer_from_another_thread", deferred_answer_from_another_thread},
     {"json_round_trip_nested_and_unicode", json_round_trip_nested_and_unicode},

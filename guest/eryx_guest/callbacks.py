@@ -11,6 +11,7 @@ can be in flight under asyncio.gather.
 
 import asyncio
 import json
+import sys
 import types
 
 from componentize_py_types import Err
@@ -161,16 +162,47 @@ class Registry:
 
     def __init__(self):
         self.specs = None
+        self.libraries = []
+        self._installed = False
 
     def load(self):
         if self.specs is None:
-            self.specs = {s["name"]: s for s in json.loads(host.list_callbacks())}
+            offered = json.loads(host.list_callbacks())
+            self.specs = {s["name"]: s for s in offered["callbacks"]}
+            self.libraries = offered["libraries"]
         return self.specs
+
+    def install_libraries(self):
+        """Makes each runtime library importable (once per instance)."""
+        if self._installed:
+            return
+        self._installed = True
+        self.load()
+        for lib in self.libraries:
+            name = lib["name"]
+            if name in sys.modules or name in sys.stdlib_module_names:
+                raise ImportError(f"runtime library {name!r} would shadow the "
+                                  f"standard module of that name")
+            module = types.ModuleType(name)
+            module.__file__ = f"<library {name}>"
+            for spec in self.specs.values():
+                if spec.get("library") == name:
+                    short = spec["name"][len(name) + 1:]
+                    setattr(module, short, make_proxy(spec))
+            module.CallbackError = CallbackError
+            sys.modules[name] = module
+            try:
+                exec(compile(lib["source"], module.__file__, "exec"), module.__dict__)
+            except BaseException:
+                del sys.modules[name]
+                raise
 
     def bind(self, namespace):
         """Puts proxies, namespaces, invoke and list_callbacks in `namespace`."""
         specs = self.load()
         for spec in specs.values():
+            if "library" in spec:
+                continue  # reached through `import <library>`
             parts = spec["name"].split(".")
             target = namespace
             for part in parts[:-1]:

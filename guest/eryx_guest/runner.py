@@ -90,6 +90,11 @@ class Runner:
         return report
 
     def _run_into(self, code, namespace, report, err):
+        try:
+            callbacks.registry.install_libraries()
+        except BaseException as exc:  # noqa: BLE001 - a broken library
+            _describe_error(exc, report, STATUS_EXCEPTION, err, user_only=False)
+            return
         _register_source(code)
         try:
             compiled = compile(code, FILENAME, "exec", flags=_COMPILE_FLAGS,
@@ -131,7 +136,7 @@ def _user_frames(tb):
     return tb
 
 
-def _describe_error(exc, report, status, err):
+def _describe_error(exc, report, status, err, user_only=True):
     report.status = status
     report.error_type = type(exc).__name__
     report.error_message = _safe_str(exc)
@@ -141,7 +146,7 @@ def _describe_error(exc, report, status, err):
         text = "".join(traceback.format_exception_only(exc))
         report.traceback = text
     else:
-        tb = _user_frames(exc.__traceback__)
+        tb = _user_frames(exc.__traceback__) if user_only else exc.__traceback__
         exc.__traceback__ = tb
         frames = traceback.extract_tb(tb) if tb is not None else []
         for frame in reversed(frames):
