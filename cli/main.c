@@ -206,7 +206,8 @@ int main(int argc, char **argv) {
     case ERYX_STATUS_OK: rc = 0; break;
     case ERYX_STATUS_SYNTAX:
     case ERYX_STATUS_EXCEPTION: rc = EXIT_PY_ERROR; break;
-    case ERYX_STATUS_LIMIT: rc = EXIT_LIMIT; break;
+    case ERYX_STATUS_LIMIT:
+    case ERYX_STATUS_CANCELLED: rc = EXIT_LIMIT; break;
     default: rc = EXIT_ERYX; break;
     }
     if (!json && rc == EXIT_LIMIT)

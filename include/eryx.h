@@ -197,6 +197,16 @@ typedef struct eryx_sandbox_options {
    * UINT64_MAX: no limit. */
   uint64_t timeout_ms;
 
+  /* Most linear memory the Python heap may grow to, in bytes. Beyond it
+   * allocations fail inside Python (MemoryError). 0: 128 MiB. UINT64_MAX:
+   * wasm32's 4 GiB. Must leave room for the runtime's own ~17 MiB. */
+  uint64_t max_memory_bytes;
+
+  /* Most bytes of stdout + stderr kept (and streamed) per execution; the
+   * rest is dropped and the result says so (eryx_result_output_truncated).
+   * 0: 16 MiB. */
+  uint64_t max_output_bytes;
+
   /* Optional live output handlers (NULL: none). The result still holds the
    * full text. `output_user_data` is passed to both and must outlive the
    * sandbox. */
@@ -219,7 +229,7 @@ typedef struct eryx_sandbox_options {
 } eryx_sandbox_options;
 
 #define ERYX_SANDBOX_OPTIONS_INIT                                              \
-  {ERYX_SANDBOX_OPTIONS_VERSION, NULL, 0, 0, NULL, NULL, NULL, NULL, 0, 0, 0, NULL, 0}
+  {ERYX_SANDBOX_OPTIONS_VERSION, NULL, 0, 0, 0, 0, NULL, NULL, NULL, NULL, 0, 0, 0, NULL, 0}
 
 /* Creates a sandbox. `rt` must outlive it. `opts` may be NULL for defaults;
  * it is copied and need not outlive the call. On success `*out` is owned by
@@ -229,6 +239,13 @@ eryx_error *eryx_sandbox_new(eryx_runtime *rt, const eryx_sandbox_options *opts,
                              eryx_sandbox **out);
 
 void eryx_sandbox_free(eryx_sandbox *sb);
+
+/* Asks the execution now running in `sb` to stop; it ends promptly with
+ * ERYX_STATUS_CANCELLED, also while it waits on callbacks or sleeps. Safe to
+ * call from any thread while `sb` is alive. Returns 1 if an execution was
+ * running, 0 if none was (nothing happens then: a cancel does not carry
+ * over to a later execution). */
+int eryx_sandbox_cancel(eryx_sandbox *sb);
 
 /* The .pyi stubs of all the sandbox's libraries, each headed by a comment
  * naming its module ("" when there are none). Owned by `sb`. */
@@ -243,7 +260,8 @@ typedef enum eryx_status {
   ERYX_STATUS_SYNTAX = 1,    /* the code did not compile                   */
   ERYX_STATUS_EXCEPTION = 2, /* an exception escaped the code              */
   ERYX_STATUS_LIMIT = 3,     /* a limit (e.g. the timeout) ended the run   */
-  ERYX_STATUS_INTERNAL = 4   /* the sandbox itself failed (trap, bug)      */
+  ERYX_STATUS_INTERNAL = 4,  /* the sandbox itself failed (trap, bug)      */
+  ERYX_STATUS_CANCELLED = 5  /* eryx_sandbox_cancel() stopped the run      */
 } eryx_status;
 
 /* Runs `code` (UTF-8, `code_len` bytes) as the body of
@@ -259,7 +277,7 @@ eryx_error *eryx_sandbox_execute(eryx_sandbox *sb, const char *code,
 eryx_status eryx_result_status(const eryx_result *r);
 
 /* A short name of the status: "ok", "syntax", "exception", "limit",
- * "internal". Static storage. */
+ * "internal", "cancelled". Static storage. */
 const char *eryx_status_name(eryx_status status);
 
 /* Everything the code wrote to sys.stdout / sys.stderr (or to file
@@ -286,6 +304,9 @@ uint32_t eryx_result_error_line(const eryx_result *r);
 
 /* Wall-clock time of the execution in milliseconds (guest call only). */
 double eryx_result_duration_ms(const eryx_result *r);
+
+/* Non-zero when output beyond max_output_bytes was dropped. */
+int eryx_result_output_truncated(const eryx_result *r);
 
 /* How many callback invocations the execution started. */
 uint32_t eryx_result_callback_invocations(const eryx_result *r);

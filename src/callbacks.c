@@ -544,6 +544,35 @@ static eryx_completion *collect(eryx_callbacks *cb, eryx_completion *queued) {
   return out;
 }
 
+static bool stopping(const eryx_callbacks *cb) {
+  return cb->stop && atomic_load(cb->stop) != 0;
+}
+
+static void timed_wait(eryx_call_queue *q, uint64_t wake) {
+  if (wake == UINT64_MAX) {
+    pthread_cond_wait(&q->cv, &q->mu);
+  } else {
+    struct timespec ts = {(time_t)(wake / 1000000000u), (long)(wake % 1000000000u)};
+    pthread_cond_timedwait(&q->cv, &q->mu, &ts);
+  }
+}
+
+void eryx__callbacks_wake(eryx_callbacks *cb) {
+  pthread_mutex_lock(&cb->queue->mu);
+  pthread_cond_broadcast(&cb->queue->cv);
+  pthread_mutex_unlock(&cb->queue->mu);
+}
+
+bool eryx__callbacks_sleep(eryx_callbacks *cb, uint64_t until_ns) {
+  eryx_call_queue *q = cb->queue;
+  pthread_mutex_lock(&q->mu);
+  while (!stopping(cb) && eryx__now_ns() < until_ns)
+    timed_wait(q, until_ns);
+  bool stopped = stopping(cb);
+  pthread_mutex_unlock(&q->mu);
+  return stopped;
+}
+
 eryx_completion *eryx__callbacks_wait(eryx_callbacks *cb, uint64_t until_ns,
                                       uint64_t deadline_ns, bool *deadline_hit) {
   *deadline_hit = false;
@@ -579,13 +608,8 @@ eryx_completion *eryx__callbacks_wait(eryx_callbacks *cb, uint64_t until_ns,
       wake = deadline_ns;
     if (next_call_deadline < wake)
       wake = next_call_deadline;
-    if (!queued && !timed_out && now < wake) {
-      if (wake == UINT64_MAX) {
-        pthread_cond_wait(&q->cv, &q->mu);
-      } else {
-        struct timespec ts = {(time_t)(wake / 1000000000u), (long)(wake % 1000000000u)};
-        pthread_cond_timedwait(&q->cv, &q->mu, &ts);
-      }
+    if (!queued && !timed_out && now < wake && !stopping(cb)) {
+      timed_wait(q, wake);
       queued = q->head;
       q->head = q->tail = NULL;
     }
@@ -597,7 +621,7 @@ eryx_completion *eryx__callbacks_wait(eryx_callbacks *cb, uint64_t until_ns,
       return timed_out;
     }
     now = eryx__now_ns();
-    if (now >= deadline_ns) {
+    if (now >= deadline_ns || stopping(cb)) {
       *deadline_hit = true;
       return NULL;
     }

@@ -37,6 +37,7 @@ typedef struct eryx_callbacks {
   eryx_call *in_flight; /* calls started and not yet delivered/cancelled */
 
   eryx_call_queue *queue; /* shared with every eryx_call handle */
+  atomic_int *stop;       /* non-zero: the execution is being interrupted */
 } eryx_callbacks;
 
 /* A completion handed to the guest. */
@@ -65,12 +66,20 @@ bool eryx__callbacks_start(eryx_callbacks *cb, const char *name, size_t name_len
 void eryx__callbacks_cancel(eryx_callbacks *cb, uint64_t id);
 
 /* callback-wait: waits until a completion is ready, `until_ns` (monotonic;
- * UINT64_MAX: no limit) passes, or `deadline_ns` (the execution's) passes.
- * Returns the completions (caller frees with eryx__completions_free); sets
- * *deadline_hit when the execution's deadline ended the wait. */
+ * UINT64_MAX: no limit) passes, `deadline_ns` (the execution's) passes or
+ * *stop is set. Returns the completions (caller frees with
+ * eryx__completions_free); sets *deadline_hit when the deadline or a stop
+ * ended the wait. */
 eryx_completion *eryx__callbacks_wait(eryx_callbacks *cb, uint64_t until_ns,
                                       uint64_t deadline_ns, bool *deadline_hit);
 void eryx__completions_free(eryx_completion *c);
+
+/* Sleeps until `until_ns` without taking completions; returns true early
+ * when *stop is set. */
+bool eryx__callbacks_sleep(eryx_callbacks *cb, uint64_t until_ns);
+
+/* Wakes any wait of this sandbox (after *stop was set, from any thread). */
+void eryx__callbacks_wake(eryx_callbacks *cb);
 
 uint64_t eryx__now_ns(void);
 

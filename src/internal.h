@@ -82,6 +82,7 @@ typedef struct eryx_store_data {
   struct eryx_sandbox *sandbox;
   eryx_buf fd_stdout; /* writes to WASI fd 1 / fd 2 */
   eryx_buf fd_stderr;
+  bool fd_truncated;  /* fd writes beyond max_output_bytes were dropped */
 } eryx_store_data;
 
 /* Forwards a chunk of output (which: 1 stdout, 2 stderr) to the sandbox's
@@ -121,6 +122,7 @@ struct eryx_result {
   uint32_t error_line;
   double duration_ms;
   uint32_t callback_invocations;
+  bool output_truncated;
 };
 
 eryx_result *eryx__result_new(void);

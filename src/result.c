@@ -65,6 +65,8 @@ const char *eryx_status_name(eryx_status status) {
     return "limit";
   case ERYX_STATUS_INTERNAL:
     return "internal";
+  case ERYX_STATUS_CANCELLED:
+    return "cancelled";
   }
   return "unknown";
 }
@@ -92,6 +94,9 @@ const char *eryx_result_traceback(const eryx_result *r, size_t *len) {
 }
 uint32_t eryx_result_error_line(const eryx_result *r) { return r->error_line; }
 double eryx_result_duration_ms(const eryx_result *r) { return r->duration_ms; }
+int eryx_result_output_truncated(const eryx_result *r) {
+  return r->output_truncated;
+}
 uint32_t eryx_result_callback_invocations(const eryx_result *r) {
   return r->callback_invocations;
 }

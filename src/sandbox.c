@@ -26,15 +26,19 @@
 #include <time.h>
 
 #define DEFAULT_TIMEOUT_MS 30000
+#define DEFAULT_MAX_MEMORY ((uint64_t)128 << 20)
+#define DEFAULT_MAX_OUTPUT ((uint64_t)16 << 20)
 #define NO_DEADLINE_TICKS ((uint64_t)1 << 62)
 
-enum interrupt_reason { INTERRUPT_NONE = 0, INTERRUPT_TIMEOUT = 1 };
+enum interrupt_reason { INTERRUPT_NONE = 0, INTERRUPT_TIMEOUT = 1, INTERRUPT_CANCEL = 2 };
 
 struct eryx_sandbox {
   eryx_runtime *rt;
   char *result_variable;
   size_t result_variable_len;
   uint64_t timeout_ms; /* UINT64_MAX: none */
+  uint64_t max_memory_bytes;
+  uint64_t max_output_bytes;
   eryx_output_fn on_stdout, on_stderr;
   void *output_user_data;
   eryx_callbacks callbacks;
@@ -47,6 +51,7 @@ struct eryx_sandbox {
 
   uint64_t deadline_ns;      /* monotonic; only read by on_deadline */
   atomic_int interrupted;    /* enum interrupt_reason */
+  atomic_bool running;       /* an execute is under way (for cancel) */
 };
 
 
@@ -56,9 +61,22 @@ uint64_t eryx__sandbox_deadline(eryx_sandbox *sb) {
   return sb->timeout_ms == UINT64_MAX ? UINT64_MAX : sb->deadline_ns;
 }
 
+/* Ends the guest: records a timeout unless a cancel came first. */
 wasmtime_error_t *eryx__sandbox_timed_out(eryx_sandbox *sb) {
-  atomic_store(&sb->interrupted, INTERRUPT_TIMEOUT);
-  return wasmtime_error_new("eryx: execution timed out");
+  int none = INTERRUPT_NONE;
+  atomic_compare_exchange_strong(&sb->interrupted, &none, INTERRUPT_TIMEOUT);
+  return wasmtime_error_new("eryx: execution interrupted");
+}
+
+int eryx_sandbox_cancel(eryx_sandbox *sb) {
+  if (!sb || !atomic_load(&sb->running))
+    return 0;
+  int none = INTERRUPT_NONE;
+  atomic_compare_exchange_strong(&sb->interrupted, &none, INTERRUPT_CANCEL);
+  /* Running wasm notices at the next epoch tick (on_deadline); a guest
+   * blocked in callback-wait or sleep is woken here. */
+  eryx__callbacks_wake(&sb->callbacks);
+  return 1;
 }
 
 wasmtime_error_t *eryx__sandbox_sleep(eryx_sandbox *sb, uint64_t ns) {
@@ -67,13 +85,8 @@ wasmtime_error_t *eryx__sandbox_sleep(eryx_sandbox *sb, uint64_t ns) {
   bool limited = sb->timeout_ms != UINT64_MAX && until >= sb->deadline_ns;
   if (limited)
     until = sb->deadline_ns;
-  while ((now = eryx__now_ns()) < until) {
-    uint64_t left = until - now;
-    struct timespec ts = {(time_t)(left / 1000000000u),
-                          (long)(left % 1000000000u)};
-    nanosleep(&ts, NULL);
-  }
-  return limited ? eryx__sandbox_timed_out(sb) : NULL;
+  bool stopped = eryx__callbacks_sleep(&sb->callbacks, until);
+  return stopped || limited ? eryx__sandbox_timed_out(sb) : NULL;
 }
 
 static void store_data_free(void *p) {
@@ -92,17 +105,25 @@ void eryx__sandbox_emit(eryx_sandbox *sb, int which, const char *text,
 
 /* WASI stdout/stderr sinks: keep the bytes (and stream them when asked),
  * and tell the guest everything was written. */
+static void capture_fd(eryx_store_data *d, int which, const unsigned char *bytes,
+                       size_t n) {
+  uint64_t used = d->fd_stdout.len + d->fd_stderr.len;
+  uint64_t cap = d->sandbox->max_output_bytes;
+  size_t keep = used >= cap ? 0 : (cap - used < n ? (size_t)(cap - used) : n);
+  if (keep < n)
+    d->fd_truncated = true;
+  eryx__buf_append(which == 1 ? &d->fd_stdout : &d->fd_stderr, (const char *)bytes,
+                   keep);
+  eryx__sandbox_emit(d->sandbox, which, (const char *)bytes, keep);
+}
+
 static ptrdiff_t capture_fd1(void *arg, const unsigned char *bytes, size_t n) {
-  eryx_store_data *d = arg;
-  eryx__buf_append(&d->fd_stdout, (const char *)bytes, n);
-  eryx__sandbox_emit(d->sandbox, 1, (const char *)bytes, n);
+  capture_fd(arg, 1, bytes, n);
   return (ptrdiff_t)n;
 }
 
 static ptrdiff_t capture_fd2(void *arg, const unsigned char *bytes, size_t n) {
-  eryx_store_data *d = arg;
-  eryx__buf_append(&d->fd_stderr, (const char *)bytes, n);
-  eryx__sandbox_emit(d->sandbox, 2, (const char *)bytes, n);
+  capture_fd(arg, 2, bytes, n);
   return (ptrdiff_t)n;
 }
 
@@ -112,15 +133,13 @@ static wasmtime_error_t *on_deadline(wasmtime_context_t *ctx, void *arg,
   (void)ctx;
   eryx_sandbox *sb = arg;
   *kind = WASMTIME_UPDATE_DEADLINE_CONTINUE;
-  if (sb->timeout_ms == UINT64_MAX) {
-    *delta = NO_DEADLINE_TICKS;
-    return NULL;
-  }
-  uint64_t now = eryx__now_ns();
-  if (now >= sb->deadline_ns)
+  /* Called at every tick while wasm runs: that is how a cancel from another
+   * thread reaches code that never calls the host. */
+  *delta = 1;
+  if (atomic_load(&sb->interrupted) != INTERRUPT_NONE)
     return eryx__sandbox_timed_out(sb);
-  uint64_t left_ms = (sb->deadline_ns - now) / 1000000u;
-  *delta = left_ms / ERYX_TICK_MS + 1;
+  if (sb->timeout_ms != UINT64_MAX && eryx__now_ns() >= sb->deadline_ns)
+    return eryx__sandbox_timed_out(sb);
   return NULL;
 }
 
@@ -161,6 +180,8 @@ static eryx_error *instantiate(eryx_sandbox *sb) {
   }
 
   wasmtime_store_epoch_deadline_callback(store, on_deadline, sb, NULL);
+  int64_t mem = sb->max_memory_bytes > INT64_MAX ? -1 : (int64_t)sb->max_memory_bytes;
+  wasmtime_store_limiter(store, mem, -1, -1, -1, -1);
   /* Instantiation runs guest start code: no deadline yet. */
   wasmtime_context_set_epoch_deadline(ctx, NO_DEADLINE_TICKS);
 
@@ -210,6 +231,10 @@ eryx_error *eryx_sandbox_new(eryx_runtime *rt, const eryx_sandbox_options *opts,
   sb->rt = rt;
   sb->result_variable_len = rv_len;
   sb->timeout_ms = opts && opts->timeout_ms ? opts->timeout_ms : DEFAULT_TIMEOUT_MS;
+  sb->max_memory_bytes =
+      opts && opts->max_memory_bytes ? opts->max_memory_bytes : DEFAULT_MAX_MEMORY;
+  sb->max_output_bytes =
+      opts && opts->max_output_bytes ? opts->max_output_bytes : DEFAULT_MAX_OUTPUT;
   if (opts) {
     sb->on_stdout = opts->on_stdout;
     sb->on_stderr = opts->on_stderr;
@@ -220,6 +245,7 @@ eryx_error *eryx_sandbox_new(eryx_runtime *rt, const eryx_sandbox_options *opts,
     eryx_sandbox_free(sb);
     return cerr;
   }
+  sb->callbacks.stop = &sb->interrupted;
 
   eryx_error *err = instantiate(sb);
   if (err) {
@@ -259,6 +285,10 @@ static bool read_outcome(const wasmtime_component_val_t *rec, eryx_result *r) {
   default: r->status = ERYX_STATUS_INTERNAL; break;
   }
   r->error_line = line->of.u32;
+  const wasmtime_component_val_t *trunc = eryx__val_field(rec, "output-truncated");
+  if (!trunc || trunc->kind != WASMTIME_COMPONENT_BOOL)
+    return false;
+  r->output_truncated = trunc->of.boolean;
 
   struct {
     const char *name;
@@ -332,7 +362,7 @@ eryx_error *eryx_sandbox_execute(eryx_sandbox *sb, const char *code,
   if (!r)
     return eryx__error_new(ERYX_ERR_RESOURCES, "out of memory");
 
-  wasmtime_component_valrecord_entry_t opt_fields[2];
+  wasmtime_component_valrecord_entry_t opt_fields[3];
   opt_fields[0].name.data = "result-variable";
   opt_fields[0].name.size = strlen("result-variable");
   eryx__val_string(&opt_fields[0].val, sb->result_variable,
@@ -340,10 +370,14 @@ eryx_error *eryx_sandbox_execute(eryx_sandbox *sb, const char *code,
   opt_fields[1].name.data = "stream-output";
   opt_fields[1].name.size = strlen("stream-output");
   eryx__val_bool(&opt_fields[1].val, sb->on_stdout || sb->on_stderr);
+  opt_fields[2].name.data = "max-output";
+  opt_fields[2].name.size = strlen("max-output");
+  opt_fields[2].val.kind = WASMTIME_COMPONENT_U64;
+  opt_fields[2].val.of.u64 = sb->max_output_bytes;
   wasmtime_component_val_t args[2];
   eryx__val_string(&args[0], code, code_len);
   args[1].kind = WASMTIME_COMPONENT_RECORD;
-  args[1].of.record.size = 2;
+  args[1].of.record.size = 3;
   args[1].of.record.data = opt_fields;
   wasmtime_component_val_t ret;
   memset(&ret, 0, sizeof ret);
@@ -351,16 +385,16 @@ eryx_error *eryx_sandbox_execute(eryx_sandbox *sb, const char *code,
   wasmtime_context_t *ctx = wasmtime_store_context(sb->store);
   atomic_store(&sb->interrupted, INTERRUPT_NONE);
   uint64_t start = eryx__now_ns();
-  if (sb->timeout_ms == UINT64_MAX) {
-    wasmtime_context_set_epoch_deadline(ctx, NO_DEADLINE_TICKS);
-  } else {
+  if (sb->timeout_ms != UINT64_MAX)
     sb->deadline_ns = start + sb->timeout_ms * 1000000u;
-    wasmtime_context_set_epoch_deadline(ctx, sb->timeout_ms / ERYX_TICK_MS + 1);
-  }
+  /* on_deadline runs at every tick from now on (timeouts and cancels). */
+  wasmtime_context_set_epoch_deadline(ctx, 1);
   eryx__callbacks_begin(&sb->callbacks);
   eryx__runtime_execution_begin(sb->rt);
+  atomic_store(&sb->running, true);
   wasmtime_error_t *werr =
       wasmtime_component_func_call(&sb->execute_fn, ctx, args, 2, &ret, 1);
+  atomic_store(&sb->running, false);
   eryx__runtime_execution_end(sb->rt);
   eryx__callbacks_end(&sb->callbacks); /* cancels calls still in flight */
   r->callback_invocations = sb->callbacks.invocations;
@@ -371,7 +405,11 @@ eryx_error *eryx_sandbox_execute(eryx_sandbox *sb, const char *code,
   if (werr) {
     char *msg = eryx__wasmtime_message(werr);
     wasmtime_error_delete(werr);
-    if (atomic_load(&sb->interrupted) == INTERRUPT_TIMEOUT) {
+    int why = atomic_load(&sb->interrupted);
+    if (why == INTERRUPT_CANCEL) {
+      ok = eryx__result_set_error(r, ERYX_STATUS_CANCELLED, "CancelledError",
+                                  "the execution was cancelled", "");
+    } else if (why == INTERRUPT_TIMEOUT) {
       char text[96];
       snprintf(text, sizeof text, "execution exceeded the timeout of %llu ms",
                (unsigned long long)sb->timeout_ms);
@@ -389,6 +427,8 @@ eryx_error *eryx_sandbox_execute(eryx_sandbox *sb, const char *code,
                              "the guest returned a malformed outcome", "");
   }
   if (sb->data) {
+    r->output_truncated = r->output_truncated || sb->data->fd_truncated;
+    sb->data->fd_truncated = false;
     ok = append_fd_output(&r->out, &r->out_len, &sb->data->fd_stdout) &&
          append_fd_output(&r->err, &r->err_len, &sb->data->fd_stderr) && ok;
   }

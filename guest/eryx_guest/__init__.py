@@ -45,13 +45,14 @@ class WitWorld(wit_world.WitWorld):
             if _fresh_instance:
                 _fresh_instance = False
                 _first_execution_in_instance()
-            r = _runner.run(code, options.result_variable, options.stream_output)
+            r = _runner.run(code, options.result_variable, options.stream_output,
+                            options.max_output)
             return Outcome(r.status, r.stdout, r.stderr, r.result_json,
                            r.result_error, r.error_type, r.error_message,
-                           r.traceback, r.error_line)
+                           r.traceback, r.error_line, r.output_truncated)
         except BaseException as exc:  # noqa: BLE001 - an escape would trap
             return Outcome(3, "", "", None, None, type(exc).__name__,
-                           "eryx guest failure: " + repr(exc), "", 0)
+                           "eryx guest failure: " + repr(exc), "", 0, False)
 
 
 def _finish_snapshot():

@@ -33,13 +33,40 @@ class _BinaryView(io.RawIOBase):
             self._text.write(rest)
 
 
-class CaptureWriter(io.TextIOBase):
-    """A text stream that remembers everything written to it."""
+class OutputBudget:
+    """Bytes of output (stdout + stderr together) an execution may keep."""
 
-    def __init__(self, which, emit=None):
+    def __init__(self, limit):
+        self.remaining = limit
+        self.truncated = False
+
+    def take(self, s):
+        """Returns the part of `s` that fits, at a character boundary."""
+        if self.remaining <= 0:
+            self.truncated = True
+            return ""
+        size = len(s) if s.isascii() else len(s.encode("utf-8", "surrogatepass"))
+        if size <= self.remaining:
+            self.remaining -= size
+            return s
+        self.truncated = True
+        if s.isascii():
+            kept = s[:self.remaining]
+        else:
+            kept = s.encode("utf-8", "surrogatepass")[:self.remaining].decode(
+                "utf-8", "ignore")
+        self.remaining = 0
+        return kept
+
+
+class CaptureWriter(io.TextIOBase):
+    """A text stream that remembers what it is given, within a budget."""
+
+    def __init__(self, which, budget, emit=None):
         super().__init__()
         self._parts = []
         self._which = which
+        self._budget = budget
         self._emit = emit
         self.buffer = _BinaryView(self)
 
@@ -64,11 +91,14 @@ class CaptureWriter(io.TextIOBase):
     def write(self, s):
         if not isinstance(s, str):
             raise TypeError(f"write() argument must be str, not {type(s).__name__}")
+        n = len(s)
+        if s:
+            s = self._budget.take(s)
         if s:
             self._parts.append(s)
             if self._emit is not None:
                 self._emit(self._which, s)
-        return len(s)
+        return n
 
     def writelines(self, lines):
         for line in lines:

@@ -17,7 +17,7 @@ import sys
 import traceback
 
 from . import callbacks, capture
-from .capture import CaptureWriter
+from .capture import CaptureWriter, OutputBudget
 from .loop import SandboxEventLoop
 
 FILENAME = "<sandbox>"
@@ -34,7 +34,8 @@ class Report:
     """Plain fields of an outcome; converted to the WIT record by the caller."""
 
     __slots__ = ("status", "stdout", "stderr", "result_json", "result_error",
-                 "error_type", "error_message", "traceback", "error_line")
+                 "error_type", "error_message", "traceback", "error_line",
+                 "output_truncated")
 
     def __init__(self):
         self.status = STATUS_OK
@@ -46,6 +47,7 @@ class Report:
         self.error_message = ""
         self.traceback = ""
         self.error_line = 0
+        self.output_truncated = False
 
 
 class Runner:
@@ -62,11 +64,12 @@ class Runner:
             asyncio.set_event_loop(self._loop)
         return self._loop
 
-    def run(self, code, result_variable, stream):
+    def run(self, code, result_variable, stream, max_output):
         report = Report()
         emit = self._emit_output if stream else None
-        out = CaptureWriter(1, emit)
-        err = CaptureWriter(2, emit)
+        budget = OutputBudget(max_output)
+        out = CaptureWriter(1, budget, emit)
+        err = CaptureWriter(2, budget, emit)
         saved = sys.stdout, sys.stderr
         sys.stdout, sys.stderr = out, err
         capture.activate(out, err)
@@ -87,6 +90,7 @@ class Runner:
             _flush_std_fds()
             report.stdout = out.getvalue()
             report.stderr = err.getvalue()
+            report.output_truncated = budget.truncated
         return report
 
     def _run_into(self, code, namespace, report, err):
