@@ -183,6 +183,27 @@ typedef struct eryx_library {
  * running eryx_sandbox_execute(), in the order the output was written. */
 typedef void (*eryx_output_fn)(void *user_data, const char *text, size_t len);
 
+/* Tracing: events of the user's own code (never the stdlib's or a
+ * library's), delivered while it runs, on the executing thread. */
+typedef enum eryx_trace_kind {
+  ERYX_TRACE_CALL = 1,     /* a function (or the module body) starts  */
+  ERYX_TRACE_LINE = 2,     /* a new line is about to run               */
+  ERYX_TRACE_RETURN = 3,   /* a function returns (or yields/awaits)    */
+  ERYX_TRACE_EXCEPTION = 4 /* an exception is raised in a function     */
+} eryx_trace_kind;
+
+typedef struct eryx_trace_event {
+  eryx_trace_kind kind;
+  uint32_t line;        /* line in the user's code                      */
+  const char *function; /* "<module>" for the top level; not
+                           NUL-terminated, valid during the call only   */
+  size_t function_len;
+  const char *detail;   /* EXCEPTION: the exception type's name; else "" */
+  size_t detail_len;
+} eryx_trace_event;
+
+typedef void (*eryx_trace_fn)(void *user_data, const eryx_trace_event *event);
+
 #define ERYX_SANDBOX_OPTIONS_VERSION 1
 
 typedef struct eryx_sandbox_options {
@@ -226,10 +247,16 @@ typedef struct eryx_sandbox_options {
   /* Runtime libraries (copied). */
   const eryx_library *libraries;
   size_t library_count;
+
+  /* Optional trace handler (NULL: no tracing, and no cost).
+   * `trace_user_data` must outlive the sandbox. */
+  eryx_trace_fn on_trace;
+  void *trace_user_data;
 } eryx_sandbox_options;
 
 #define ERYX_SANDBOX_OPTIONS_INIT                                              \
-  {ERYX_SANDBOX_OPTIONS_VERSION, NULL, 0, 0, 0, 0, NULL, NULL, NULL, NULL, 0, 0, 0, NULL, 0}
+  {ERYX_SANDBOX_OPTIONS_VERSION, NULL, 0, 0, 0, 0, NULL, NULL, NULL, NULL, 0, 0, 0,  \
+   NULL, 0, NULL, NULL}
 
 /* Creates a sandbox. `rt` must outlive it. `opts` may be NULL for defaults;
  * it is copied and need not outlive the call. On success `*out` is owned by

@@ -33,6 +33,26 @@ static wasmtime_error_t *emit_output(void *env, wasmtime_context_t *ctx,
   return NULL;
 }
 
+/* emit-trace: func(kind: u8, line: u32, function: string, detail: string) */
+static wasmtime_error_t *emit_trace(void *env, wasmtime_context_t *ctx,
+                                   const wasmtime_component_func_type_t *ty,
+                                   wasmtime_component_val_t *args, size_t nargs,
+                                   wasmtime_component_val_t *results,
+                                   size_t nresults) {
+  (void)env, (void)ty, (void)results, (void)nresults;
+  if (nargs != 4 || args[0].kind != WASMTIME_COMPONENT_U8 ||
+      args[1].kind != WASMTIME_COMPONENT_U32 ||
+      args[2].kind != WASMTIME_COMPONENT_STRING ||
+      args[3].kind != WASMTIME_COMPONENT_STRING || args[0].of.u8 < ERYX_TRACE_CALL ||
+      args[0].of.u8 > ERYX_TRACE_EXCEPTION)
+    return wasmtime_error_new("emit-trace: unexpected arguments");
+  eryx_trace_event ev = {(eryx_trace_kind)args[0].of.u8, args[1].of.u32,
+                         args[2].of.string.data, args[2].of.string.size,
+                         args[3].of.string.data, args[3].of.string.size};
+  eryx__sandbox_trace(store_data(ctx)->sandbox, &ev);
+  return NULL;
+}
+
 /* sleep: func(duration-ns: u64) */
 static wasmtime_error_t *sleep_fn(void *env, wasmtime_context_t *ctx,
                                   const wasmtime_component_func_type_t *ty,
@@ -171,6 +191,7 @@ static const struct {
   wasmtime_component_func_callback_t fn;
 } host_funcs[] = {
     {"emit-output", emit_output},
+    {"emit-trace", emit_trace},
     {"sleep", sleep_fn},
     {"list-callbacks", list_callbacks},
     {"callback-start", callback_start},

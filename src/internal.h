@@ -90,6 +90,9 @@ typedef struct eryx_store_data {
 void eryx__sandbox_emit(struct eryx_sandbox *sb, int which, const char *text,
                         size_t len);
 
+/* Forwards a trace event to the sandbox's handler. */
+void eryx__sandbox_trace(struct eryx_sandbox *sb, const eryx_trace_event *ev);
+
 /* Blocks the calling (guest) thread for up to `ns` nanoseconds. Returns an
  * error (which traps the guest) when the execution's deadline passed
  * during the wait, so a sleep is never a way to outlive the timeout. */

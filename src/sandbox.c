@@ -41,6 +41,8 @@ struct eryx_sandbox {
   uint64_t max_output_bytes;
   eryx_output_fn on_stdout, on_stderr;
   void *output_user_data;
+  eryx_trace_fn on_trace;
+  void *trace_user_data;
   eryx_callbacks callbacks;
 
   wasmtime_store_t *store; /* NULL until instantiated */
@@ -101,6 +103,11 @@ void eryx__sandbox_emit(eryx_sandbox *sb, int which, const char *text,
   eryx_output_fn fn = which == 1 ? sb->on_stdout : sb->on_stderr;
   if (fn && len)
     fn(sb->output_user_data, text, len);
+}
+
+void eryx__sandbox_trace(eryx_sandbox *sb, const eryx_trace_event *ev) {
+  if (sb->on_trace)
+    sb->on_trace(sb->trace_user_data, ev);
 }
 
 /* WASI stdout/stderr sinks: keep the bytes (and stream them when asked),
@@ -239,6 +246,8 @@ eryx_error *eryx_sandbox_new(eryx_runtime *rt, const eryx_sandbox_options *opts,
     sb->on_stdout = opts->on_stdout;
     sb->on_stderr = opts->on_stderr;
     sb->output_user_data = opts->output_user_data;
+    sb->on_trace = opts->on_trace;
+    sb->trace_user_data = opts->trace_user_data;
   }
   eryx_error *cerr = eryx__callbacks_init(&sb->callbacks, opts);
   if (cerr) {
@@ -362,7 +371,7 @@ eryx_error *eryx_sandbox_execute(eryx_sandbox *sb, const char *code,
   if (!r)
     return eryx__error_new(ERYX_ERR_RESOURCES, "out of memory");
 
-  wasmtime_component_valrecord_entry_t opt_fields[3];
+  wasmtime_component_valrecord_entry_t opt_fields[4];
   opt_fields[0].name.data = "result-variable";
   opt_fields[0].name.size = strlen("result-variable");
   eryx__val_string(&opt_fields[0].val, sb->result_variable,
@@ -374,10 +383,13 @@ eryx_error *eryx_sandbox_execute(eryx_sandbox *sb, const char *code,
   opt_fields[2].name.size = strlen("max-output");
   opt_fields[2].val.kind = WASMTIME_COMPONENT_U64;
   opt_fields[2].val.of.u64 = sb->max_output_bytes;
+  opt_fields[3].name.data = "trace";
+  opt_fields[3].name.size = strlen("trace");
+  eryx__val_bool(&opt_fields[3].val, sb->on_trace != NULL);
   wasmtime_component_val_t args[2];
   eryx__val_string(&args[0], code, code_len);
   args[1].kind = WASMTIME_COMPONENT_RECORD;
-  args[1].of.record.size = 3;
+  args[1].of.record.size = 4;
   args[1].of.record.data = opt_fields;
   wasmtime_component_val_t ret;
   memset(&ret, 0, sizeof ret);

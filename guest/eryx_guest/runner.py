@@ -16,7 +16,7 @@ import linecache
 import sys
 import traceback
 
-from . import callbacks, capture
+from . import callbacks, capture, trace
 from .capture import CaptureWriter, OutputBudget
 from .loop import SandboxEventLoop
 
@@ -64,7 +64,7 @@ class Runner:
             asyncio.set_event_loop(self._loop)
         return self._loop
 
-    def run(self, code, result_variable, stream, max_output):
+    def run(self, code, result_variable, stream, max_output, tracing=False):
         report = Report()
         emit = self._emit_output if stream else None
         budget = OutputBudget(max_output)
@@ -76,7 +76,7 @@ class Runner:
         try:
             namespace = {"__name__": "__main__", "__builtins__": builtins}
             callbacks.registry.bind(namespace)
-            self._run_into(code, namespace, report, err)
+            self._run_into(code, namespace, report, err, tracing)
             if report.status == STATUS_OK and result_variable:
                 _capture_result(namespace, result_variable, report)
         except BaseException as exc:  # noqa: BLE001 - must never escape
@@ -93,7 +93,7 @@ class Runner:
             report.output_truncated = budget.truncated
         return report
 
-    def _run_into(self, code, namespace, report, err):
+    def _run_into(self, code, namespace, report, err, tracing=False):
         try:
             callbacks.registry.install_libraries()
         except BaseException as exc:  # noqa: BLE001 - a broken library
@@ -106,6 +106,8 @@ class Runner:
         except (SyntaxError, ValueError) as exc:
             _describe_error(exc, report, STATUS_SYNTAX, err)
             return
+        if tracing:
+            trace.start()
         try:
             value = eval(compiled, namespace)
             if inspect.iscoroutine(value):
@@ -115,6 +117,9 @@ class Runner:
                 _describe_error(exc, report, STATUS_EXCEPTION, err)
         except BaseException as exc:  # noqa: BLE001
             _describe_error(exc, report, STATUS_EXCEPTION, err)
+        finally:
+            if tracing:
+                trace.stop()
 
 
 def _flush_std_fds():
