@@ -15,6 +15,7 @@
  *   execute_again         execute `pass` on a sandbox that already ran
  *                         (includes the fresh instance each execute gets)
  *   execute_print         execute `print('hi')` on a used sandbox
+ *   session_execute       `x += 1` in a live session (state kept)
  *   memory_per_sandbox    per live sandbox, N = 1 and 100: RSS (counts the
  *                         shared, read-only snapshot pages once per sandbox,
  *                         so it overstates), PSS (shared pages divided among
@@ -148,6 +149,24 @@ int main(int argc, char **argv) {
   eryx_sandbox_free(sb);
   report("execute_again", again, n);
   report("execute_print", print, n);
+
+  eryx_session *session;
+  if ((err = eryx_session_new(rt, NULL, &session)))
+    die(err);
+  eryx_result *r0;
+  if ((err = eryx_session_execute(session, "x = 0", 5, &r0)))
+    die(err);
+  eryx_result_free(r0);
+  for (int i = 0; i < n; i++) {
+    double a = now_ms();
+    eryx_result *r;
+    if ((err = eryx_session_execute(session, "x += 1", 6, &r)))
+      die(err);
+    again[i] = now_ms() - a;
+    eryx_result_free(r);
+  }
+  eryx_session_free(session);
+  report("session_execute", again, n);
 
   int counts[] = {1, 100};
   for (size_t k = 0; k < 2; k++) {

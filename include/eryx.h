@@ -37,6 +37,14 @@ extern "C" {
 
 #define ERYX_VERSION "0.1.0"
 
+/* The opaque handles, declared up front (each is described below). */
+typedef struct eryx_runtime eryx_runtime;
+typedef struct eryx_sandbox eryx_sandbox;
+typedef struct eryx_session eryx_session;
+typedef struct eryx_result eryx_result;
+typedef struct eryx_error eryx_error;
+typedef struct eryx_call eryx_call;
+
 /* ------------------------------------------------------------------ errors */
 
 typedef enum eryx_error_code {
@@ -49,7 +57,6 @@ typedef enum eryx_error_code {
   ERYX_ERR_INTERNAL = 5          /* a bug in Eryx: please report it       */
 } eryx_error_code;
 
-typedef struct eryx_error eryx_error;
 
 /* The category of the failure. */
 eryx_error_code eryx_error_get_code(const eryx_error *err);
@@ -62,7 +69,6 @@ void eryx_error_free(eryx_error *err);
 
 /* ----------------------------------------------------------------- runtime */
 
-typedef struct eryx_runtime eryx_runtime;
 
 #define ERYX_RUNTIME_OPTIONS_VERSION 1
 
@@ -94,7 +100,6 @@ void eryx_runtime_free(eryx_runtime *rt);
 
 /* ----------------------------------------------------------------- sandbox */
 
-typedef struct eryx_sandbox eryx_sandbox;
 
 /* ---------------------------------------------------------------- callbacks
  *
@@ -117,7 +122,6 @@ typedef struct eryx_sandbox eryx_sandbox;
  * work; the handle stays valid and must still be answered (the answer is
  * discarded). */
 
-typedef struct eryx_call eryx_call;
 
 typedef void (*eryx_callback_fn)(void *user_data, eryx_call *call,
                                  const char *args_json, size_t args_len);
@@ -278,9 +282,42 @@ int eryx_sandbox_cancel(eryx_sandbox *sb);
  * naming its module ("" when there are none). Owned by `sb`. */
 const char *eryx_sandbox_library_stubs(const eryx_sandbox *sb, size_t *len);
 
+/* ---------------------------------------------------------------- sessions
+ *
+ * A session is a sandbox whose Python state (variables, functions, classes,
+ * imports) persists from one execute to the next, for REPL-style use. It
+ * takes the same options as a sandbox (callbacks, limits, handlers,
+ * tracing). If an execution is ended by a limit, a cancel or a trap, the
+ * interpreter cannot continue: the session then starts over from a fresh
+ * interpreter (its state is lost) and its execution count restarts at 0. */
+
+
+/* Creates a session; same ownership and errors as eryx_sandbox_new(). */
+eryx_error *eryx_session_new(eryx_runtime *rt, const eryx_sandbox_options *opts,
+                             eryx_session **out);
+
+/* Runs `code` in the session's namespace; like eryx_sandbox_execute(). */
+eryx_error *eryx_session_execute(eryx_session *s, const char *code, size_t code_len,
+                                 eryx_result **out);
+
+/* Executions since the session started (or last lost or reset its state). */
+uint64_t eryx_session_execution_count(const eryx_session *s);
+
+/* Drops the user's variables, functions and classes, keeping the
+ * interpreter (modules stay imported). Errors: as eryx_session_execute. */
+eryx_error *eryx_session_clear_state(eryx_session *s);
+
+/* Replaces the interpreter with a fresh one. Errors: ERYX_ERR_RESOURCES,
+ * ERYX_ERR_WASMTIME (the session is then unusable until a reset works). */
+eryx_error *eryx_session_reset(eryx_session *s);
+
+/* Like eryx_sandbox_cancel(), for the session's running execution. */
+int eryx_session_cancel(eryx_session *s);
+
+void eryx_session_free(eryx_session *s);
+
 /* ----------------------------------------------------------------- results */
 
-typedef struct eryx_result eryx_result;
 
 typedef enum eryx_status {
   ERYX_STATUS_OK = 0,        /* the code ran to completion                 */

@@ -90,6 +90,15 @@ typedef struct eryx_store_data {
 void eryx__sandbox_emit(struct eryx_sandbox *sb, int which, const char *text,
                         size_t len);
 
+/* Session support (session.c): a persistent sandbox keeps its instance and
+ * Python namespace between executions. `generation` changes whenever the
+ * instance is replaced (reset, or after a trap), i.e. when state was lost. */
+void eryx__sandbox_set_persistent(struct eryx_sandbox *sb);
+eryx_error *eryx__sandbox_run(struct eryx_sandbox *sb, const char *code,
+                              size_t code_len, bool clear_first, eryx_result **out);
+eryx_error *eryx__sandbox_reinstantiate(struct eryx_sandbox *sb);
+uint64_t eryx__sandbox_generation(const struct eryx_sandbox *sb);
+
 /* Forwards a trace event to the sandbox's handler. */
 void eryx__sandbox_trace(struct eryx_sandbox *sb, const eryx_trace_event *ev);
 

@@ -50,6 +50,8 @@ struct eryx_sandbox {
   wasmtime_component_func_t execute_fn;
   eryx_store_data *data;     /* owned by the store */
   bool instance_used;        /* ran user code: replace before next run */
+  bool persistent;           /* a session's: keep instance and namespace */
+  uint64_t generation;       /* bumped at every instantiation */
 
   uint64_t deadline_ns;      /* monotonic; only read by on_deadline */
   atomic_int interrupted;    /* enum interrupt_reason */
@@ -208,7 +210,17 @@ static eryx_error *instantiate(eryx_sandbox *sb) {
   sb->store = store;
   sb->data = d;
   sb->instance_used = false;
+  sb->generation++;
   return NULL;
+}
+
+void eryx__sandbox_set_persistent(eryx_sandbox *sb) { sb->persistent = true; }
+
+uint64_t eryx__sandbox_generation(const eryx_sandbox *sb) { return sb->generation; }
+
+eryx_error *eryx__sandbox_reinstantiate(eryx_sandbox *sb) {
+  drop_instance(sb);
+  return instantiate(sb);
 }
 
 eryx_error *eryx_sandbox_new(eryx_runtime *rt, const eryx_sandbox_options *opts,
@@ -351,6 +363,11 @@ static bool append_fd_output(char **text, size_t *len, eryx_buf *fd) {
 
 eryx_error *eryx_sandbox_execute(eryx_sandbox *sb, const char *code,
                                  size_t code_len, eryx_result **out) {
+  return eryx__sandbox_run(sb, code, code_len, false, out);
+}
+
+eryx_error *eryx__sandbox_run(eryx_sandbox *sb, const char *code, size_t code_len,
+                              bool clear_first, eryx_result **out) {
   if (!sb || !out || (!code && code_len))
     return eryx__error_new(ERYX_ERR_INVALID_ARGUMENT,
                            "sandbox, code and out are required");
@@ -361,7 +378,7 @@ eryx_error *eryx_sandbox_execute(eryx_sandbox *sb, const char *code,
     return eryx__error_new(ERYX_ERR_INVALID_ARGUMENT,
                            "code is not valid UTF-8");
 
-  if (sb->instance_used || !sb->store) {
+  if ((sb->instance_used && !sb->persistent) || !sb->store) {
     drop_instance(sb);
     eryx_error *err = instantiate(sb);
     if (err)
@@ -371,7 +388,7 @@ eryx_error *eryx_sandbox_execute(eryx_sandbox *sb, const char *code,
   if (!r)
     return eryx__error_new(ERYX_ERR_RESOURCES, "out of memory");
 
-  wasmtime_component_valrecord_entry_t opt_fields[4];
+  wasmtime_component_valrecord_entry_t opt_fields[6];
   opt_fields[0].name.data = "result-variable";
   opt_fields[0].name.size = strlen("result-variable");
   eryx__val_string(&opt_fields[0].val, sb->result_variable,
@@ -386,10 +403,16 @@ eryx_error *eryx_sandbox_execute(eryx_sandbox *sb, const char *code,
   opt_fields[3].name.data = "trace";
   opt_fields[3].name.size = strlen("trace");
   eryx__val_bool(&opt_fields[3].val, sb->on_trace != NULL);
+  opt_fields[4].name.data = "persistent";
+  opt_fields[4].name.size = strlen("persistent");
+  eryx__val_bool(&opt_fields[4].val, sb->persistent);
+  opt_fields[5].name.data = "clear-first";
+  opt_fields[5].name.size = strlen("clear-first");
+  eryx__val_bool(&opt_fields[5].val, clear_first);
   wasmtime_component_val_t args[2];
   eryx__val_string(&args[0], code, code_len);
   args[1].kind = WASMTIME_COMPONENT_RECORD;
-  args[1].of.record.size = 4;
+  args[1].of.record.size = 6;
   args[1].of.record.data = opt_fields;
   wasmtime_component_val_t ret;
   memset(&ret, 0, sizeof ret);

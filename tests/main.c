@@ -16,6 +16,7 @@ SUITE(threads)
 SUITE(callbacks)
 SUITE(limits)
 SUITE(trace)
+SUITE(sessions)
 
 int main(int argc, char **argv) {
   eryx_error *err = eryx_runtime_new(NULL, &g_rt);
@@ -31,7 +32,8 @@ int main(int argc, char **argv) {
   } suites[] = {{basics_tests, basics_count},     {isolation_tests, isolation_count},
                 {stdlib_tests, stdlib_count},     {errors_tests, errors_count},
                 {threads_tests, threads_count},   {callbacks_tests, callbacks_count},
-                {limits_tests, limits_count},     {trace_tests, trace_count}};
+                {limits_tests, limits_count},     {trace_tests, trace_count},
+                {sessions_tests, sessions_count}};
   /* Flatten into one list so the summary line covers everything; an
    * optional argument keeps only tests whose name contains it. */
   test_case all[256];

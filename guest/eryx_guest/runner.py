@@ -56,6 +56,7 @@ class Runner:
     def __init__(self, emit_output):
         self._emit_output = emit_output
         self._loop = None
+        self._session_namespace = None  # kept between executions of a session
 
     def _event_loop(self):
         # Creating a loop costs more than a small script: keep one per instance.
@@ -64,7 +65,16 @@ class Runner:
             asyncio.set_event_loop(self._loop)
         return self._loop
 
-    def run(self, code, result_variable, stream, max_output, tracing=False):
+    def _namespace(self, persistent, clear_first):
+        if persistent and self._session_namespace is not None and not clear_first:
+            return self._session_namespace
+        namespace = {"__name__": "__main__", "__builtins__": builtins}
+        if persistent:
+            self._session_namespace = namespace
+        return namespace
+
+    def run(self, code, result_variable, stream, max_output, tracing=False,
+            persistent=False, clear_first=False):
         report = Report()
         emit = self._emit_output if stream else None
         budget = OutputBudget(max_output)
@@ -74,7 +84,7 @@ class Runner:
         sys.stdout, sys.stderr = out, err
         capture.activate(out, err)
         try:
-            namespace = {"__name__": "__main__", "__builtins__": builtins}
+            namespace = self._namespace(persistent, clear_first)
             callbacks.registry.bind(namespace)
             self._run_into(code, namespace, report, err, tracing)
             if report.status == STATUS_OK and result_variable:
