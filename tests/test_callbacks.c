@@ -295,6 +295,27 @@ static void task_cancel_cancels_the_host_call(void) {
   eryx_sandbox_free(sb);
 }
 
+static void taskgroup_and_asyncio_timeout(void) {
+  atomic_store(&parked_count, 0);
+  atomic_store(&cancels, 0);
+  eryx_callback cs[] = {cb("echo", deferred_echo_fn, NULL), cb("slow", park_fn, NULL)};
+  eryx_sandbox *sb = sandbox_with(cs, 2, 0, 0);
+  expect_json(run(sb, "import asyncio\n"
+                      "async with asyncio.TaskGroup() as tg:\n"
+                      "    tasks = [tg.create_task(echo(i=i)) for i in range(5)]\n"
+                      "got = [t.result()['i'] for t in tasks]\n"
+                      "try:\n"
+                      "    async with asyncio.timeout(0.05):\n"
+                      "        await slow()\n"
+                      "except TimeoutError:\n"
+                      "    got.append('timeout')\n"
+                      "result = got\n"),
+              "[0, 1, 2, 3, 4, \"timeout\"]");
+  CHECK(atomic_load(&cancels) == 1);
+  answer_parked("1");
+  eryx_sandbox_free(sb);
+}
+
 static void invocation_limit(void) {
   eryx_callback c = cb("echo", echo_fn, NULL);
   atomic_store(&host_calls, 0);
@@ -503,6 +524,7 @@ const test_case callbacks_tests[] = {
     {"hundred_calls_in_flight_at_once", hundred_calls_in_flight_at_once},
     {"wait_for_timeout_cancels_the_host_call", wait_for_timeout_cancels_the_host_call},
     {"task_cancel_cancels_the_host_call", task_cancel_cancels_the_host_call},
+    {"taskgroup_and_asyncio_timeout", taskgroup_and_asyncio_timeout},
     {"invocation_limit", invocation_limit},
     {"callback_timeout", callback_timeout},
     {"dotted_names_are_namespaces", dotted_names_are_namespaces},
