@@ -54,7 +54,10 @@ typedef enum eryx_error_code {
                                     not match this build of the library    */
   ERYX_ERR_WASMTIME = 3,         /* Wasmtime refused an operation          */
   ERYX_ERR_RESOURCES = 4,        /* out of host memory or of sandbox slots */
-  ERYX_ERR_INTERNAL = 5          /* a bug in Eryx: please report it       */
+  ERYX_ERR_INTERNAL = 5,         /* a bug in Eryx: please report it       */
+  ERYX_ERR_SNAPSHOT = 6          /* a snapshot could not be taken (values
+                                    that cannot be serialized) or restored
+                                    (corrupt, truncated, foreign)          */
 } eryx_error_code;
 
 
@@ -310,6 +313,34 @@ eryx_error *eryx_session_clear_state(eryx_session *s);
 /* Replaces the interpreter with a fresh one. Errors: ERYX_ERR_RESOURCES,
  * ERYX_ERR_WASMTIME (the session is then unusable until a reset works). */
 eryx_error *eryx_session_reset(eryx_session *s);
+
+/* Snapshots: the session's user variables (functions, lambdas and classes
+ * defined in the session included) as bytes that restore in another
+ * session, also in another process. */
+typedef struct eryx_snapshot eryx_snapshot;
+
+/* Takes a snapshot. If some variables cannot be serialized (a generator, an
+ * open file, ...) it fails with ERYX_ERR_SNAPSHOT naming each variable and
+ * why, unless `skip_unserializable` is non-zero: then they are left out and
+ * listed by eryx_snapshot_skipped(). On success `*out` is owned by the
+ * caller (eryx_snapshot_free). */
+eryx_error *eryx_session_snapshot_state(eryx_session *s, int skip_unserializable,
+                                        eryx_snapshot **out);
+
+/* The snapshot's bytes (owned by `snap`). */
+const uint8_t *eryx_snapshot_data(const eryx_snapshot *snap, size_t *len);
+
+/* Names of the variables left out (NULL past the end; owned by `snap`). */
+size_t eryx_snapshot_skipped_count(const eryx_snapshot *snap);
+const char *eryx_snapshot_skipped(const eryx_snapshot *snap, size_t i, size_t *len);
+
+void eryx_snapshot_free(eryx_snapshot *snap);
+
+/* Replaces the session's user variables with those of a snapshot. A
+ * corrupt, truncated or foreign snapshot gives ERYX_ERR_SNAPSHOT and leaves
+ * the session unchanged. Does not count as an execution. */
+eryx_error *eryx_session_restore_state(eryx_session *s, const uint8_t *data,
+                                       size_t len);
 
 /* Like eryx_sandbox_cancel(), for the session's running execution. */
 int eryx_session_cancel(eryx_session *s);

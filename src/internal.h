@@ -56,6 +56,8 @@ struct eryx_runtime {
   wasmtime_component_t *component;
   wasmtime_component_linker_t *linker;
   wasmtime_component_export_index_t *execute_index;
+  wasmtime_component_export_index_t *snapshot_index;
+  wasmtime_component_export_index_t *restore_index;
   char *stdlib_dir; /* host path mounted read-only at /python */
 
   /* The epoch ticker: one thread for the whole runtime, awake only while
@@ -98,6 +100,16 @@ eryx_error *eryx__sandbox_run(struct eryx_sandbox *sb, const char *code,
                               size_t code_len, bool clear_first, eryx_result **out);
 eryx_error *eryx__sandbox_reinstantiate(struct eryx_sandbox *sb);
 uint64_t eryx__sandbox_generation(const struct eryx_sandbox *sb);
+
+/* Calls a guest export other than `execute` (snapshots) under the
+ * sandbox's timeout and cancel; on a trap the instance is dropped and an
+ * error returned. *ret must be freed with wasmtime_component_val_delete. */
+eryx_error *eryx__sandbox_call(struct eryx_sandbox *sb,
+                               const wasmtime_component_export_index_t *export_index,
+                               const wasmtime_component_val_t *args, size_t nargs,
+                               wasmtime_component_val_t *ret);
+eryx_runtime *eryx__sandbox_runtime(struct eryx_sandbox *sb);
+struct eryx_sandbox *eryx__session_sandbox(eryx_session *s);
 
 /* Forwards a trace event to the sandbox's handler. */
 void eryx__sandbox_trace(struct eryx_sandbox *sb, const eryx_trace_event *ev);

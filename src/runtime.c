@@ -153,12 +153,18 @@ static eryx_error *load(eryx_runtime *rt, const eryx_runtime_options *opts) {
   if ((werr = eryx__define_host_imports(rt->linker)))
     return eryx__error_from_wasmtime(werr, "cannot define host imports");
 
-  static const char execute[] = "execute";
+  static const char execute[] = "execute", snapshot[] = "snapshot-state",
+                    restore[] = "restore-state";
   rt->execute_index = wasmtime_component_get_export_index(
       rt->component, NULL, execute, sizeof execute - 1);
-  if (!rt->execute_index)
+  rt->snapshot_index = wasmtime_component_get_export_index(
+      rt->component, NULL, snapshot, sizeof snapshot - 1);
+  rt->restore_index = wasmtime_component_get_export_index(
+      rt->component, NULL, restore, sizeof restore - 1);
+  if (!rt->execute_index || !rt->snapshot_index || !rt->restore_index)
     return eryx__error_new(ERYX_ERR_RUNTIME_FILES,
-                           "the component has no `execute` export");
+                           "the component lacks the execute/snapshot-state/"
+                           "restore-state exports (built by another Eryx?)");
   return NULL;
 }
 
@@ -181,8 +187,11 @@ eryx_error *eryx_runtime_new(const eryx_runtime_options *opts,
   if (!err && pthread_create(&rt->ticker, NULL, ticker_main, rt) != 0)
     err = eryx__error_new(ERYX_ERR_RESOURCES, "cannot start the epoch ticker");
   if (err) {
-    if (rt->execute_index)
-      wasmtime_component_export_index_delete(rt->execute_index);
+    wasmtime_component_export_index_t *indices[] = {rt->execute_index, rt->snapshot_index,
+                                                    rt->restore_index};
+    for (size_t i = 0; i < 3; i++)
+      if (indices[i])
+        wasmtime_component_export_index_delete(indices[i]);
     if (rt->linker)
       wasmtime_component_linker_delete(rt->linker);
     if (rt->component)
@@ -208,6 +217,8 @@ void eryx_runtime_free(eryx_runtime *rt) {
   pthread_mutex_unlock(&rt->ticker_mu);
   pthread_join(rt->ticker, NULL);
   wasmtime_component_export_index_delete(rt->execute_index);
+  wasmtime_component_export_index_delete(rt->snapshot_index);
+  wasmtime_component_export_index_delete(rt->restore_index);
   wasmtime_component_linker_delete(rt->linker);
   wasmtime_component_delete(rt->component);
   wasm_engine_delete(rt->engine);

@@ -216,6 +216,42 @@ static eryx_error *instantiate(eryx_sandbox *sb) {
 
 void eryx__sandbox_set_persistent(eryx_sandbox *sb) { sb->persistent = true; }
 
+eryx_runtime *eryx__sandbox_runtime(eryx_sandbox *sb) { return sb->rt; }
+
+eryx_error *eryx__sandbox_call(eryx_sandbox *sb,
+                               const wasmtime_component_export_index_t *export_index,
+                               const wasmtime_component_val_t *args, size_t nargs,
+                               wasmtime_component_val_t *ret) {
+  if (!sb->store) {
+    eryx_error *err = instantiate(sb);
+    if (err)
+      return err;
+  }
+  wasmtime_context_t *ctx = wasmtime_store_context(sb->store);
+  wasmtime_component_func_t fn;
+  if (!wasmtime_component_instance_get_func(&sb->instance, ctx, export_index, &fn))
+    return eryx__error_new(ERYX_ERR_RUNTIME_FILES, "missing guest export");
+  atomic_store(&sb->interrupted, INTERRUPT_NONE);
+  if (sb->timeout_ms != UINT64_MAX)
+    sb->deadline_ns = eryx__now_ns() + sb->timeout_ms * 1000000u;
+  wasmtime_context_set_epoch_deadline(ctx, 1);
+  eryx__runtime_execution_begin(sb->rt);
+  atomic_store(&sb->running, true);
+  wasmtime_error_t *werr = wasmtime_component_func_call(&fn, ctx, args, nargs, ret, 1);
+  atomic_store(&sb->running, false);
+  eryx__runtime_execution_end(sb->rt);
+  if (!werr)
+    return NULL;
+  int why = atomic_load(&sb->interrupted);
+  drop_instance(sb); /* a trapped instance must not run again */
+  if (why != INTERRUPT_NONE) {
+    wasmtime_error_delete(werr);
+    return eryx__error_new(ERYX_ERR_RESOURCES, "%s",
+                           why == INTERRUPT_CANCEL ? "cancelled" : "timed out");
+  }
+  return eryx__error_from_wasmtime(werr, "the sandbox trapped");
+}
+
 uint64_t eryx__sandbox_generation(const eryx_sandbox *sb) { return sb->generation; }
 
 eryx_error *eryx__sandbox_reinstantiate(eryx_sandbox *sb) {

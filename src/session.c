@@ -84,6 +84,8 @@ eryx_error *eryx_session_reset(eryx_session *s) {
   return err;
 }
 
+eryx_sandbox *eryx__session_sandbox(eryx_session *s) { return s->sb; }
+
 int eryx_session_cancel(eryx_session *s) { return s ? eryx_sandbox_cancel(s->sb) : 0; }
 
 void eryx_session_free(eryx_session *s) {

@@ -18,6 +18,8 @@ SUITE(limits)
 SUITE(trace)
 SUITE(sessions)
 
+int restore_check_main(const char *path); /* test_sessions.c */
+
 int main(int argc, char **argv) {
   eryx_error *err = eryx_runtime_new(NULL, &g_rt);
   if (err) {
@@ -25,6 +27,11 @@ int main(int argc, char **argv) {
     eryx_error_free(err);
     printf("0 passed, 1 failed\n");
     return 1;
+  }
+  if (argc == 3 && !strcmp(argv[1], "--restore-check")) {
+    int rc = restore_check_main(argv[2]);
+    eryx_runtime_free(g_rt);
+    return rc;
   }
   struct {
     const test_case *t;

@@ -1,7 +1,10 @@
 /* test_sessions.c — Python state that persists between executions. */
 #include "harness.h"
 
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 static eryx_result *srun(eryx_session *s, const char *code) {
   eryx_result *r = NULL;
@@ -115,7 +118,202 @@ static void callbacks_work_in_sessions(void) {
   eryx_session_free(s);
 }
 
+static eryx_snapshot *take(eryx_session *s, int skip, eryx_error **err_out) {
+  eryx_snapshot *snap = NULL;
+  eryx_error *err = eryx_session_snapshot_state(s, skip, &snap);
+  if (err_out)
+    *err_out = err;
+  else {
+    CHECK_MSG(!err, "snapshot: %s", eryx_error_message(err, NULL));
+    eryx_error_free(err);
+  }
+  return snap;
+}
+
+static const char defining_code[] =
+    "import math, functools\n"
+    "rate = 2\n"
+    "def scale(x):\n    return x * rate\n"
+    "square = lambda v: v * v\n"
+    "class Vec:\n"
+    "    def __init__(self, x, y): self.x, self.y = x, y\n"
+    "    def norm(self): return math.hypot(self.x, self.y)\n"
+    "v = Vec(3, 4)\n"
+    "data = {'nested': [1, (2, 3), {'k': None}], 'text': 'h\u00e9'}\n"
+    "part = functools.partial(scale, 5)\n";
+
+static const char checking_code[] =
+    "rate = 10\n"
+    "result = [scale(3), square(4), v.norm(), Vec(6, 8).norm(), data, part(),\n"
+    "          type(v).__name__]\n";
+
+static const char checked_json[] =
+    "[30, 16, 5.0, 10.0, {\"nested\": [1, [2, 3], {\"k\": null}], \"text\": "
+    "\"h\xc3\xa9\"}, 50, \"Vec\"]";
+
+static void snapshot_restores_in_a_new_session(void) {
+  eryx_session *a = new_session(NULL), *b = new_session(NULL);
+  if (!a || !b)
+    return;
+  expect(a, defining_code, NULL);
+  eryx_snapshot *snap = take(a, 0, NULL);
+  if (snap) {
+    size_t len;
+    const uint8_t *data = eryx_snapshot_data(snap, &len);
+    CHECK(len > 0 && eryx_snapshot_skipped_count(snap) == 0);
+    eryx_error *err = eryx_session_restore_state(b, data, len);
+    CHECK_MSG(!err, "restore: %s", eryx_error_message(err, NULL));
+    eryx_error_free(err);
+    /* Restored functions see the restoring session's (live) variables. */
+    expect(b, checking_code, checked_json);
+  }
+  eryx_snapshot_free(snap);
+  eryx_session_free(a);
+  eryx_session_free(b);
+}
+
+/* The test binary re-run as `test_eryx --restore-check FILE`. */
+int restore_check_main(const char *path) {
+  FILE *f = fopen(path, "rb");
+  if (!f)
+    return 2;
+  static char buf[1 << 20];
+  size_t len = fread(buf, 1, sizeof buf, f);
+  fclose(f);
+  eryx_session *s = NULL;
+  eryx_error *err = eryx_session_new(g_rt, NULL, &s);
+  if (!err)
+    err = eryx_session_restore_state(s, (const uint8_t *)buf, len);
+  eryx_result *r = NULL;
+  if (!err)
+    err = eryx_session_execute(s, checking_code, strlen(checking_code), &r);
+  if (err) {
+    printf("error: %s\n", eryx_error_message(err, NULL));
+    return 1;
+  }
+  printf("%s\n", or_null(eryx_result_json(r, NULL)));
+  eryx_result_free(r);
+  eryx_session_free(s);
+  return 0;
+}
+
+static void snapshot_restores_in_another_process(void) {
+  eryx_session *a = new_session(NULL);
+  if (!a)
+    return;
+  expect(a, defining_code, NULL);
+  eryx_snapshot *snap = take(a, 0, NULL);
+  eryx_session_free(a);
+  if (!snap)
+    return;
+  char path[] = "/tmp/eryx-snapshot-XXXXXX";
+  int fd = mkstemp(path);
+  size_t len;
+  const uint8_t *data = eryx_snapshot_data(snap, &len);
+  CHECK(fd >= 0 && write(fd, data, len) == (ssize_t)len);
+  close(fd);
+  eryx_snapshot_free(snap);
+  char exe[4096], cmd[8300];
+  ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
+  CHECK(n > 0);
+  exe[n > 0 ? n : 0] = '\0';
+  snprintf(cmd, sizeof cmd, "'%s' --restore-check '%s'", exe, path);
+  FILE *p = popen(cmd, "r");
+  char out[4096] = {0};
+  size_t got = p ? fread(out, 1, sizeof out - 1, p) : 0;
+  int rc = p ? pclose(p) : -1;
+  unlink(path);
+  CHECK_MSG(rc == 0, "child exited %d: %s", rc, out);
+  if (got && out[got - 1] == '\n')
+    out[got - 1] = '\0';
+  CHECK_STREQ(out, checked_json);
+}
+
+static void unserializable_values_are_named(void) {
+  eryx_session *s = new_session(NULL);
+  if (!s)
+    return;
+  /* dill handles open files and locks; generators and frames it cannot. */
+  expect(s, "import sys\n"
+            "gen = (i for i in range(3))\n"
+            "fr = sys._getframe()\n"
+            "fine = [1, 2]\n"
+            "fh = open('/python/json/__init__.py')\n", NULL);
+  eryx_error *err = NULL;
+  eryx_snapshot *snap = take(s, 0, &err);
+  CHECK(!snap && err && eryx_error_get_code(err) == ERYX_ERR_SNAPSHOT);
+  CHECK_CONTAINS(eryx_error_message(err, NULL), "'gen' (generator");
+  CHECK_CONTAINS(eryx_error_message(err, NULL), "'fr' (frame");
+  CHECK_NOT_CONTAINS(eryx_error_message(err, NULL), "'fine'");
+  eryx_error_free(err);
+
+  snap = take(s, 1, NULL);
+  if (snap) {
+    CHECK(eryx_snapshot_skipped_count(snap) == 2);
+    CHECK_STREQ(eryx_snapshot_skipped(snap, 0, NULL), "gen");
+    CHECK_STREQ(eryx_snapshot_skipped(snap, 1, NULL), "fr");
+    CHECK(eryx_snapshot_skipped(snap, 2, NULL) == NULL);
+    eryx_session *t = new_session(NULL);
+    size_t len;
+    const uint8_t *data = eryx_snapshot_data(snap, &len);
+    err = eryx_session_restore_state(t, data, len);
+    CHECK(!err);
+    eryx_error_free(err);
+    expect(t, "result = [fine, 'gen' in globals(), 'fr' in globals(), fh.readline()[:1]]",
+           "[[1, 2], false, false, \"r\"]");
+    eryx_session_free(t);
+  }
+  eryx_snapshot_free(snap);
+  eryx_session_free(s);
+}
+
+static void bad_snapshots_leave_the_session_intact(void) {
+  eryx_session *s = new_session(NULL);
+  if (!s)
+    return;
+  expect(s, "x = 41", NULL);
+  eryx_snapshot *snap = take(s, 0, NULL);
+  if (!snap)
+    return;
+  size_t len;
+  const uint8_t *data = eryx_snapshot_data(snap, &len);
+  char *bad = malloc(len);
+  memcpy(bad, data, len);
+  /* Change one base64 character mid-payload (not the last ones, whose low
+   * bits base64 ignores). */
+  bad[len - len / 4] = bad[len - len / 4] == 'A' ? 'B' : 'A';
+  struct {
+    const char *what;
+    const uint8_t *p;
+    size_t n;
+    const char *message;
+  } cases[] = {
+      {"corrupted", (const uint8_t *)bad, len, "corrupted"},
+      {"truncated", data, len - 8, "corrupted or truncated"},
+      {"foreign", (const uint8_t *)"PK\3\4 hello", 10, "not an Eryx snapshot"},
+      {"binary", (const uint8_t *)"\xff\xfe\x00", 3, "not an Eryx snapshot"},
+      {"empty", (const uint8_t *)"", 0, "not an Eryx snapshot"},
+      {"future format", (const uint8_t *)"ERYXSNAP 99 3.14 00\nAAAA", 24, "format 99"},
+  };
+  expect(s, "x = 42", NULL);
+  for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+    eryx_error *err = eryx_session_restore_state(s, cases[i].p, cases[i].n);
+    CHECK_MSG(err && eryx_error_get_code(err) == ERYX_ERR_SNAPSHOT &&
+                  contains(eryx_error_message(err, NULL), cases[i].message),
+              "%s snapshot: %s", cases[i].what, err ? eryx_error_message(err, NULL) : "accepted");
+    eryx_error_free(err);
+  }
+  expect(s, "result = x", "42");
+  free(bad);
+  eryx_snapshot_free(snap);
+  eryx_session_free(s);
+}
+
 const test_case sessions_tests[] = {
+    {"snapshot_restores_in_a_new_session", snapshot_restores_in_a_new_session},
+    {"snapshot_restores_in_another_process", snapshot_restores_in_another_process},
+    {"unserializable_values_are_named", unserializable_values_are_named},
+    {"bad_snapshots_leave_the_session_intact", bad_snapshots_leave_the_session_intact},
     {"state_persists_across_executions", state_persists_across_executions},
     {"errors_keep_the_state", errors_keep_the_state},
     {"clear_state_versus_reset", clear_state_versus_reset},

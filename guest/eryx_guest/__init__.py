@@ -18,11 +18,34 @@ import math, operator, pprint, random, re, statistics, string, struct  # noqa: E
 import textwrap, time, traceback, types, typing, unicodedata, uuid, weakref  # noqa: E401,F401
 import asyncio.base_events, asyncio.events  # noqa: E401,F401
 
+
+
+def _import_dill():
+    """dill opens os.devnull and asks for a temporary directory while
+    importing, and pre-initialization has neither: lend it a scratch file
+    and directory in the build-time site-packages mount, then take them
+    away again."""
+    import importlib.util
+    import tempfile
+    site = os.path.dirname(importlib.util.find_spec("dill").submodule_search_locations[0])
+    scratch = os.path.join(site, ".eryx-devnull")
+    saved = os.devnull
+    open(scratch, "wb").close()
+    os.devnull, tempfile.tempdir = scratch, site
+    try:
+        import dill._dill  # noqa: F401
+    finally:
+        os.devnull, tempfile.tempdir = saved, None
+        os.remove(scratch)
+
+
+_import_dill()
+
 import wit_world
-from wit_world import Outcome
+from wit_world import Outcome, SnapshotResult
 from wit_world.imports import host
 
-from . import loop
+from . import loop, snapshot
 from .runner import Runner
 
 loop.install()
@@ -55,9 +78,41 @@ class WitWorld(wit_world.WitWorld):
             return Outcome(3, "", "", None, None, type(exc).__name__,
                            "eryx guest failure: " + repr(exc), "", 0, False)
 
+    def snapshot_state(self, skip_unserializable):
+        try:
+            text, skipped = _runner.snapshot(skip_unserializable)
+            return SnapshotResult(True, text, skipped, "")
+        except BaseException as exc:  # noqa: BLE001
+            return SnapshotResult(False, "", [], _message(exc))
+
+    def restore_state(self, text):
+        try:
+            _runner.restore(text)
+            return None
+        except BaseException as exc:  # noqa: BLE001
+            return _message(exc)
+
+
+def _message(exc):
+    if isinstance(exc, snapshot.SnapshotError):
+        return str(exc)
+    return f"{type(exc).__name__}: {exc}"
+
+
+def _warm_up_dill():
+    """dill imports some helpers lazily; make it do so now, while the
+    build-time site-packages are still on the path."""
+    import types as _types
+    main = _types.ModuleType("__main__")
+    exec("class C:\n    pass\ndef f(x):\n    return C, x\nv = [f, C(), lambda: 1]",
+         main.__dict__)
+    text, _ = snapshot.take(main, {}, False)
+    snapshot.load(text, main)
+
 
 def _finish_snapshot():
     """Leave the snapshot holding nothing of the build machine."""
+    _warm_up_dill()
     # Only the stdlib mount exists at run time; the build-time directories
     # (/0, /world, /bundled, site-packages) would only cost failed stats.
     sys.path[:] = ["/python"]

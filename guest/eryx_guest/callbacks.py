@@ -198,7 +198,8 @@ class Registry:
                 raise
 
     def bind(self, namespace):
-        """Puts proxies, namespaces, invoke and list_callbacks in `namespace`."""
+        """Puts proxies, namespaces, invoke and list_callbacks in `namespace`;
+        returns {name: object} of the top-level names it set."""
         specs = self.load()
         for spec in specs.values():
             if "library" in spec:
@@ -224,6 +225,10 @@ class Registry:
         namespace["CallbackError"] = CallbackError
         namespace["CallbackTimeoutError"] = CallbackTimeoutError
         namespace["CallbackLimitError"] = CallbackLimitError
+        top = {spec["name"].split(".")[0] for spec in specs.values() if "library" not in spec}
+        top |= {"invoke", "list_callbacks", "CallbackError", "CallbackTimeoutError",
+                "CallbackLimitError"}
+        return {name: namespace[name] for name in top}
 
 
 registry = Registry()

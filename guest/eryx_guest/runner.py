@@ -15,8 +15,9 @@ import json
 import linecache
 import sys
 import traceback
+import types
 
-from . import callbacks, capture, trace
+from . import callbacks, capture, snapshot, trace
 from .capture import CaptureWriter, OutputBudget
 from .loop import SandboxEventLoop
 
@@ -56,7 +57,8 @@ class Runner:
     def __init__(self, emit_output):
         self._emit_output = emit_output
         self._loop = None
-        self._session_namespace = None  # kept between executions of a session
+        self._session = None  # the session's __main__ module, kept between runs
+        self._bound = {}      # names the runtime put in the session namespace
 
     def _event_loop(self):
         # Creating a loop costs more than a small script: keep one per instance.
@@ -65,13 +67,36 @@ class Runner:
             asyncio.set_event_loop(self._loop)
         return self._loop
 
-    def _namespace(self, persistent, clear_first):
-        if persistent and self._session_namespace is not None and not clear_first:
-            return self._session_namespace
-        namespace = {"__name__": "__main__", "__builtins__": builtins}
-        if persistent:
-            self._session_namespace = namespace
-        return namespace
+    def _main_module(self, persistent, clear_first):
+        """The user's code runs in a real `__main__` module, so that pickle
+        and dill treat what it defines as __main__'s."""
+        if persistent and self._session is not None and not clear_first:
+            module = self._session
+        else:
+            module = types.ModuleType("__main__")
+            module.__builtins__ = builtins
+            if persistent:
+                self._session = module
+        sys.modules["__main__"] = module
+        return module
+
+    def session(self):
+        if self._session is None:
+            self._main_module(True, False)
+            self._bound = callbacks.registry.bind(self._session.__dict__)
+        sys.modules["__main__"] = self._session
+        return self._session
+
+    def snapshot(self, skip):
+        return snapshot.take(self.session(), self._bound, skip)
+
+    def restore(self, text):
+        module = self.session()
+        values = snapshot.load(text, module)  # raises before any change
+        namespace = module.__dict__
+        for name in list(snapshot.user_variables(namespace, self._bound)):
+            del namespace[name]
+        namespace.update(values)
 
     def run(self, code, result_variable, stream, max_output, tracing=False,
             persistent=False, clear_first=False):
@@ -84,8 +109,10 @@ class Runner:
         sys.stdout, sys.stderr = out, err
         capture.activate(out, err)
         try:
-            namespace = self._namespace(persistent, clear_first)
-            callbacks.registry.bind(namespace)
+            namespace = self._main_module(persistent, clear_first).__dict__
+            bound = callbacks.registry.bind(namespace)
+            if persistent:
+                self._bound = bound
             self._run_into(code, namespace, report, err, tracing)
             if report.status == STATUS_OK and result_variable:
                 _capture_result(namespace, result_variable, report)
