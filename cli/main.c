@@ -4,6 +4,7 @@
  *   eryx run FILE        run a script (FILE "-" reads standard input)
  *   eryx -c CODE         run CODE
  *   eryx                 run code read from standard input
+ *   eryx repl            an interactive session (cli/repl.c)
  *
  * Options: --json (print the whole result as one JSON object instead of
  * forwarding output), --timeout MS, --result-var NAME.
@@ -13,6 +14,7 @@
  */
 #include "eryx.h"
 #include "json_out.h"
+#include "repl.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -25,6 +27,7 @@ static const char usage[] =
     "usage: eryx run FILE [options]     run a Python script (FILE - = stdin)\n"
     "       eryx -c CODE [options]      run CODE\n"
     "       eryx [options] < FILE       run code from standard input\n"
+    "       eryx repl [--timeout MS]    interactive session (%save/%load FILE)\n"
     "options:\n"
     "  --json             print the result (output, result, error) as JSON\n"
     "  --timeout MS       execution time limit in milliseconds (default 30000)\n"
@@ -114,6 +117,8 @@ int main(int argc, char **argv) {
   const char *file = NULL, *code_arg = NULL, *result_var = NULL;
   int json = 0;
   uint64_t timeout_ms = 0;
+  if (argc > 1 && !strcmp(argv[1], "repl"))
+    return repl_main(argc - 1, argv + 1);
   for (int i = 1; i < argc; i++) {
     const char *a = argv[i];
     if (!strcmp(a, "-h") || !strcmp(a, "--help")) {

@@ -255,6 +255,11 @@ typedef struct eryx_sandbox_options {
   const eryx_library *libraries;
   size_t library_count;
 
+  /* Non-zero: like Python's interactive prompt, when the code ends with an
+   * expression its value (if not None) is printed with repr() and kept in
+   * `_`. For REPLs. */
+  int echo_expressions;
+
   /* Optional trace handler (NULL: no tracing, and no cost).
    * `trace_user_data` must outlive the sandbox. */
   eryx_trace_fn on_trace;
@@ -263,7 +268,7 @@ typedef struct eryx_sandbox_options {
 
 #define ERYX_SANDBOX_OPTIONS_INIT                                              \
   {ERYX_SANDBOX_OPTIONS_VERSION, NULL, 0, 0, 0, 0, NULL, NULL, NULL, NULL, 0, 0, 0,  \
-   NULL, 0, NULL, NULL}
+   NULL, 0, 0, NULL, NULL}
 
 /* Creates a sandbox. `rt` must outlive it. `opts` may be NULL for defaults;
  * it is copied and need not outlive the call. On success `*out` is owned by

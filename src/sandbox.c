@@ -43,6 +43,7 @@ struct eryx_sandbox {
   void *output_user_data;
   eryx_trace_fn on_trace;
   void *trace_user_data;
+  bool echo_expressions;
   eryx_callbacks callbacks;
 
   wasmtime_store_t *store; /* NULL until instantiated */
@@ -295,6 +296,7 @@ eryx_error *eryx_sandbox_new(eryx_runtime *rt, const eryx_sandbox_options *opts,
     sb->on_stderr = opts->on_stderr;
     sb->output_user_data = opts->output_user_data;
     sb->on_trace = opts->on_trace;
+    sb->echo_expressions = opts->echo_expressions != 0;
     sb->trace_user_data = opts->trace_user_data;
   }
   eryx_error *cerr = eryx__callbacks_init(&sb->callbacks, opts);
@@ -424,7 +426,7 @@ eryx_error *eryx__sandbox_run(eryx_sandbox *sb, const char *code, size_t code_le
   if (!r)
     return eryx__error_new(ERYX_ERR_RESOURCES, "out of memory");
 
-  wasmtime_component_valrecord_entry_t opt_fields[6];
+  wasmtime_component_valrecord_entry_t opt_fields[7];
   opt_fields[0].name.data = "result-variable";
   opt_fields[0].name.size = strlen("result-variable");
   eryx__val_string(&opt_fields[0].val, sb->result_variable,
@@ -445,10 +447,13 @@ eryx_error *eryx__sandbox_run(eryx_sandbox *sb, const char *code, size_t code_le
   opt_fields[5].name.data = "clear-first";
   opt_fields[5].name.size = strlen("clear-first");
   eryx__val_bool(&opt_fields[5].val, clear_first);
+  opt_fields[6].name.data = "echo";
+  opt_fields[6].name.size = strlen("echo");
+  eryx__val_bool(&opt_fields[6].val, sb->echo_expressions);
   wasmtime_component_val_t args[2];
   eryx__val_string(&args[0], code, code_len);
   args[1].kind = WASMTIME_COMPONENT_RECORD;
-  args[1].of.record.size = 6;
+  args[1].of.record.size = 7;
   args[1].of.record.data = opt_fields;
   wasmtime_component_val_t ret;
   memset(&ret, 0, sizeof ret);

@@ -70,7 +70,7 @@ class WitWorld(wit_world.WitWorld):
                 _first_execution_in_instance()
             r = _runner.run(code, options.result_variable, options.stream_output,
                             options.max_output, options.trace, options.persistent,
-                            options.clear_first)
+                            options.clear_first, options.echo)
             return Outcome(r.status, r.stdout, r.stderr, r.result_json,
                            r.result_error, r.error_type, r.error_message,
                            r.traceback, r.error_line, r.output_truncated)

@@ -99,7 +99,7 @@ class Runner:
         namespace.update(values)
 
     def run(self, code, result_variable, stream, max_output, tracing=False,
-            persistent=False, clear_first=False):
+            persistent=False, clear_first=False, echo=False):
         report = Report()
         emit = self._emit_output if stream else None
         budget = OutputBudget(max_output)
@@ -113,7 +113,7 @@ class Runner:
             bound = callbacks.registry.bind(namespace)
             if persistent:
                 self._bound = bound
-            self._run_into(code, namespace, report, err, tracing)
+            self._run_into(code, namespace, report, err, tracing, echo)
             if report.status == STATUS_OK and result_variable:
                 _capture_result(namespace, result_variable, report)
         except BaseException as exc:  # noqa: BLE001 - must never escape
@@ -130,7 +130,7 @@ class Runner:
             report.output_truncated = budget.truncated
         return report
 
-    def _run_into(self, code, namespace, report, err, tracing=False):
+    def _run_into(self, code, namespace, report, err, tracing=False, echo=False):
         try:
             callbacks.registry.install_libraries()
         except BaseException as exc:  # noqa: BLE001 - a broken library
@@ -138,7 +138,8 @@ class Runner:
             return
         _register_source(code)
         try:
-            compiled = compile(code, FILENAME, "exec", flags=_COMPILE_FLAGS,
+            source = _with_echo(code) if echo else code
+            compiled = compile(source, FILENAME, "exec", flags=_COMPILE_FLAGS,
                                dont_inherit=True)
         except (SyntaxError, ValueError) as exc:
             _describe_error(exc, report, STATUS_SYNTAX, err)
@@ -149,6 +150,8 @@ class Runner:
             value = eval(compiled, namespace)
             if inspect.iscoroutine(value):
                 self._event_loop().run_until_complete(value)
+            if echo:
+                _echo_last(namespace)
         except SystemExit as exc:
             if exc.code not in (None, 0):
                 _describe_error(exc, report, STATUS_EXCEPTION, err)
@@ -157,6 +160,30 @@ class Runner:
         finally:
             if tracing:
                 trace.stop()
+
+
+_LAST = "__eryx_last_value__"
+
+
+def _with_echo(code):
+    """Like the interactive prompt: a final expression statement's value is
+    kept (and printed by _echo_last). Returns an AST, or `code` unchanged."""
+    tree = ast.parse(code, FILENAME, "exec")
+    if tree.body and isinstance(tree.body[-1], ast.Expr):
+        last = tree.body[-1]
+        assign = ast.Assign(targets=[ast.Name(_LAST, ast.Store())], value=last.value)
+        tree.body[-1] = ast.copy_location(assign, last)
+        ast.fix_missing_locations(tree)
+        return tree
+    return code
+
+
+def _echo_last(namespace):
+    if _LAST in namespace:
+        value = namespace.pop(_LAST)
+        if value is not None:
+            namespace["_"] = value
+            print(repr(value))
 
 
 def _flush_std_fds():

@@ -71,5 +71,22 @@ printf 'print("\xff")' > "$tmp/bad.py"
 "$eryx" run "$tmp/bad.py" >/dev/null 2>"$tmp/e"; rc=$?
 check "invalid UTF-8 exits 2 with a message" $([ "$rc" -eq 2 ] && grep -q UTF-8 "$tmp/e"; echo $?)
 
+# The REPL, driven through piped stdin.
+printf 'x = 20\ndef f(a):\n    return a + x\n\nf(22)\nfor i in range(2):\n    print(i)\n\n[1,\n 2]\nprint("""a\nb""")\nNone\n' \
+  | "$eryx" repl >"$tmp/o" 2>"$tmp/e"; rc=$?
+check "repl: state, blocks, brackets, echo" \
+  $([ "$rc" -eq 0 ] && [ "$(cat "$tmp/o")" = "$(printf '42\n0\n1\n[1, 2]\na\nb')" ]; echo $?)
+
+printf 'import math\nclass P:\n    def __init__(s, r): s.r = r\n    def area(s): return math.pi * s.r ** 2\n\np = P(2)\n%%save %s\n%%reset\np\n%%load %s\nround(p.area(), 3)\n%%exit\nprint("not reached")\n' \
+  "$tmp/snap" "$tmp/snap" | "$eryx" repl >"$tmp/o" 2>"$tmp/e"; rc=$?
+check "repl: %save, %reset, %load round trip" \
+  $([ "$rc" -eq 0 ] && [ "$(cat "$tmp/o")" = "12.566" ] && grep -q "NameError" "$tmp/e" \
+    && grep -q "loaded" "$tmp/e"; echo $?)
+
+printf 'gen = (i for i in [1])\n%%save %s\n%%save --skip %s\n' "$tmp/s2" "$tmp/s2" \
+  | "$eryx" repl >"$tmp/o" 2>"$tmp/e"; rc=$?
+check "repl: unserializable values are named, --skip reports them" \
+  $([ "$rc" -eq 0 ] && grep -q "'gen' (generator" "$tmp/e" && grep -q "left out: gen" "$tmp/e"; echo $?)
+
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ]

@@ -1,0 +1,264 @@
+/*
+ * repl.c — `eryx repl`: Python state that persists between inputs.
+ *
+ * Input is gathered like Python's own prompt: a line that opens a bracket,
+ * a triple-quoted string or ends with a backslash continues on the next
+ * line; a block (a first line ending with ':' or a decorator) ends with an
+ * empty line. The value of a final expression is echoed. Prompts go to
+ * stderr, and only when stdin is a terminal, so piped use prints nothing
+ * but the program's output.
+ *
+ * Commands: %save [--skip] FILE, %load FILE, %clear, %reset, %exit.
+ */
+#include "repl.h"
+
+#include "eryx.h"
+
+#include <errno.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+typedef struct {
+  int depth;        /* open (, [, { */
+  bool in_triple;   /* inside a triple-quoted string */
+  bool continued;   /* the text ends with a backslash */
+} scan_state;
+
+/* Scans Python source roughly: enough to tell whether input is complete. */
+static scan_state scan(const char *s) {
+  scan_state st = {0, false, false};
+  char quote = 0;
+  bool triple = false;
+  for (const char *p = s; *p; p++) {
+    if (quote) {
+      if (*p == '\\' && p[1]) {
+        p++;
+      } else if (triple && p[0] == quote && p[1] == quote && p[2] == quote) {
+        quote = 0;
+        p += 2;
+      } else if (!triple && (*p == quote || *p == '\n')) {
+        quote = 0;
+      }
+      continue;
+    }
+    if (*p == '#') {
+      while (p[1] && p[1] != '\n')
+        p++;
+    } else if (*p == '\'' || *p == '"') {
+      quote = *p;
+      triple = p[1] == quote && p[2] == quote;
+      if (triple)
+        p += 2;
+    } else if (strchr("([{", *p)) {
+      st.depth++;
+    } else if (strchr(")]}", *p) && st.depth > 0) {
+      st.depth--;
+    }
+  }
+  st.in_triple = quote && triple;
+  size_t n = strlen(s);
+  while (n && (s[n - 1] == '\n' || s[n - 1] == '\r'))
+    n--;
+  st.continued = n && s[n - 1] == '\\';
+  return st;
+}
+
+static bool starts_block(const char *first_line) {
+  const char *p = first_line;
+  while (*p == ' ' || *p == '\t')
+    p++;
+  if (*p == '@')
+    return true;
+  const char *end = strchr(p, '#') ? strchr(p, '#') : p + strlen(p);
+  while (end > p && strchr(" \t\r\n", end[-1]))
+    end--;
+  return end > p && end[-1] == ':';
+}
+
+static bool is_blank(const char *line) {
+  return line[strspn(line, " \t\r\n")] == '\0';
+}
+
+static void out_fn(void *ud, const char *text, size_t len) {
+  (void)ud;
+  fwrite(text, 1, len, stdout);
+  fflush(stdout);
+}
+
+static void err_fn(void *ud, const char *text, size_t len) {
+  (void)ud;
+  fwrite(text, 1, len, stderr);
+  fflush(stderr);
+}
+
+static void report(eryx_error *err) {
+  fprintf(stderr, "eryx: %s\n", eryx_error_message(err, NULL));
+  eryx_error_free(err);
+}
+
+static void save(eryx_session *s, const char *args) {
+  bool skip = !strncmp(args, "--skip ", 7);
+  const char *path = skip ? args + 7 : args;
+  if (!*path) {
+    fprintf(stderr, "usage: %%save [--skip] FILE\n");
+    return;
+  }
+  eryx_snapshot *snap = NULL;
+  eryx_error *err = eryx_session_snapshot_state(s, skip, &snap);
+  if (err) {
+    report(err);
+    if (!skip)
+      fprintf(stderr, "(%%save --skip FILE leaves such variables out)\n");
+    return;
+  }
+  size_t len;
+  const uint8_t *data = eryx_snapshot_data(snap, &len);
+  FILE *f = fopen(path, "wb");
+  if (!f || fwrite(data, 1, len, f) != len || fclose(f) != 0) {
+    fprintf(stderr, "eryx: %s: %s\n", path, strerror(errno));
+  } else {
+    fprintf(stderr, "saved to %s", path);
+    for (size_t i = 0; i < eryx_snapshot_skipped_count(snap); i++)
+      fprintf(stderr, "%s%s", i ? ", " : " (left out: ", eryx_snapshot_skipped(snap, i, NULL));
+    fputs(eryx_snapshot_skipped_count(snap) ? ")\n" : "\n", stderr);
+  }
+  eryx_snapshot_free(snap);
+}
+
+static void load(eryx_session *s, const char *path) {
+  FILE *f = fopen(path, "rb");
+  if (!f) {
+    fprintf(stderr, "eryx: %s: %s\n", path, strerror(errno));
+    return;
+  }
+  size_t cap = 1 << 16, len = 0;
+  char *buf = malloc(cap);
+  while (buf && (len += fread(buf + len, 1, cap - len, f)) == cap) {
+    char *p = realloc(buf, cap *= 2);
+    if (!p) {
+      free(buf);
+      buf = NULL;
+    }
+    buf = p;
+  }
+  fclose(f);
+  if (!buf) {
+    fprintf(stderr, "eryx: out of memory reading %s\n", path);
+    return;
+  }
+  eryx_error *err = eryx_session_restore_state(s, (const uint8_t *)buf, len);
+  free(buf);
+  if (err)
+    report(err);
+  else
+    fprintf(stderr, "loaded %s\n", path);
+}
+
+/* Returns false when the REPL should exit. */
+static bool command(eryx_session *s, char *line) {
+  line[strcspn(line, "\r\n")] = '\0';
+  char *args = strchr(line, ' ');
+  if (args)
+    *args++ = '\0';
+  else
+    args = line + strlen(line);
+  eryx_error *err = NULL;
+  if (!strcmp(line, "%exit") || !strcmp(line, "%quit"))
+    return false;
+  if (!strcmp(line, "%save"))
+    save(s, args);
+  else if (!strcmp(line, "%load"))
+    load(s, args);
+  else if (!strcmp(line, "%clear"))
+    err = eryx_session_clear_state(s);
+  else if (!strcmp(line, "%reset"))
+    err = eryx_session_reset(s);
+  else
+    fprintf(stderr, "unknown command %s (try %%save, %%load, %%clear, %%reset, %%exit)\n",
+            line);
+  if (err)
+    report(err);
+  return true;
+}
+
+static void run(eryx_session *s, const char *code) {
+  eryx_result *r = NULL;
+  eryx_error *err = eryx_session_execute(s, code, strlen(code), &r);
+  if (err) {
+    report(err);
+    return;
+  }
+  eryx_status st = eryx_result_status(r);
+  if (st == ERYX_STATUS_LIMIT || st == ERYX_STATUS_CANCELLED || st == ERYX_STATUS_INTERNAL)
+    fprintf(stderr, "eryx: %s: %s (the session starts over)\n",
+            eryx_result_error_type(r, NULL), eryx_result_error_message(r, NULL));
+  eryx_result_free(r);
+}
+
+int repl_main(int argc, char **argv) {
+  eryx_sandbox_options opts = ERYX_SANDBOX_OPTIONS_INIT;
+  for (int i = 1; i < argc; i++) {
+    if (!strcmp(argv[i], "--timeout") && i + 1 < argc) {
+      opts.timeout_ms = strtoull(argv[++i], NULL, 10);
+    } else {
+      fprintf(stderr, "usage: eryx repl [--timeout MS]\n");
+      return 2;
+    }
+  }
+  opts.on_stdout = out_fn;
+  opts.on_stderr = err_fn;
+  opts.echo_expressions = 1;
+  eryx_runtime *rt = NULL;
+  eryx_session *s = NULL;
+  eryx_error *err = eryx_runtime_new(NULL, &rt);
+  if (!err)
+    err = eryx_session_new(rt, &opts, &s);
+  if (err) {
+    report(err);
+    eryx_runtime_free(rt);
+    return 4;
+  }
+  bool tty = isatty(0);
+  char *line = NULL, *buf = NULL;
+  size_t line_cap = 0, len = 0;
+  bool block = false;
+  for (;;) {
+    if (tty)
+      fputs(len ? "... " : ">>> ", stderr);
+    ssize_t n = getline(&line, &line_cap, stdin);
+    if (n < 0)
+      break;
+    if (!len && line[0] == '%') {
+      if (!command(s, line))
+        break;
+      continue;
+    }
+    if (!len && is_blank(line))
+      continue;
+    char *grown = realloc(buf, len + (size_t)n + 1);
+    if (!grown)
+      break;
+    buf = grown;
+    memcpy(buf + len, line, (size_t)n + 1);
+    if (!len)
+      block = starts_block(line);
+    len += (size_t)n;
+    scan_state st = scan(buf);
+    bool open = st.depth > 0 || st.in_triple || st.continued;
+    if (open || (block && !is_blank(line)))
+      continue;
+    run(s, buf);
+    len = 0;
+    block = false;
+  }
+  if (len) /* input ended inside a block: run what there is */
+    run(s, buf);
+  free(line);
+  free(buf);
+  eryx_session_free(s);
+  eryx_runtime_free(rt);
+  return 0;
+}
