@@ -12,18 +12,22 @@
 
 #define HOST_INTERFACE "eryx:sandbox/host@0.1.0"
 
+/* Every import has Wasmtime's host-function signature; most use only part
+ * of it. */
+#define UNUSED __attribute__((unused))
+#define HOST_IMPORT(name)                                                     \
+  static wasmtime_error_t *name(                                              \
+      UNUSED void *env, wasmtime_context_t *ctx,                              \
+      UNUSED const wasmtime_component_func_type_t *ty,                        \
+      UNUSED wasmtime_component_val_t *args, UNUSED size_t nargs,             \
+      UNUSED wasmtime_component_val_t *results, UNUSED size_t nresults)
+
 static eryx_store_data *store_data(wasmtime_context_t *ctx) {
   return wasmtime_context_get_data(ctx);
 }
 
 /* emit-output: func(which: u8, text: string) */
-static wasmtime_error_t *emit_output(void *env, wasmtime_context_t *ctx,
-                                     const wasmtime_component_func_type_t *ty,
-                                     wasmtime_component_val_t *args,
-                                     size_t nargs,
-                                     wasmtime_component_val_t *results,
-                                     size_t nresults) {
-  (void)env, (void)ty, (void)results, (void)nresults;
+HOST_IMPORT(emit_output) {
   if (nargs != 2 || args[0].kind != WASMTIME_COMPONENT_U8 ||
       args[1].kind != WASMTIME_COMPONENT_STRING)
     return wasmtime_error_new("emit-output: unexpected arguments");
@@ -34,12 +38,7 @@ static wasmtime_error_t *emit_output(void *env, wasmtime_context_t *ctx,
 }
 
 /* emit-trace: func(kind: u8, line: u32, function: string, detail: string) */
-static wasmtime_error_t *emit_trace(void *env, wasmtime_context_t *ctx,
-                                   const wasmtime_component_func_type_t *ty,
-                                   wasmtime_component_val_t *args, size_t nargs,
-                                   wasmtime_component_val_t *results,
-                                   size_t nresults) {
-  (void)env, (void)ty, (void)results, (void)nresults;
+HOST_IMPORT(emit_trace) {
   if (nargs != 4 || args[0].kind != WASMTIME_COMPONENT_U8 ||
       args[1].kind != WASMTIME_COMPONENT_U32 ||
       args[2].kind != WASMTIME_COMPONENT_STRING ||
@@ -54,12 +53,7 @@ static wasmtime_error_t *emit_trace(void *env, wasmtime_context_t *ctx,
 }
 
 /* sleep: func(duration-ns: u64) */
-static wasmtime_error_t *sleep_fn(void *env, wasmtime_context_t *ctx,
-                                  const wasmtime_component_func_type_t *ty,
-                                  wasmtime_component_val_t *args, size_t nargs,
-                                  wasmtime_component_val_t *results,
-                                  size_t nresults) {
-  (void)env, (void)ty, (void)results, (void)nresults;
+HOST_IMPORT(sleep_fn) {
   if (nargs != 1 || args[0].kind != WASMTIME_COMPONENT_U64)
     return wasmtime_error_new("sleep: unexpected arguments");
   return eryx__sandbox_sleep(store_data(ctx)->sandbox, args[0].of.u64);
@@ -75,12 +69,7 @@ static void set_field(wasmtime_component_valrecord_entry_t *e, const char *name)
 }
 
 /* list-callbacks: func() -> string */
-static wasmtime_error_t *list_callbacks(void *env, wasmtime_context_t *ctx,
-                                        const wasmtime_component_func_type_t *ty,
-                                        wasmtime_component_val_t *args, size_t nargs,
-                                        wasmtime_component_val_t *results,
-                                        size_t nresults) {
-  (void)env, (void)ty, (void)args, (void)nargs;
+HOST_IMPORT(list_callbacks) {
   if (nresults != 1)
     return wasmtime_error_new("list-callbacks: unexpected signature");
   eryx_callbacks *cb = eryx__sandbox_callbacks(store_data(ctx)->sandbox);
@@ -90,12 +79,7 @@ static wasmtime_error_t *list_callbacks(void *env, wasmtime_context_t *ctx,
 
 /* callback-start: func(name: string, args-json: string)
  *   -> result<u64, start-error> */
-static wasmtime_error_t *callback_start(void *env, wasmtime_context_t *ctx,
-                                        const wasmtime_component_func_type_t *ty,
-                                        wasmtime_component_val_t *args, size_t nargs,
-                                        wasmtime_component_val_t *results,
-                                        size_t nresults) {
-  (void)env, (void)ty;
+HOST_IMPORT(callback_start) {
   if (nargs != 2 || nresults != 1 || args[0].kind != WASMTIME_COMPONENT_STRING ||
       args[1].kind != WASMTIME_COMPONENT_STRING)
     return wasmtime_error_new("callback-start: unexpected arguments");
@@ -127,12 +111,7 @@ static wasmtime_error_t *callback_start(void *env, wasmtime_context_t *ctx,
 }
 
 /* callback-cancel: func(id: u64) */
-static wasmtime_error_t *callback_cancel(void *env, wasmtime_context_t *ctx,
-                                         const wasmtime_component_func_type_t *ty,
-                                         wasmtime_component_val_t *args, size_t nargs,
-                                         wasmtime_component_val_t *results,
-                                         size_t nresults) {
-  (void)env, (void)ty, (void)results, (void)nresults;
+HOST_IMPORT(callback_cancel) {
   if (nargs != 1 || args[0].kind != WASMTIME_COMPONENT_U64)
     return wasmtime_error_new("callback-cancel: unexpected arguments");
   eryx__callbacks_cancel(eryx__sandbox_callbacks(store_data(ctx)->sandbox),
@@ -141,12 +120,7 @@ static wasmtime_error_t *callback_cancel(void *env, wasmtime_context_t *ctx,
 }
 
 /* callback-wait: func(timeout-ns: option<u64>) -> list<completion> */
-static wasmtime_error_t *callback_wait(void *env, wasmtime_context_t *ctx,
-                                       const wasmtime_component_func_type_t *ty,
-                                       wasmtime_component_val_t *args, size_t nargs,
-                                       wasmtime_component_val_t *results,
-                                       size_t nresults) {
-  (void)env, (void)ty;
+HOST_IMPORT(callback_wait) {
   if (nargs != 1 || nresults != 1 || args[0].kind != WASMTIME_COMPONENT_OPTION)
     return wasmtime_error_new("callback-wait: unexpected arguments");
   struct eryx_sandbox *sb = store_data(ctx)->sandbox;
