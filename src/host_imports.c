@@ -31,9 +31,8 @@ HOST_IMPORT(emit_output) {
   if (nargs != 2 || args[0].kind != WASMTIME_COMPONENT_U8 ||
       args[1].kind != WASMTIME_COMPONENT_STRING)
     return wasmtime_error_new("emit-output: unexpected arguments");
-  eryx_store_data *d = store_data(ctx);
-  eryx__sandbox_emit(d->sandbox, args[0].of.u8, args[1].of.string.data,
-                     args[1].of.string.size);
+  eryx__sandbox_keep_output(store_data(ctx)->sandbox, args[0].of.u8,
+                            args[1].of.string.data, args[1].of.string.size);
   return NULL;
 }
 

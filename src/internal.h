@@ -82,6 +82,8 @@ wasmtime_error_t *eryx__define_host_imports(wasmtime_component_linker_t *linker)
 /* Per-store state: everything a host import needs while the guest runs. */
 typedef struct eryx_store_data {
   struct eryx_sandbox *sandbox;
+  eryx_buf early_stdout; /* text the guest handed over during the run */
+  eryx_buf early_stderr;
   eryx_buf fd_stdout; /* writes to WASI fd 1 / fd 2 */
   eryx_buf fd_stderr;
   bool fd_truncated;  /* fd writes beyond max_output_bytes were dropped */
@@ -89,6 +91,10 @@ typedef struct eryx_store_data {
 
 /* Forwards a chunk of output (which: 1 stdout, 2 stderr) to the sandbox's
  * live handler, if it has one. */
+/* Keeps text the guest handed over before the end of the run (so that it
+ * survives a timeout or cancel) and streams it. */
+void eryx__sandbox_keep_output(struct eryx_sandbox *sb, int which, const char *text,
+                               size_t len);
 void eryx__sandbox_emit(struct eryx_sandbox *sb, int which, const char *text,
                         size_t len);
 

@@ -96,6 +96,8 @@ wasmtime_error_t *eryx__sandbox_sleep(eryx_sandbox *sb, uint64_t ns) {
 
 static void store_data_free(void *p) {
   eryx_store_data *d = p;
+  eryx__buf_free(&d->early_stdout);
+  eryx__buf_free(&d->early_stderr);
   eryx__buf_free(&d->fd_stdout);
   eryx__buf_free(&d->fd_stderr);
   free(d);
@@ -111,6 +113,15 @@ void eryx__sandbox_emit(eryx_sandbox *sb, int which, const char *text,
 void eryx__sandbox_trace(eryx_sandbox *sb, const eryx_trace_event *ev) {
   if (sb->on_trace)
     sb->on_trace(sb->trace_user_data, ev);
+}
+
+void eryx__sandbox_keep_output(eryx_sandbox *sb, int which, const char *text,
+                               size_t len) {
+  if (!sb->data || (which != 1 && which != 2))
+    return;
+  eryx__buf_append(which == 1 ? &sb->data->early_stdout : &sb->data->early_stderr,
+                   text, len);
+  eryx__sandbox_emit(sb, which, text, len);
 }
 
 /* WASI stdout/stderr sinks: keep the bytes (and stream them when asked),
@@ -381,22 +392,28 @@ static bool read_outcome(const wasmtime_component_val_t *rec, eryx_result *r) {
   return true;
 }
 
-/* Appends what reached fd 1/2 directly (bypassing sys.stdout) to the text. */
-static bool append_fd_output(char **text, size_t *len, eryx_buf *fd) {
-  if (fd->len == 0)
-    return true;
-  eryx_buf b = {0};
-  eryx__buf_append(&b, *text, *len);
-  eryx__buf_append(&b, fd->data, fd->len);
-  if (b.oom) {
-    eryx__buf_free(&b);
-    return false;
+/* The whole output of one stream: what the guest handed over during the
+ * run, then the rest it returned at the end (`*text`), then what reached
+ * fd 1/2 directly (bypassing sys.stdout). Empties both buffers. */
+static bool assemble_output(char **text, size_t *len, eryx_buf *early, eryx_buf *fd) {
+  bool ok = true;
+  if (early->len || fd->len) {
+    eryx_buf b = {0};
+    eryx__buf_append(&b, early->data, early->len);
+    eryx__buf_append(&b, *text, *len);
+    eryx__buf_append(&b, fd->data, fd->len);
+    if (b.oom) {
+      eryx__buf_free(&b);
+      ok = false;
+    } else {
+      if (*len)
+        free(*text); /* "" defaults are static and never freed */
+      *text = eryx__buf_take(&b, len);
+    }
   }
-  if (*len)
-    free(*text); /* "" defaults are static and never freed */
-  *text = eryx__buf_take(&b, len);
+  eryx__buf_free(early);
   eryx__buf_free(fd);
-  return true;
+  return ok;
 }
 
 eryx_error *eryx_sandbox_execute(eryx_sandbox *sb, const char *code,
@@ -505,8 +522,9 @@ eryx_error *eryx__sandbox_run(eryx_sandbox *sb, const char *code, size_t code_le
   if (sb->data) {
     r->output_truncated = r->output_truncated || sb->data->fd_truncated;
     sb->data->fd_truncated = false;
-    ok = append_fd_output(&r->out, &r->out_len, &sb->data->fd_stdout) &&
-         append_fd_output(&r->err, &r->err_len, &sb->data->fd_stderr) && ok;
+    eryx_store_data *d = sb->data;
+    ok = assemble_output(&r->out, &r->out_len, &d->early_stdout, &d->fd_stdout) &&
+         assemble_output(&r->err, &r->err_len, &d->early_stderr, &d->fd_stderr) && ok;
   }
   if (werr)
     drop_instance(sb); /* a trapped instance must not run again */

@@ -292,7 +292,75 @@ static void a_thousand_timeouts_leave_memory_flat(void) {
   eryx_sandbox_free(sb);
 }
 
+/* Output written before a run is cut off is part of the result. */
+static void output_before_a_timeout_is_kept(void) {
+  eryx_sandbox_options o = ERYX_SANDBOX_OPTIONS_INIT;
+  o.timeout_ms = 250;
+  eryx_sandbox *sb = new_sandbox(&o);
+  eryx_result *r = run(sb, "import sys\n"
+                           "print('started')\n"
+                           "print('warning', file=sys.stderr)\n"
+                           "while True:\n    pass\n");
+  CHECK_MSG(r && eryx_result_status(r) == ERYX_STATUS_LIMIT, "%s", describe(r));
+  if (r) {
+    CHECK_STREQ(eryx_result_stdout(r, NULL), "started\n");
+    CHECK_STREQ(eryx_result_stderr(r, NULL), "warning\n");
+  }
+  eryx_result_free(r);
+
+  /* A run printing all the time: what reaches the result has no gaps, and
+   * at most the last few ms of it are missing. */
+  r = run(sb, "i = 0\nwhile True:\n    print(i)\n    i += 1\n");
+  CHECK_MSG(r && eryx_result_status(r) == ERYX_STATUS_LIMIT, "%s", describe(r));
+  if (r) {
+    const char *p = eryx_result_stdout(r, NULL);
+    long expect = 0;
+    bool in_order = true;
+    while (*p) {
+      char *end;
+      long v = strtol(p, &end, 10);
+      if (*end == '\0')
+        break; /* the run was cut mid-line: a partial last line is fine */
+      if (end == p || *end != '\n' || v != expect) {
+        in_order = false;
+        break;
+      }
+      expect++;
+      p = end + 1;
+    }
+    CHECK_MSG(in_order && expect > 100, "%ld lines kept in order: %s", expect,
+              in_order ? "yes" : "no");
+  }
+  eryx_result_free(r);
+  eryx_sandbox_free(sb);
+}
+
+static void output_before_a_cancel_is_kept(void) {
+  eryx_callback cb = {0};
+  cb.name = "wait_forever";
+  cb.name_len = strlen(cb.name);
+  cb.fn = park;
+  eryx_sandbox_options o = ERYX_SANDBOX_OPTIONS_INIT;
+  o.callbacks = &cb;
+  o.callback_count = 1;
+  o.callback_timeout_ms = UINT64_MAX;
+  eryx_sandbox *sb = new_sandbox(&o);
+  canceller c = {sb, 150, 0, 0};
+  pthread_t t;
+  pthread_create(&t, NULL, cancel_later, &c);
+  eryx_result *r = run(sb, "print('before the wait')\nawait wait_forever()\n");
+  pthread_join(t, NULL);
+  CHECK_MSG(r && eryx_result_status(r) == ERYX_STATUS_CANCELLED, "%s", describe(r));
+  if (r)
+    CHECK_STREQ(eryx_result_stdout(r, NULL), "before the wait\n");
+  eryx_result_free(r);
+  eryx_error_free(eryx_call_succeed(parked, "1", 1));
+  eryx_sandbox_free(sb);
+}
+
 const test_case limits_tests[] = {
+    {"output_before_a_timeout_is_kept", output_before_a_timeout_is_kept},
+    {"output_before_a_cancel_is_kept", output_before_a_cancel_is_kept},
     {"cancel_from_another_thread", cancel_from_another_thread},
     {"memory_bombs_stop_at_the_cap", memory_bombs_stop_at_the_cap},
     {"deep_recursion_is_a_recursion_error", deep_recursion_is_a_recursion_error},

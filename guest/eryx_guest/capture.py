@@ -1,14 +1,22 @@
 """Output capture for sandboxed code.
 
 sys.stdout / sys.stderr are replaced by these writers for each execution.
-Text is collected in a list and joined once at the end (one host call per
-execution, not one per write). When the host asked for streaming, each
-write is also forwarded through the `emit-output` import.
+Text is collected in a list and handed to the host through `emit-output`:
+on every write when the host streams output; otherwise on each of the first
+EAGER_WRITES writes of a run (a script that prints and then hangs keeps
+its output), then at most every FLUSH_SECONDS or FLUSH_BYTES, and before
+the guest blocks (flush_all). What the host already has survives a timeout or a
+cancel; the rest comes back with the outcome. Few host calls, little lost.
 """
 
 import codecs
 import io
 import os
+import time
+
+EAGER_WRITES = 16
+FLUSH_SECONDS = 0.02
+FLUSH_BYTES = 64 * 1024
 
 
 class _BinaryView(io.RawIOBase):
@@ -62,12 +70,16 @@ class OutputBudget:
 class CaptureWriter(io.TextIOBase):
     """A text stream that remembers what it is given, within a budget."""
 
-    def __init__(self, which, budget, emit=None):
+    def __init__(self, which, budget, emit, stream=False):
         super().__init__()
         self._parts = []
+        self._pending = 0
         self._which = which
         self._budget = budget
-        self._emit = emit
+        self._emit = emit          # hands text to the host
+        self._stream = stream      # hand over every write
+        self._last_flush = 0.0
+        self._writes = 0
         self.buffer = _BinaryView(self)
 
     # -- TextIO surface used by print(), logging, traceback, ... --
@@ -96,9 +108,22 @@ class CaptureWriter(io.TextIOBase):
             s = self._budget.take(s)
         if s:
             self._parts.append(s)
-            if self._emit is not None:
-                self._emit(self._which, s)
+            self._pending += len(s)
+            self._writes += 1
+            if (self._stream or self._writes <= EAGER_WRITES
+                    or self._pending >= FLUSH_BYTES
+                    or time.monotonic() - self._last_flush >= FLUSH_SECONDS):
+                self.hand_over()
         return n
+
+    def hand_over(self):
+        """Gives the host what it does not have yet."""
+        if self._parts:
+            text = "".join(self._parts)
+            self._parts.clear()
+            self._pending = 0
+            self._emit(self._which, text)
+        self._last_flush = time.monotonic()
 
     def writelines(self, lines):
         for line in lines:
@@ -107,7 +132,8 @@ class CaptureWriter(io.TextIOBase):
     def flush(self):
         pass
 
-    def getvalue(self):
+    def remainder(self):
+        """What was written and not handed over yet."""
         self.buffer.flush_decoder()
         return "".join(self._parts)
 
@@ -132,6 +158,13 @@ def activate(out, err):
 
 def deactivate():
     _active[1] = _active[2] = None
+
+
+def flush_all():
+    """Called before the guest blocks: the host gets everything so far."""
+    for writer in (_active[1], _active[2]):
+        if writer is not None:
+            writer.hand_over()
 
 
 os.write = _write

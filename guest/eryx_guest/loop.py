@@ -13,7 +13,7 @@ import time
 
 from wit_world.imports import host
 
-from . import callbacks
+from . import callbacks, capture
 
 
 def host_sleep(seconds):
@@ -24,6 +24,7 @@ def host_sleep(seconds):
     if seconds < 0:
         raise ValueError("sleep length must be non-negative")
     if seconds > 0:
+        capture.flush_all()
         host.sleep(min(int(seconds * 1e9), 2**63 - 1))
 
 
@@ -34,6 +35,7 @@ class _HostSelector:
         if callbacks.pending:
             # Host calls in flight: wait for their answers (or the timeout).
             ns = None if timeout is None else max(0, min(int(timeout * 1e9), 2**63 - 1))
+            capture.flush_all()
             callbacks.deliver(host.callback_wait(ns))
             return []
         if timeout is None:

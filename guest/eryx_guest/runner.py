@@ -101,10 +101,9 @@ class Runner:
     def run(self, code, result_variable, stream, max_output, tracing=False,
             persistent=False, clear_first=False, echo=False):
         report = Report()
-        emit = self._emit_output if stream else None
         budget = OutputBudget(max_output)
-        out = CaptureWriter(1, budget, emit)
-        err = CaptureWriter(2, budget, emit)
+        out = CaptureWriter(1, budget, self._emit_output, stream)
+        err = CaptureWriter(2, budget, self._emit_output, stream)
         saved = sys.stdout, sys.stderr
         sys.stdout, sys.stderr = out, err
         capture.activate(out, err)
@@ -125,8 +124,8 @@ class Runner:
             sys.stdout, sys.stderr = saved
             capture.deactivate()
             _flush_std_fds()
-            report.stdout = out.getvalue()
-            report.stderr = err.getvalue()
+            report.stdout = out.remainder()
+            report.stderr = err.remainder()
             report.output_truncated = budget.truncated
         return report
 
