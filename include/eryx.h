@@ -230,6 +230,13 @@ typedef struct eryx_sandbox_options {
    * wasm32's 4 GiB. Must leave room for the runtime's own ~17 MiB. */
   uint64_t max_memory_bytes;
 
+  /* Instruction budget ("fuel") per execution, for limits that do not
+   * depend on the machine's speed. 0: none. The first sandbox asking for
+   * fuel maps a second compiled form of the runtime (eryx-fuel.cwasm);
+   * fuel-counting code runs somewhat slower. When the budget runs out the
+   * execution ends with ERYX_STATUS_LIMIT, error type "FuelExhausted". */
+  uint64_t max_fuel;
+
   /* Most bytes of stdout + stderr kept (and streamed) per execution; the
    * rest is dropped and the result says so (eryx_result_output_truncated).
    * 0: 16 MiB. */
@@ -267,8 +274,8 @@ typedef struct eryx_sandbox_options {
 } eryx_sandbox_options;
 
 #define ERYX_SANDBOX_OPTIONS_INIT                                              \
-  {ERYX_SANDBOX_OPTIONS_VERSION, NULL, 0, 0, 0, 0, NULL, NULL, NULL, NULL, 0, 0, 0,  \
-   NULL, 0, 0, NULL, NULL}
+  {ERYX_SANDBOX_OPTIONS_VERSION, NULL, 0, 0, 0, 0, 0, NULL, NULL, NULL, NULL, 0, 0,  \
+   0, NULL, 0, 0, NULL, NULL}
 
 /* Creates a sandbox. `rt` must outlive it. `opts` may be NULL for defaults;
  * it is copied and need not outlive the call. On success `*out` is owned by
@@ -407,6 +414,9 @@ double eryx_result_duration_ms(const eryx_result *r);
 
 /* Non-zero when output beyond max_output_bytes was dropped. */
 int eryx_result_output_truncated(const eryx_result *r);
+
+/* Fuel the execution used (0 unless max_fuel was set). */
+uint64_t eryx_result_fuel_consumed(const eryx_result *r);
 
 /* How many callback invocations the execution started. */
 uint32_t eryx_result_callback_invocations(const eryx_result *r);

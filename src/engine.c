@@ -26,12 +26,13 @@
 #define TABLE_ELEMENTS 100000
 #define MAX_MEMORY_BYTES ((size_t)4 << 30) /* wasm32's whole address space */
 
-wasm_config_t *eryx__engine_config(const eryx_engine_limits *limits) {
+wasm_config_t *eryx__engine_config(const eryx_engine_limits *limits, bool fuel) {
   wasm_config_t *c = wasm_config_new();
   if (!c)
     return NULL;
   wasmtime_config_wasm_component_model_set(c, true);
   wasmtime_config_epoch_interruption_set(c, true);
+  wasmtime_config_consume_fuel_set(c, fuel);
   wasmtime_config_memory_init_cow_set(c, true);
   wasmtime_config_parallel_compilation_set(c, true);
   wasmtime_config_cranelift_opt_level_set(c, WASMTIME_OPT_LEVEL_SPEED);

@@ -48,16 +48,28 @@ void eryx__json_append_string(eryx_buf *b, const char *s, size_t n);
 typedef struct eryx_engine_limits {
   uint32_t max_sandboxes;
 } eryx_engine_limits;
-wasm_config_t *eryx__engine_config(const eryx_engine_limits *limits);
+/* `fuel`: count instructions (consume_fuel). It changes the generated code,
+ * so the component is compiled once per setting (eryx.cwasm and
+ * eryx-fuel.cwasm). */
+wasm_config_t *eryx__engine_config(const eryx_engine_limits *limits, bool fuel);
 
 /* ---- runtime.c ---- */
-struct eryx_runtime {
+/* One compiled form of the component and what is needed to instantiate it. */
+typedef struct eryx_variant {
   wasm_engine_t *engine;
   wasmtime_component_t *component;
   wasmtime_component_linker_t *linker;
   wasmtime_component_export_index_t *execute_index;
   wasmtime_component_export_index_t *snapshot_index;
   wasmtime_component_export_index_t *restore_index;
+} eryx_variant;
+
+struct eryx_runtime {
+  eryx_variant plain;
+  eryx_variant *_Atomic fuel; /* loaded on first use (fuel_mu) */
+  pthread_mutex_t fuel_mu;
+  char *dir;        /* the runtime directory */
+  uint32_t max_sandboxes;
   char *stdlib_dir; /* host path mounted read-only at /python */
 
   /* The epoch ticker: one thread for the whole runtime, awake only while
@@ -71,6 +83,9 @@ struct eryx_runtime {
 
 /* Milliseconds between two epoch ticks: the granularity of timeouts. */
 #define ERYX_TICK_MS 2
+
+/* The plain or the fuel-counting variant (loading the latter if needed). */
+eryx_error *eryx__runtime_variant(eryx_runtime *rt, bool fuel, const eryx_variant **out);
 
 void eryx__runtime_execution_begin(eryx_runtime *rt);
 void eryx__runtime_execution_end(eryx_runtime *rt);
@@ -114,7 +129,7 @@ eryx_error *eryx__sandbox_call(struct eryx_sandbox *sb,
                                const wasmtime_component_export_index_t *export_index,
                                const wasmtime_component_val_t *args, size_t nargs,
                                wasmtime_component_val_t *ret);
-eryx_runtime *eryx__sandbox_runtime(struct eryx_sandbox *sb);
+const eryx_variant *eryx__sandbox_variant(struct eryx_sandbox *sb);
 struct eryx_sandbox *eryx__session_sandbox(eryx_session *s);
 
 /* Forwards a trace event to the sandbox's handler. */
@@ -153,6 +168,7 @@ struct eryx_result {
   double duration_ms;
   uint32_t callback_invocations;
   bool output_truncated;
+  uint64_t fuel_consumed;
 };
 
 eryx_result *eryx__result_new(void);

@@ -8,7 +8,11 @@
  * is resolved to an index. A sandbox then only needs a store, a WASI
  * context and an instantiation.
  *
- * The ticker thread increments the engine's epoch every ERYX_TICK_MS while
+ * Two compiled forms may exist: eryx.cwasm, and eryx-fuel.cwasm for
+ * sandboxes with an instruction budget (fuel counting changes the code, so
+ * it needs its own engine); the latter is mapped on first use only.
+ *
+ * The ticker thread increments the engines' epochs every ERYX_TICK_MS while
  * any execution runs, and sleeps on a condition variable otherwise, so an
  * idle process uses no CPU. Deadlines are per store (sandbox.c), so
  * concurrent executions with different timeouts never affect each other.
@@ -36,7 +40,10 @@ static void *ticker_main(void *arg) {
     }
     pthread_mutex_unlock(&rt->ticker_mu);
     nanosleep(&tick, NULL);
-    wasmtime_engine_increment_epoch(rt->engine);
+    wasmtime_engine_increment_epoch(rt->plain.engine);
+    eryx_variant *fuel = atomic_load(&rt->fuel);
+    if (fuel)
+      wasmtime_engine_increment_epoch(fuel->engine);
     pthread_mutex_lock(&rt->ticker_mu);
   }
   pthread_mutex_unlock(&rt->ticker_mu);
@@ -100,40 +107,48 @@ static eryx_error *check_is(const char *path, bool want_dir) {
   return NULL;
 }
 
-static eryx_error *load(eryx_runtime *rt, const eryx_runtime_options *opts) {
-  const char *dir;
-  size_t dir_len;
-  eryx_error *err = resolve_dir(opts, &dir, &dir_len);
-  if (err)
-    return err;
+static void variant_free(eryx_variant *v) {
+  wasmtime_component_export_index_t *indices[] = {v->execute_index, v->snapshot_index,
+                                                  v->restore_index};
+  for (size_t i = 0; i < 3; i++)
+    if (indices[i])
+      wasmtime_component_export_index_delete(indices[i]);
+  if (v->linker)
+    wasmtime_component_linker_delete(v->linker);
+  if (v->component)
+    wasmtime_component_delete(v->component);
+  if (v->engine)
+    wasm_engine_delete(v->engine);
+  memset(v, 0, sizeof *v);
+}
 
-  char *cwasm = join_path(dir, dir_len, "eryx.cwasm");
-  rt->stdlib_dir = join_path(dir, dir_len, "python");
-  if (!cwasm || !rt->stdlib_dir) {
-    free(cwasm);
+/* Maps `file` (in the runtime directory) with an engine configured for
+ * `fuel` and prepares its linker and export indices. */
+static eryx_error *variant_load(eryx_runtime *rt, eryx_variant *v, const char *file,
+                                bool fuel) {
+  char *cwasm = join_path(rt->dir, strlen(rt->dir), file);
+  if (!cwasm)
     return eryx__error_new(ERYX_ERR_RESOURCES, "out of memory");
-  }
-  if ((err = check_is(cwasm, false)) || (err = check_is(rt->stdlib_dir, true))) {
+  eryx_error *err = check_is(cwasm, false);
+  if (err) {
     free(cwasm);
     return err;
   }
-
-  eryx_engine_limits limits = {opts ? opts->max_sandboxes : 0};
-  wasm_config_t *config = eryx__engine_config(&limits);
+  eryx_engine_limits limits = {rt->max_sandboxes};
+  wasm_config_t *config = eryx__engine_config(&limits, fuel);
   if (!config) {
     free(cwasm);
     return eryx__error_new(ERYX_ERR_RESOURCES, "cannot allocate engine config");
   }
-  rt->engine = wasm_engine_new_with_config(config); /* takes `config` */
-  if (!rt->engine) {
+  v->engine = wasm_engine_new_with_config(config); /* takes `config` */
+  if (!v->engine) {
     free(cwasm);
     return eryx__error_new(ERYX_ERR_WASMTIME,
                            "cannot create the Wasmtime engine (not enough "
                            "address space for max_sandboxes?)");
   }
-
   wasmtime_error_t *werr =
-      wasmtime_component_deserialize_file(rt->engine, cwasm, &rt->component);
+      wasmtime_component_deserialize_file(v->engine, cwasm, &v->component);
   if (werr) {
     char *msg = eryx__wasmtime_message(werr);
     wasmtime_error_delete(werr);
@@ -147,25 +162,72 @@ static eryx_error *load(eryx_runtime *rt, const eryx_runtime_options *opts) {
   }
   free(cwasm);
 
-  rt->linker = wasmtime_component_linker_new(rt->engine);
-  if ((werr = wasmtime_component_linker_add_wasip2(rt->linker)))
+  v->linker = wasmtime_component_linker_new(v->engine);
+  if ((werr = wasmtime_component_linker_add_wasip2(v->linker)))
     return eryx__error_from_wasmtime(werr, "cannot add WASI to the linker");
-  if ((werr = eryx__define_host_imports(rt->linker)))
+  if ((werr = eryx__define_host_imports(v->linker)))
     return eryx__error_from_wasmtime(werr, "cannot define host imports");
 
   static const char execute[] = "execute", snapshot[] = "snapshot-state",
                     restore[] = "restore-state";
-  rt->execute_index = wasmtime_component_get_export_index(
-      rt->component, NULL, execute, sizeof execute - 1);
-  rt->snapshot_index = wasmtime_component_get_export_index(
-      rt->component, NULL, snapshot, sizeof snapshot - 1);
-  rt->restore_index = wasmtime_component_get_export_index(
-      rt->component, NULL, restore, sizeof restore - 1);
-  if (!rt->execute_index || !rt->snapshot_index || !rt->restore_index)
+  v->execute_index = wasmtime_component_get_export_index(
+      v->component, NULL, execute, sizeof execute - 1);
+  v->snapshot_index = wasmtime_component_get_export_index(
+      v->component, NULL, snapshot, sizeof snapshot - 1);
+  v->restore_index = wasmtime_component_get_export_index(
+      v->component, NULL, restore, sizeof restore - 1);
+  if (!v->execute_index || !v->snapshot_index || !v->restore_index)
     return eryx__error_new(ERYX_ERR_RUNTIME_FILES,
                            "the component lacks the execute/snapshot-state/"
                            "restore-state exports (built by another Eryx?)");
   return NULL;
+}
+
+eryx_error *eryx__runtime_variant(eryx_runtime *rt, bool fuel, const eryx_variant **out) {
+  if (!fuel) {
+    *out = &rt->plain;
+    return NULL;
+  }
+  eryx_variant *v = atomic_load(&rt->fuel);
+  if (v) {
+    *out = v;
+    return NULL;
+  }
+  eryx_error *err = NULL;
+  pthread_mutex_lock(&rt->fuel_mu);
+  v = atomic_load(&rt->fuel);
+  if (!v) {
+    v = calloc(1, sizeof *v);
+    err = v ? variant_load(rt, v, "eryx-fuel.cwasm", true)
+            : eryx__error_new(ERYX_ERR_RESOURCES, "out of memory");
+    if (err) {
+      if (v)
+        variant_free(v);
+      free(v);
+      v = NULL;
+    } else {
+      atomic_store(&rt->fuel, v);
+    }
+  }
+  pthread_mutex_unlock(&rt->fuel_mu);
+  *out = v;
+  return err;
+}
+
+static eryx_error *load(eryx_runtime *rt, const eryx_runtime_options *opts) {
+  const char *dir;
+  size_t dir_len;
+  eryx_error *err = resolve_dir(opts, &dir, &dir_len);
+  if (err)
+    return err;
+  rt->dir = eryx__strndup(dir, dir_len);
+  rt->stdlib_dir = join_path(dir, dir_len, "python");
+  if (!rt->dir || !rt->stdlib_dir)
+    return eryx__error_new(ERYX_ERR_RESOURCES, "out of memory");
+  if ((err = check_is(rt->stdlib_dir, true)))
+    return err;
+  rt->max_sandboxes = opts ? opts->max_sandboxes : 0;
+  return variant_load(rt, &rt->plain, "eryx.cwasm", false);
 }
 
 eryx_error *eryx_runtime_new(const eryx_runtime_options *opts,
@@ -182,25 +244,18 @@ eryx_error *eryx_runtime_new(const eryx_runtime_options *opts,
     return eryx__error_new(ERYX_ERR_RESOURCES, "out of memory");
   pthread_mutex_init(&rt->ticker_mu, NULL);
   pthread_cond_init(&rt->ticker_cv, NULL);
+  pthread_mutex_init(&rt->fuel_mu, NULL);
 
   eryx_error *err = load(rt, opts);
   if (!err && pthread_create(&rt->ticker, NULL, ticker_main, rt) != 0)
     err = eryx__error_new(ERYX_ERR_RESOURCES, "cannot start the epoch ticker");
   if (err) {
-    wasmtime_component_export_index_t *indices[] = {rt->execute_index, rt->snapshot_index,
-                                                    rt->restore_index};
-    for (size_t i = 0; i < 3; i++)
-      if (indices[i])
-        wasmtime_component_export_index_delete(indices[i]);
-    if (rt->linker)
-      wasmtime_component_linker_delete(rt->linker);
-    if (rt->component)
-      wasmtime_component_delete(rt->component);
-    if (rt->engine)
-      wasm_engine_delete(rt->engine);
+    variant_free(&rt->plain);
+    free(rt->dir);
     free(rt->stdlib_dir);
     pthread_mutex_destroy(&rt->ticker_mu);
     pthread_cond_destroy(&rt->ticker_cv);
+    pthread_mutex_destroy(&rt->fuel_mu);
     free(rt);
     return err;
   }
@@ -216,13 +271,15 @@ void eryx_runtime_free(eryx_runtime *rt) {
   pthread_cond_signal(&rt->ticker_cv);
   pthread_mutex_unlock(&rt->ticker_mu);
   pthread_join(rt->ticker, NULL);
-  wasmtime_component_export_index_delete(rt->execute_index);
-  wasmtime_component_export_index_delete(rt->snapshot_index);
-  wasmtime_component_export_index_delete(rt->restore_index);
-  wasmtime_component_linker_delete(rt->linker);
-  wasmtime_component_delete(rt->component);
-  wasm_engine_delete(rt->engine);
+  variant_free(&rt->plain);
+  eryx_variant *fuel = atomic_load(&rt->fuel);
+  if (fuel) {
+    variant_free(fuel);
+    free(fuel);
+  }
+  free(rt->dir);
   free(rt->stdlib_dir);
+  pthread_mutex_destroy(&rt->fuel_mu);
   pthread_mutex_destroy(&rt->ticker_mu);
   pthread_cond_destroy(&rt->ticker_cv);
   free(rt);

@@ -32,8 +32,12 @@
 
 enum interrupt_reason { INTERRUPT_NONE = 0, INTERRUPT_TIMEOUT = 1, INTERRUPT_CANCEL = 2 };
 
+#define UNCOUNTED_FUEL ((uint64_t)1 << 62) /* instantiation, snapshots */
+
 struct eryx_sandbox {
   eryx_runtime *rt;
+  const eryx_variant *v; /* plain, or fuel-counting when max_fuel is set */
+  uint64_t max_fuel;
   char *result_variable;
   size_t result_variable_len;
   uint64_t timeout_ms; /* UINT64_MAX: none */
@@ -178,7 +182,7 @@ static eryx_error *instantiate(eryx_sandbox *sb) {
   if (!d)
     return eryx__error_new(ERYX_ERR_RESOURCES, "out of memory");
   d->sandbox = sb;
-  wasmtime_store_t *store = wasmtime_store_new(rt->engine, d, store_data_free);
+  wasmtime_store_t *store = wasmtime_store_new(sb->v->engine, d, store_data_free);
   if (!store) {
     store_data_free(d);
     return eryx__error_new(ERYX_ERR_RESOURCES, "cannot create a store");
@@ -206,14 +210,19 @@ static eryx_error *instantiate(eryx_sandbox *sb) {
   /* Instantiation runs guest start code: no deadline yet. */
   wasmtime_context_set_epoch_deadline(ctx, NO_DEADLINE_TICKS);
 
-  werr = wasmtime_component_linker_instantiate(rt->linker, ctx, rt->component,
+  if (sb->max_fuel) {
+    wasmtime_error_t *ferr = wasmtime_context_set_fuel(ctx, UNCOUNTED_FUEL);
+    if (ferr)
+      wasmtime_error_delete(ferr);
+  }
+  werr = wasmtime_component_linker_instantiate(sb->v->linker, ctx, sb->v->component,
                                                &sb->instance);
   if (werr) {
     wasmtime_store_delete(store);
     return eryx__error_from_wasmtime(werr, "cannot instantiate the sandbox");
   }
   if (!wasmtime_component_instance_get_func(&sb->instance, ctx,
-                                            rt->execute_index,
+                                            sb->v->execute_index,
                                             &sb->execute_fn)) {
     wasmtime_store_delete(store);
     return eryx__error_new(ERYX_ERR_RUNTIME_FILES,
@@ -228,7 +237,26 @@ static eryx_error *instantiate(eryx_sandbox *sb) {
 
 void eryx__sandbox_set_persistent(eryx_sandbox *sb) { sb->persistent = true; }
 
-eryx_runtime *eryx__sandbox_runtime(eryx_sandbox *sb) { return sb->rt; }
+const eryx_variant *eryx__sandbox_variant(eryx_sandbox *sb) { return sb->v; }
+
+/* Gives the store `fuel` to spend, when this sandbox counts fuel. */
+static void refuel(eryx_sandbox *sb, uint64_t fuel) {
+  if (sb->max_fuel) {
+    wasmtime_error_t *werr = wasmtime_context_set_fuel(wasmtime_store_context(sb->store), fuel);
+    if (werr)
+      wasmtime_error_delete(werr);
+  }
+}
+
+static uint64_t fuel_left(eryx_sandbox *sb) {
+  uint64_t left = 0;
+  if (sb->max_fuel && sb->store) {
+    wasmtime_error_t *werr = wasmtime_context_get_fuel(wasmtime_store_context(sb->store), &left);
+    if (werr)
+      wasmtime_error_delete(werr);
+  }
+  return left;
+}
 
 eryx_error *eryx__sandbox_call(eryx_sandbox *sb,
                                const wasmtime_component_export_index_t *export_index,
@@ -247,6 +275,7 @@ eryx_error *eryx__sandbox_call(eryx_sandbox *sb,
   if (sb->timeout_ms != UINT64_MAX)
     sb->deadline_ns = eryx__now_ns() + sb->timeout_ms * 1000000u;
   wasmtime_context_set_epoch_deadline(ctx, 1);
+  refuel(sb, UNCOUNTED_FUEL);
   eryx__runtime_execution_begin(sb->rt);
   atomic_store(&sb->running, true);
   wasmtime_error_t *werr = wasmtime_component_func_call(&fn, ctx, args, nargs, ret, 1);
@@ -297,6 +326,13 @@ eryx_error *eryx_sandbox_new(eryx_runtime *rt, const eryx_sandbox_options *opts,
   }
   sb->rt = rt;
   sb->result_variable_len = rv_len;
+  sb->max_fuel = opts ? opts->max_fuel : 0;
+  eryx_error *verr = eryx__runtime_variant(rt, sb->max_fuel != 0, &sb->v);
+  if (verr) {
+    free(sb->result_variable);
+    free(sb);
+    return verr;
+  }
   sb->timeout_ms = opts && opts->timeout_ms ? opts->timeout_ms : DEFAULT_TIMEOUT_MS;
   sb->max_memory_bytes =
       opts && opts->max_memory_bytes ? opts->max_memory_bytes : DEFAULT_MAX_MEMORY;
@@ -483,11 +519,14 @@ eryx_error *eryx__sandbox_run(eryx_sandbox *sb, const char *code, size_t code_le
   /* on_deadline runs at every tick from now on (timeouts and cancels). */
   wasmtime_context_set_epoch_deadline(ctx, 1);
   eryx__callbacks_begin(&sb->callbacks);
+  refuel(sb, sb->max_fuel);
   eryx__runtime_execution_begin(sb->rt);
   atomic_store(&sb->running, true);
   wasmtime_error_t *werr =
       wasmtime_component_func_call(&sb->execute_fn, ctx, args, 2, &ret, 1);
   atomic_store(&sb->running, false);
+  uint64_t left = fuel_left(sb);
+  r->fuel_consumed = sb->max_fuel ? sb->max_fuel - left : 0;
   eryx__runtime_execution_end(sb->rt);
   eryx__callbacks_end(&sb->callbacks); /* cancels calls still in flight */
   r->callback_invocations = sb->callbacks.invocations;
@@ -499,7 +538,12 @@ eryx_error *eryx__sandbox_run(eryx_sandbox *sb, const char *code, size_t code_le
     char *msg = eryx__wasmtime_message(werr);
     wasmtime_error_delete(werr);
     int why = atomic_load(&sb->interrupted);
-    if (why == INTERRUPT_CANCEL) {
+    if (why == INTERRUPT_NONE && sb->max_fuel && left == 0) {
+      char text[96];
+      snprintf(text, sizeof text, "execution used its fuel budget of %llu",
+               (unsigned long long)sb->max_fuel);
+      ok = eryx__result_set_error(r, ERYX_STATUS_LIMIT, "FuelExhausted", text, "");
+    } else if (why == INTERRUPT_CANCEL) {
       ok = eryx__result_set_error(r, ERYX_STATUS_CANCELLED, "CancelledError",
                                   "the execution was cancelled", "");
     } else if (why == INTERRUPT_TIMEOUT) {

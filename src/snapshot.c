@@ -92,7 +92,7 @@ eryx_error *eryx_session_snapshot_state(eryx_session *s, int skip_unserializable
   eryx__val_bool(&arg, skip_unserializable != 0);
   memset(&ret, 0, sizeof ret);
   eryx_error *err =
-      eryx__sandbox_call(sb, eryx__sandbox_runtime(sb)->snapshot_index, &arg, 1, &ret);
+      eryx__sandbox_call(sb, eryx__sandbox_variant(sb)->snapshot_index, &arg, 1, &ret);
   if (err)
     return err;
   eryx_snapshot *snap = calloc(1, sizeof *snap);
@@ -122,7 +122,7 @@ eryx_error *eryx_session_restore_state(eryx_session *s, const uint8_t *data,
   eryx__val_string(&arg, text, len);
   memset(&ret, 0, sizeof ret);
   eryx_error *err =
-      eryx__sandbox_call(sb, eryx__sandbox_runtime(sb)->restore_index, &arg, 1, &ret);
+      eryx__sandbox_call(sb, eryx__sandbox_variant(sb)->restore_index, &arg, 1, &ret);
   if (err)
     return err;
   bool fine = true;

@@ -358,7 +358,49 @@ static void output_before_a_cancel_is_kept(void) {
   eryx_sandbox_free(sb);
 }
 
+static eryx_result *with_fuel(uint64_t fuel, const char *code) {
+  eryx_sandbox_options o = ERYX_SANDBOX_OPTIONS_INIT;
+  o.max_fuel = fuel;
+  eryx_sandbox *sb = new_sandbox(&o);
+  eryx_result *r = run(sb, code);
+  eryx_sandbox_free(sb);
+  return r;
+}
+
+static void fuel_is_a_deterministic_limit(void) {
+  /* An endless loop ends when the budget is spent, not at a wall-clock
+   * deadline. */
+  eryx_result *r = with_fuel(50000000, "print('begun')\nwhile True:\n    pass\n");
+  CHECK_MSG(r && eryx_result_status(r) == ERYX_STATUS_LIMIT, "%s", describe(r));
+  if (r) {
+    CHECK_STREQ(eryx_result_error_type(r, NULL), "FuelExhausted");
+    CHECK(eryx_result_fuel_consumed(r) == 50000000);
+    CHECK_STREQ(eryx_result_stdout(r, NULL), "begun\n");
+  }
+  eryx_result_free(r);
+
+  /* The same work costs the same fuel every time. */
+  const char *work = "result = sum(i * i for i in range(20000))";
+  eryx_result *a = with_fuel(1000000000, work), *b = with_fuel(1000000000, work);
+  if (a && b) {
+    CHECK_MSG(eryx_result_status(a) == ERYX_STATUS_OK, "%s", describe(a));
+    CHECK(eryx_result_fuel_consumed(a) > 0);
+    CHECK_MSG(eryx_result_fuel_consumed(a) == eryx_result_fuel_consumed(b),
+              "fuel %llu vs %llu", (unsigned long long)eryx_result_fuel_consumed(a),
+              (unsigned long long)eryx_result_fuel_consumed(b));
+  }
+  eryx_result_free(a);
+  eryx_result_free(b);
+
+  /* Without a budget nothing is counted. */
+  r = run_once("x = 1");
+  if (r)
+    CHECK(eryx_result_fuel_consumed(r) == 0);
+  eryx_result_free(r);
+}
+
 const test_case limits_tests[] = {
+    {"fuel_is_a_deterministic_limit", fuel_is_a_deterministic_limit},
     {"output_before_a_timeout_is_kept", output_before_a_timeout_is_kept},
     {"output_before_a_cancel_is_kept", output_before_a_cancel_is_kept},
     {"cancel_from_another_thread", cancel_from_another_thread},

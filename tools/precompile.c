@@ -3,12 +3,14 @@
  * (`.cwasm`) with exactly the engine settings the runtime uses, so that
  * eryx_runtime_new() only maps the file instead of compiling 20+ MB of wasm.
  *
- * usage: eryx-precompile IN.wasm OUT.cwasm
+ * usage: eryx-precompile [--fuel] IN.wasm OUT.cwasm
+ *   --fuel   compile for the fuel-counting engine (eryx-fuel.cwasm)
  */
 #include "../src/internal.h"
 
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 static int fail_wasmtime(const char *what, wasmtime_error_t *werr) {
   char *msg = eryx__wasmtime_message(werr);
@@ -37,17 +39,19 @@ static unsigned char *read_file(const char *path, size_t *len) {
 }
 
 int main(int argc, char **argv) {
-  if (argc != 3) {
-    fprintf(stderr, "usage: eryx-precompile IN.wasm OUT.cwasm\n");
+  bool fuel = argc == 4 && !strcmp(argv[1], "--fuel");
+  if (argc != 3 + fuel) {
+    fprintf(stderr, "usage: eryx-precompile [--fuel] IN.wasm OUT.cwasm\n");
     return 2;
   }
+  argv += fuel;
   size_t len;
   unsigned char *wasm = read_file(argv[1], &len);
   if (!wasm) {
     perror(argv[1]);
     return 1;
   }
-  wasm_engine_t *engine = wasm_engine_new_with_config(eryx__engine_config(NULL));
+  wasm_engine_t *engine = wasm_engine_new_with_config(eryx__engine_config(NULL, fuel));
   if (!engine) {
     fprintf(stderr, "eryx-precompile: cannot create the engine\n");
     return 1;
