@@ -13,9 +13,10 @@
  * it needs its own engine); the latter is mapped on first use only.
  *
  * The ticker thread increments the engines' epochs every ERYX_TICK_MS while
- * any execution runs, and sleeps on a condition variable otherwise, so an
- * idle process uses no CPU. Deadlines are per store (sandbox.c), so
- * concurrent executions with different timeouts never affect each other.
+ * any execution runs (and briefly after), and sleeps on a condition variable
+ * otherwise, so an idle process uses no CPU. Deadlines are per store
+ * (sandbox.c), so concurrent executions with different timeouts never
+ * affect each other.
  */
 #include "internal.h"
 
@@ -29,15 +30,23 @@
 #define ERYX_DEFAULT_RUNTIME_DIR ""
 #endif
 
+/* After the last execution ends the ticker keeps going this many ticks
+ * before it sleeps, so back-to-back executions do not wake it each time. */
+#define TICKER_GRACE_TICKS 50
+
 static void *ticker_main(void *arg) {
   eryx_runtime *rt = arg;
   struct timespec tick = {0, ERYX_TICK_MS * 1000000L};
+  unsigned idle_ticks = 0;
   pthread_mutex_lock(&rt->ticker_mu);
   while (!rt->ticker_stop) {
-    if (rt->active_executions == 0) {
+    if (rt->active_executions == 0 && ++idle_ticks > TICKER_GRACE_TICKS) {
       pthread_cond_wait(&rt->ticker_cv, &rt->ticker_mu);
+      idle_ticks = 0;
       continue;
     }
+    if (rt->active_executions)
+      idle_ticks = 0;
     pthread_mutex_unlock(&rt->ticker_mu);
     nanosleep(&tick, NULL);
     wasmtime_engine_increment_epoch(rt->plain.engine);

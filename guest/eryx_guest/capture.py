@@ -80,7 +80,14 @@ class CaptureWriter(io.TextIOBase):
         self._stream = stream      # hand over every write
         self._last_flush = 0.0
         self._writes = 0
-        self.buffer = _BinaryView(self)
+        self._buffer = None
+
+    @property
+    def buffer(self):
+        """`sys.stdout.buffer`, made on first use (most runs never touch it)."""
+        if self._buffer is None:
+            self._buffer = _BinaryView(self)
+        return self._buffer
 
     # -- TextIO surface used by print(), logging, traceback, ... --
     @property
@@ -134,7 +141,8 @@ class CaptureWriter(io.TextIOBase):
 
     def remainder(self):
         """What was written and not handed over yet."""
-        self.buffer.flush_decoder()
+        if self._buffer is not None:
+            self._buffer.flush_decoder()
         return "".join(self._parts)
 
 
