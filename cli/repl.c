@@ -9,12 +9,21 @@
  * but the program's output.
  *
  * Commands: %save [--skip] FILE, %load FILE, %clear, %reset, %exit.
+ *
+ * Ctrl-C cancels the running input and the REPL carries on; as with any
+ * cancel the interpreter cannot resume, so the session starts over (and
+ * says so). At the prompt Ctrl-C is ignored. SIGINT is blocked in
+ * every thread and taken by a sigwait() thread, because cancelling from a
+ * signal handler would not be async-signal-safe.
  */
 #include "repl.h"
 
 #include "eryx.h"
 
 #include <errno.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -80,6 +89,22 @@ static bool starts_block(const char *first_line) {
 
 static bool is_blank(const char *line) {
   return line[strspn(line, " \t\r\n")] == '\0';
+}
+
+typedef struct {
+  eryx_session *session;
+  atomic_bool running; /* an input is executing */
+  atomic_bool quitting;
+  sigset_t set;
+} interrupter;
+
+static void *interrupt_main(void *arg) {
+  interrupter *in = arg;
+  int sig;
+  while (sigwait(&in->set, &sig) == 0 && !atomic_load(&in->quitting))
+    if (atomic_load(&in->running))
+      eryx_session_cancel(in->session);
+  return NULL;
 }
 
 static void out_fn(void *ud, const char *text, size_t len) {
@@ -192,7 +217,9 @@ static void run(eryx_session *s, const char *code) {
     return;
   }
   eryx_status st = eryx_result_status(r);
-  if (st == ERYX_STATUS_LIMIT || st == ERYX_STATUS_CANCELLED || st == ERYX_STATUS_INTERNAL)
+  if (st == ERYX_STATUS_CANCELLED)
+    fprintf(stderr, "KeyboardInterrupt (the session starts over)\n");
+  else if (st == ERYX_STATUS_LIMIT || st == ERYX_STATUS_INTERNAL)
     fprintf(stderr, "eryx: %s: %s (the session starts over)\n",
             eryx_result_error_type(r, NULL), eryx_result_error_message(r, NULL));
   eryx_result_free(r);
@@ -211,6 +238,11 @@ int repl_main(int argc, char **argv) {
   opts.on_stdout = out_fn;
   opts.on_stderr = err_fn;
   opts.echo_expressions = 1;
+  /* Block SIGINT before any thread starts, so every thread inherits it. */
+  interrupter in = {0};
+  sigemptyset(&in.set);
+  sigaddset(&in.set, SIGINT);
+  pthread_sigmask(SIG_BLOCK, &in.set, NULL);
   eryx_runtime *rt = NULL;
   eryx_session *s = NULL;
   eryx_error *err = eryx_runtime_new(NULL, &rt);
@@ -221,6 +253,9 @@ int repl_main(int argc, char **argv) {
     eryx_runtime_free(rt);
     return 4;
   }
+  in.session = s;
+  pthread_t interrupt_thread;
+  bool have_thread = pthread_create(&interrupt_thread, NULL, interrupt_main, &in) == 0;
   bool tty = isatty(0);
   char *line = NULL, *buf = NULL;
   size_t line_cap = 0, len = 0;
@@ -250,12 +285,19 @@ int repl_main(int argc, char **argv) {
     bool open = st.depth > 0 || st.in_triple || st.continued;
     if (open || (block && !is_blank(line)))
       continue;
+    atomic_store(&in.running, true);
     run(s, buf);
+    atomic_store(&in.running, false);
     len = 0;
     block = false;
   }
   if (len) /* input ended inside a block: run what there is */
     run(s, buf);
+  if (have_thread) {
+    atomic_store(&in.quitting, true);
+    pthread_kill(interrupt_thread, SIGINT);
+    pthread_join(interrupt_thread, NULL);
+  }
   free(line);
   free(buf);
   eryx_session_free(s);

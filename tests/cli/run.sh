@@ -88,5 +88,15 @@ printf 'gen = (i for i in [1])\n%%save %s\n%%save --skip %s\n' "$tmp/s2" "$tmp/s
 check "repl: unserializable values are named, --skip reports them" \
   $([ "$rc" -eq 0 ] && grep -q "'gen' (generator" "$tmp/e" && grep -q "left out: gen" "$tmp/e"; echo $?)
 
+# Ctrl-C (SIGINT) cancels the running input; the REPL goes on.
+(printf 'while True: pass\n'; sleep 3; printf 'print("alive")\n') \
+  | "$eryx" repl >"$tmp/o" 2>"$tmp/e" &
+repl_pid=$!
+sleep 1.5
+kill -INT "$repl_pid"
+wait "$repl_pid"; rc=$?
+check "repl: Ctrl-C cancels the input, the REPL goes on" \
+  $([ "$rc" -eq 0 ] && [ "$(cat "$tmp/o")" = "alive" ] && grep -q KeyboardInterrupt "$tmp/e"; echo $?)
+
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ]
