@@ -13,6 +13,7 @@
  * 2 usage error, 3 a limit ended it, 4 Eryx itself failed.
  */
 #include "eryx.h"
+#include "forward.h"
 #include "json_out.h"
 #include "repl.h"
 
@@ -60,18 +61,6 @@ static char *read_all(FILE *f, size_t *len) {
   }
   *len = n;
   return buf;
-}
-
-static void forward_stdout(void *unused, const char *text, size_t len) {
-  (void)unused;
-  fwrite(text, 1, len, stdout);
-  fflush(stdout);
-}
-
-static void forward_stderr(void *unused, const char *text, size_t len) {
-  (void)unused;
-  fwrite(text, 1, len, stderr);
-  fflush(stderr);
 }
 
 static void print_json(const eryx_result *r) {

@@ -18,6 +18,8 @@
  */
 #include "repl.h"
 
+#include "forward.h"
+
 #include "eryx.h"
 
 #include <errno.h>
@@ -105,18 +107,6 @@ static void *interrupt_main(void *arg) {
     if (atomic_load(&in->running))
       eryx_session_cancel(in->session);
   return NULL;
-}
-
-static void out_fn(void *ud, const char *text, size_t len) {
-  (void)ud;
-  fwrite(text, 1, len, stdout);
-  fflush(stdout);
-}
-
-static void err_fn(void *ud, const char *text, size_t len) {
-  (void)ud;
-  fwrite(text, 1, len, stderr);
-  fflush(stderr);
 }
 
 static void report(eryx_error *err) {
@@ -235,8 +225,8 @@ int repl_main(int argc, char **argv) {
       return 2;
     }
   }
-  opts.on_stdout = out_fn;
-  opts.on_stderr = err_fn;
+  opts.on_stdout = forward_stdout;
+  opts.on_stderr = forward_stderr;
   opts.echo_expressions = 1;
   /* Block SIGINT before any thread starts, so every thread inherits it. */
   interrupter in = {0};
