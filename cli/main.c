@@ -63,40 +63,41 @@ static char *read_all(FILE *f, size_t *len) {
   return buf;
 }
 
+/* A JSON string literal, or null when `s` is NULL; `raw` writes `s` as is
+ * (it already is JSON). */
+static void write_json_field(const char *name, const char *s, size_t n, int raw) {
+  printf(",\"%s\":", name);
+  if (!s)
+    fputs("null", stdout);
+  else if (raw)
+    fwrite(s, 1, n, stdout);
+  else
+    json_write_string(stdout, s, n);
+}
+
 static void print_json(const eryx_result *r) {
   size_t n;
   const char *s;
-  printf("{\"status\":\"%s\",\"stdout\":", eryx_status_name(eryx_result_status(r)));
+  printf("{\"status\":\"%s\"", eryx_status_name(eryx_result_status(r)));
   s = eryx_result_stdout(r, &n);
-  json_write_string(stdout, s, n);
-  fputs(",\"stderr\":", stdout);
+  write_json_field("stdout", s, n, 0);
   s = eryx_result_stderr(r, &n);
-  json_write_string(stdout, s, n);
-  fputs(",\"result\":", stdout);
+  write_json_field("stderr", s, n, 0);
   s = eryx_result_json(r, &n);
-  if (s)
-    fwrite(s, 1, n, stdout);
-  else
-    fputs("null", stdout);
-  fputs(",\"result_error\":", stdout);
+  write_json_field("result", s, n, 1);
   s = eryx_result_json_error(r, &n);
-  if (s)
-    json_write_string(stdout, s, n);
-  else
-    fputs("null", stdout);
+  write_json_field("result_error", s, n, 0);
   fputs(",\"error\":", stdout);
   if (eryx_result_status(r) == ERYX_STATUS_OK) {
     fputs("null", stdout);
   } else {
-    fputs("{\"type\":", stdout);
     s = eryx_result_error_type(r, &n);
+    fputs("{\"type\":", stdout);
     json_write_string(stdout, s, n);
-    fputs(",\"message\":", stdout);
     s = eryx_result_error_message(r, &n);
-    json_write_string(stdout, s, n);
-    fputs(",\"traceback\":", stdout);
+    write_json_field("message", s, n, 0);
     s = eryx_result_traceback(r, &n);
-    json_write_string(stdout, s, n);
+    write_json_field("traceback", s, n, 0);
     printf(",\"line\":%u}", eryx_result_error_line(r));
   }
   printf(",\"duration_ms\":%.3f}\n", eryx_result_duration_ms(r));

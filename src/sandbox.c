@@ -258,6 +258,27 @@ static uint64_t fuel_left(eryx_sandbox *sb) {
   return left;
 }
 
+/* Calls into the guest under this sandbox's limits: a fresh deadline, the
+ * epoch callback at every tick (timeouts and cancels), `fuel` to spend when
+ * the sandbox counts fuel, and the ticker running. Every guest call goes
+ * through here. */
+static wasmtime_error_t *guarded_call(eryx_sandbox *sb, const wasmtime_component_func_t *fn,
+                                      const wasmtime_component_val_t *args, size_t nargs,
+                                      wasmtime_component_val_t *ret, uint64_t fuel) {
+  wasmtime_context_t *ctx = wasmtime_store_context(sb->store);
+  atomic_store(&sb->interrupted, INTERRUPT_NONE);
+  if (sb->timeout_ms != UINT64_MAX)
+    sb->deadline_ns = eryx__now_ns() + sb->timeout_ms * 1000000u;
+  wasmtime_context_set_epoch_deadline(ctx, 1);
+  refuel(sb, fuel);
+  eryx__runtime_execution_begin(sb->rt);
+  atomic_store(&sb->running, true);
+  wasmtime_error_t *werr = wasmtime_component_func_call(fn, ctx, args, nargs, ret, 1);
+  atomic_store(&sb->running, false);
+  eryx__runtime_execution_end(sb->rt);
+  return werr;
+}
+
 eryx_error *eryx__sandbox_call(eryx_sandbox *sb,
                                const wasmtime_component_export_index_t *export_index,
                                const wasmtime_component_val_t *args, size_t nargs,
@@ -267,20 +288,11 @@ eryx_error *eryx__sandbox_call(eryx_sandbox *sb,
     if (err)
       return err;
   }
-  wasmtime_context_t *ctx = wasmtime_store_context(sb->store);
   wasmtime_component_func_t fn;
-  if (!wasmtime_component_instance_get_func(&sb->instance, ctx, export_index, &fn))
+  if (!wasmtime_component_instance_get_func(&sb->instance, wasmtime_store_context(sb->store),
+                                            export_index, &fn))
     return eryx__error_new(ERYX_ERR_RUNTIME_FILES, "missing guest export");
-  atomic_store(&sb->interrupted, INTERRUPT_NONE);
-  if (sb->timeout_ms != UINT64_MAX)
-    sb->deadline_ns = eryx__now_ns() + sb->timeout_ms * 1000000u;
-  wasmtime_context_set_epoch_deadline(ctx, 1);
-  refuel(sb, UNCOUNTED_FUEL);
-  eryx__runtime_execution_begin(sb->rt);
-  atomic_store(&sb->running, true);
-  wasmtime_error_t *werr = wasmtime_component_func_call(&fn, ctx, args, nargs, ret, 1);
-  atomic_store(&sb->running, false);
-  eryx__runtime_execution_end(sb->rt);
+  wasmtime_error_t *werr = guarded_call(sb, &fn, args, nargs, ret, UNCOUNTED_FUEL);
   if (!werr)
     return NULL;
   int why = atomic_load(&sb->interrupted);
@@ -511,23 +523,11 @@ eryx_error *eryx__sandbox_run(eryx_sandbox *sb, const char *code, size_t code_le
   wasmtime_component_val_t ret;
   memset(&ret, 0, sizeof ret);
 
-  wasmtime_context_t *ctx = wasmtime_store_context(sb->store);
-  atomic_store(&sb->interrupted, INTERRUPT_NONE);
   uint64_t start = eryx__now_ns();
-  if (sb->timeout_ms != UINT64_MAX)
-    sb->deadline_ns = start + sb->timeout_ms * 1000000u;
-  /* on_deadline runs at every tick from now on (timeouts and cancels). */
-  wasmtime_context_set_epoch_deadline(ctx, 1);
   eryx__callbacks_begin(&sb->callbacks);
-  refuel(sb, sb->max_fuel);
-  eryx__runtime_execution_begin(sb->rt);
-  atomic_store(&sb->running, true);
-  wasmtime_error_t *werr =
-      wasmtime_component_func_call(&sb->execute_fn, ctx, args, 2, &ret, 1);
-  atomic_store(&sb->running, false);
+  wasmtime_error_t *werr = guarded_call(sb, &sb->execute_fn, args, 2, &ret, sb->max_fuel);
   uint64_t left = fuel_left(sb);
   r->fuel_consumed = sb->max_fuel ? sb->max_fuel - left : 0;
-  eryx__runtime_execution_end(sb->rt);
   eryx__callbacks_end(&sb->callbacks); /* cancels calls still in flight */
   r->callback_invocations = sb->callbacks.invocations;
   r->duration_ms = (double)(eryx__now_ns() - start) / 1e6;

@@ -164,6 +164,7 @@ class Registry:
         self.specs = None
         self.libraries = []
         self._installed = False
+        self._top = None  # {name: object} bound into namespaces, built once
 
     def load(self):
         if self.specs is None:
@@ -197,38 +198,37 @@ class Registry:
                 del sys.modules[name]
                 raise
 
+    def _top_level(self):
+        """Proxies (dotted names as nested namespaces), invoke, list_callbacks
+        and the exception types, keyed by top-level name; built once."""
+        if self._top is None:
+            top = {}
+            for spec in self.load().values():
+                if "library" in spec:
+                    continue  # reached through `import <library>`
+                *parents, last = spec["name"].split(".")
+                if not parents:
+                    top[last] = make_proxy(spec)
+                    continue
+                holder = top.setdefault(parents[0], types.SimpleNamespace())
+                for part in parents[1:]:
+                    if not hasattr(holder, part):
+                        setattr(holder, part, types.SimpleNamespace())
+                    holder = getattr(holder, part)
+                setattr(holder, last, make_proxy(spec))
+            top.update(invoke=invoke, list_callbacks=list_callbacks,
+                       CallbackError=CallbackError,
+                       CallbackTimeoutError=CallbackTimeoutError,
+                       CallbackLimitError=CallbackLimitError)
+            self._top = top
+        return self._top
+
     def bind(self, namespace):
         """Puts proxies, namespaces, invoke and list_callbacks in `namespace`;
         returns {name: object} of the top-level names it set."""
-        specs = self.load()
-        for spec in specs.values():
-            if "library" in spec:
-                continue  # reached through `import <library>`
-            parts = spec["name"].split(".")
-            target = namespace
-            for part in parts[:-1]:
-                holder = target.get(part) if isinstance(target, dict) else getattr(target, part, None)
-                if not isinstance(holder, types.SimpleNamespace):
-                    holder = types.SimpleNamespace()
-                    if isinstance(target, dict):
-                        target[part] = holder
-                    else:
-                        setattr(target, part, holder)
-                target = holder
-            proxy = make_proxy(spec)
-            if isinstance(target, dict):
-                target[parts[-1]] = proxy
-            else:
-                setattr(target, parts[-1], proxy)
-        namespace["invoke"] = invoke
-        namespace["list_callbacks"] = list_callbacks
-        namespace["CallbackError"] = CallbackError
-        namespace["CallbackTimeoutError"] = CallbackTimeoutError
-        namespace["CallbackLimitError"] = CallbackLimitError
-        top = {spec["name"].split(".")[0] for spec in specs.values() if "library" not in spec}
-        top |= {"invoke", "list_callbacks", "CallbackError", "CallbackTimeoutError",
-                "CallbackLimitError"}
-        return {name: namespace[name] for name in top}
+        top = self._top_level()
+        namespace.update(top)
+        return top
 
 
 registry = Registry()
