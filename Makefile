@@ -34,6 +34,7 @@ test-asan: build
 bench: build
 	$(BUILD)/bench_sandbox 1000
 	$(BUILD)/bench_callbacks 20
+	$(BUILD)/bench_limits 20
 
 clean:
 	rm -rf $(BUILD) $(ASAN_BUILD)
