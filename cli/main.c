@@ -100,7 +100,11 @@ static void print_json(const eryx_result *r) {
     write_json_field("traceback", s, n, 0);
     printf(",\"line\":%u}", eryx_result_error_line(r));
   }
-  printf(",\"duration_ms\":%.3f}\n", eryx_result_duration_ms(r));
+  printf(",\"duration_ms\":%.3f,\"callback_invocations\":%u"
+         ",\"peak_memory_bytes\":%llu,\"fuel_consumed\":%llu}\n",
+         eryx_result_duration_ms(r), eryx_result_callback_invocations(r),
+         (unsigned long long)eryx_result_peak_memory_bytes(r),
+         (unsigned long long)eryx_result_fuel_consumed(r));
 }
 
 int main(int argc, char **argv) {

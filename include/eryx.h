@@ -418,6 +418,11 @@ int eryx_result_output_truncated(const eryx_result *r);
 /* Fuel the execution used (0 unless max_fuel was set). */
 uint64_t eryx_result_fuel_consumed(const eryx_result *r);
 
+/* Largest total size of the sandbox's WebAssembly linear memory, in bytes,
+ * by the end of the execution (linear memory never shrinks, so for a session
+ * this is the size reached so far). Includes the runtime's own heap image. */
+uint64_t eryx_result_peak_memory_bytes(const eryx_result *r);
+
 /* How many callback invocations the execution started. */
 uint32_t eryx_result_callback_invocations(const eryx_result *r);
 

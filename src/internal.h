@@ -169,7 +169,20 @@ struct eryx_result {
   uint32_t callback_invocations;
   bool output_truncated;
   uint64_t fuel_consumed;
+  uint64_t peak_memory_bytes;
 };
+
+/* ---- deps/wasmtime/src/memory_limiter.rs ---- */
+/* Linear memory held by one store, summed over its memories. */
+typedef struct {
+  uint64_t current;
+  uint64_t peak;
+} eryx__memory_stats;
+/* Caps the store's total linear memory at max_bytes (< 0: no cap) and keeps
+ * `stats` up to date; `stats` must outlive the store. Growth past the cap
+ * fails as memory.grow failure (MemoryError in Python). */
+void eryx_store_set_memory_limiter(wasmtime_store_t *store, int64_t max_bytes,
+                                   void *stats);
 
 eryx_result *eryx__result_new(void);
 /* Sets the error fields from C strings (copied). Returns false on OOM. */

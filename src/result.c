@@ -95,6 +95,9 @@ const char *eryx_result_traceback(const eryx_result *r, size_t *len) {
 uint32_t eryx_result_error_line(const eryx_result *r) { return r->error_line; }
 double eryx_result_duration_ms(const eryx_result *r) { return r->duration_ms; }
 uint64_t eryx_result_fuel_consumed(const eryx_result *r) { return r->fuel_consumed; }
+uint64_t eryx_result_peak_memory_bytes(const eryx_result *r) {
+  return r->peak_memory_bytes;
+}
 int eryx_result_output_truncated(const eryx_result *r) {
   return r->output_truncated;
 }

@@ -54,6 +54,7 @@ struct eryx_sandbox {
   wasmtime_component_instance_t instance;
   wasmtime_component_func_t execute_fn;
   eryx_store_data *data;     /* owned by the store */
+  eryx__memory_stats memory; /* of the current store; written by its limiter */
   bool instance_used;        /* ran user code: replace before next run */
   bool persistent;           /* a session's: keep instance and namespace */
   uint64_t generation;       /* bumped at every instantiation */
@@ -206,7 +207,7 @@ static eryx_error *instantiate(eryx_sandbox *sb) {
 
   wasmtime_store_epoch_deadline_callback(store, on_deadline, sb, NULL);
   int64_t mem = sb->max_memory_bytes > INT64_MAX ? -1 : (int64_t)sb->max_memory_bytes;
-  wasmtime_store_limiter(store, mem, -1, -1, -1, -1);
+  eryx_store_set_memory_limiter(store, mem, &sb->memory);
   /* Instantiation runs guest start code: no deadline yet. */
   wasmtime_context_set_epoch_deadline(ctx, NO_DEADLINE_TICKS);
 
@@ -530,6 +531,7 @@ eryx_error *eryx__sandbox_run(eryx_sandbox *sb, const char *code, size_t code_le
   r->fuel_consumed = sb->max_fuel ? sb->max_fuel - left : 0;
   eryx__callbacks_end(&sb->callbacks); /* cancels calls still in flight */
   r->callback_invocations = sb->callbacks.invocations;
+  r->peak_memory_bytes = sb->memory.peak;
   r->duration_ms = (double)(eryx__now_ns() - start) / 1e6;
   sb->instance_used = true;
 

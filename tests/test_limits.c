@@ -143,6 +143,40 @@ static void memory_bombs_stop_at_the_cap(void) {
   eryx_error_free(err);
 }
 
+/* Peak linear memory: the runtime's heap at rest, growth by what Python
+ * allocates, never beyond the cap, and a fresh store after a replace. */
+static void peak_memory_is_reported(void) {
+  const uint64_t cap = (uint64_t)96 << 20;
+  eryx_sandbox *sb = with_memory(cap);
+  eryx_result *r = run(sb, "pass");
+  uint64_t base = r ? eryx_result_peak_memory_bytes(r) : 0;
+  CHECK_MSG(base > ((uint64_t)4 << 20) && base < cap, "at rest: %llu",
+            (unsigned long long)base);
+  eryx_result_free(r);
+
+  r = run(sb, "b = bytearray(40 * 2**20)");
+  uint64_t grown = r ? eryx_result_peak_memory_bytes(r) : 0;
+  CHECK_MSG(grown >= base + ((uint64_t)40 << 20) && grown <= cap,
+            "after 40 MiB: %llu (base %llu)", (unsigned long long)grown,
+            (unsigned long long)base);
+  eryx_result_free(r);
+
+  /* A bomb stops at the cap: the peak stays within it. */
+  r = run(sb, "b = bytearray(500 * 2**20)");
+  CHECK(r && eryx_result_status(r) == ERYX_STATUS_EXCEPTION);
+  if (r)
+    CHECK(eryx_result_peak_memory_bytes(r) <= cap);
+  eryx_result_free(r);
+
+  /* Each execute starts on a fresh instance: back to the resting size. */
+  r = run(sb, "pass");
+  if (r)
+    CHECK_MSG(eryx_result_peak_memory_bytes(r) < base + ((uint64_t)4 << 20),
+              "after replace: %llu", (unsigned long long)eryx_result_peak_memory_bytes(r));
+  eryx_result_free(r);
+  eryx_sandbox_free(sb);
+}
+
 static void deep_recursion_is_a_recursion_error(void) {
   eryx_result *r = run_once("def f(n):\n    return f(n + 1)\nf(0)\n");
   CHECK_MSG(r && eryx_result_status(r) == ERYX_STATUS_EXCEPTION, "%s", describe(r));
@@ -405,6 +439,7 @@ const test_case limits_tests[] = {
     {"output_before_a_cancel_is_kept", output_before_a_cancel_is_kept},
     {"cancel_from_another_thread", cancel_from_another_thread},
     {"memory_bombs_stop_at_the_cap", memory_bombs_stop_at_the_cap},
+    {"peak_memory_is_reported", peak_memory_is_reported},
     {"deep_recursion_is_a_recursion_error", deep_recursion_is_a_recursion_error},
     {"output_is_cut_at_the_cap", output_is_cut_at_the_cap},
     {"eight_threads_each_stop_at_their_deadline", eight_threads_each_stop_at_their_deadline},

@@ -54,6 +54,7 @@ assert d["status"] == "ok", d
 assert d["stdout"] == "a\"b\n", d
 assert d["result"] == {"k": [1, 2]}, d
 assert d["error"] is None and d["duration_ms"] > 0, d
+assert d["peak_memory_bytes"] > 2**20 and d["callback_invocations"] == 0, d
 ' "$out"; echo $?)
 
 out=$("$eryx" --json -c 'def f():
