@@ -44,6 +44,7 @@ typedef struct eryx_session eryx_session;
 typedef struct eryx_result eryx_result;
 typedef struct eryx_error eryx_error;
 typedef struct eryx_call eryx_call;
+typedef struct eryx_vfs eryx_vfs;
 
 /* ------------------------------------------------------------------ errors */
 
@@ -55,9 +56,11 @@ typedef enum eryx_error_code {
   ERYX_ERR_WASMTIME = 3,         /* Wasmtime refused an operation          */
   ERYX_ERR_RESOURCES = 4,        /* out of host memory or of sandbox slots */
   ERYX_ERR_INTERNAL = 5,         /* a bug in Eryx: please report it       */
-  ERYX_ERR_SNAPSHOT = 6          /* a snapshot could not be taken (values
+  ERYX_ERR_SNAPSHOT = 6,         /* a snapshot could not be taken (values
                                     that cannot be serialized) or restored
                                     (corrupt, truncated, foreign)          */
+  ERYX_ERR_FILES = 7             /* a file operation on an eryx_vfs failed
+                                    (no such file, quota exceeded, ...)    */
 } eryx_error_code;
 
 
@@ -271,11 +274,18 @@ typedef struct eryx_sandbox_options {
    * `trace_user_data` must outlive the sandbox. */
   eryx_trace_fn on_trace;
   void *trace_user_data;
+
+  /* Optional file storage (see eryx_vfs below) mounted at `vfs_mount_path`
+   * (NULL: "/data"), an absolute path other than "/" and outside /python.
+   * The sandbox holds a reference to `vfs` until it is freed. */
+  eryx_vfs *vfs;
+  const char *vfs_mount_path;
+  size_t vfs_mount_path_len;
 } eryx_sandbox_options;
 
 #define ERYX_SANDBOX_OPTIONS_INIT                                              \
   {ERYX_SANDBOX_OPTIONS_VERSION, NULL, 0, 0, 0, 0, 0, NULL, NULL, NULL, NULL, 0, 0,  \
-   0, NULL, 0, 0, NULL, NULL}
+   0, NULL, 0, 0, NULL, NULL, NULL, NULL, 0}
 
 /* Creates a sandbox. `rt` must outlive it. `opts` may be NULL for defaults;
  * it is copied and need not outlive the call. On success `*out` is owned by
@@ -358,6 +368,71 @@ eryx_error *eryx_session_restore_state(eryx_session *s, const uint8_t *data,
 int eryx_session_cancel(eryx_session *s);
 
 void eryx_session_free(eryx_session *s);
+
+/* ------------------------------------------------------------ file storage
+ *
+ * An eryx_vfs is a tree of files and directories held in host memory that
+ * sandboxes and sessions mount as a directory (eryx_sandbox_options.vfs;
+ * "/data" by default). Python code inside uses it with the ordinary open(),
+ * os, os.path, pathlib and shutil; nothing else in a sandbox is writable.
+ * File contents count against a byte quota, checked before every write, so
+ * a write past it fails inside Python with OSError(ENOSPC) and changes
+ * nothing; the host disk is never used. Symbolic links are not supported.
+ *
+ * A tree outlives the sandboxes that use it and can be handed from one
+ * session to the next; it is reference-counted (each sandbox using it holds
+ * a reference) and every function below is thread-safe. Sessions with a
+ * tree include its files in their snapshots.
+ *
+ * Host paths are relative to the tree's root; a leading '/' is allowed
+ * ("/a/b.txt" and "a/b.txt" name the same file). "." and ".." components
+ * are refused with ERYX_ERR_INVALID_ARGUMENT.
+ */
+
+/* Creates an empty tree. `quota_bytes`: most bytes of file content;
+ * 0: 64 MiB; UINT64_MAX: no quota. At most 100000 files and directories.
+ * `*out` is owned by the caller (eryx_vfs_free). */
+eryx_error *eryx_vfs_new(uint64_t quota_bytes, eryx_vfs **out);
+
+/* Drops the caller's reference; the tree is freed once no sandbox uses it. */
+void eryx_vfs_free(eryx_vfs *vfs);
+
+/* Writes a whole file (replacing it), creating missing parent directories.
+ * Errors: ERYX_ERR_FILES (quota exceeded: the old content is kept; a
+ * directory or file in the way), ERYX_ERR_INVALID_ARGUMENT. */
+eryx_error *eryx_vfs_write_file(eryx_vfs *vfs, const char *path, size_t path_len,
+                                const uint8_t *data, size_t len);
+
+/* Reads a whole file into `*data` (owned by the caller: eryx_vfs_bytes_free)
+ * and its length into `*len`. Errors: ERYX_ERR_FILES (no such file, a
+ * directory), ERYX_ERR_INVALID_ARGUMENT. */
+eryx_error *eryx_vfs_read_file(eryx_vfs *vfs, const char *path, size_t path_len,
+                               uint8_t **data, size_t *len);
+void eryx_vfs_bytes_free(uint8_t *data);
+
+/* Creates a directory and its missing parents (an existing one is fine). */
+eryx_error *eryx_vfs_mkdir(eryx_vfs *vfs, const char *path, size_t path_len);
+
+/* Removes a file, or a directory with everything in it ("" or "/": empties
+ * the tree). Errors: ERYX_ERR_FILES (no such path). */
+eryx_error *eryx_vfs_remove(eryx_vfs *vfs, const char *path, size_t path_len);
+
+/* Calls `fn` for every file and directory, sorted by path. The arguments
+ * are valid during the call only; `fn` may use the tree. */
+typedef void (*eryx_vfs_entry_fn)(void *user_data, const char *path, size_t path_len,
+                                  int is_dir, uint64_t size);
+eryx_error *eryx_vfs_list(eryx_vfs *vfs, eryx_vfs_entry_fn fn, void *user_data);
+
+/* Bytes of file content held, and the quota (UINT64_MAX: none). */
+uint64_t eryx_vfs_used_bytes(eryx_vfs *vfs);
+uint64_t eryx_vfs_quota_bytes(const eryx_vfs *vfs);
+
+/* The whole tree as bytes (ASCII text, checksummed), owned by the caller
+ * (eryx_vfs_bytes_free); and back. Import replaces the tree's content only
+ * if the archive is valid and fits the quota: otherwise ERYX_ERR_SNAPSHOT
+ * (corrupt, foreign) or ERYX_ERR_FILES (too big), and nothing changes. */
+eryx_error *eryx_vfs_export(eryx_vfs *vfs, uint8_t **data, size_t *len);
+eryx_error *eryx_vfs_import(eryx_vfs *vfs, const uint8_t *data, size_t len);
 
 /* ----------------------------------------------------------------- results */
 

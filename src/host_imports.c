@@ -5,6 +5,7 @@
  * they need comes from the calling store's data (eryx_store_data).
  */
 #include "callbacks.h"
+#include "vfs.h"
 
 #include <stdlib.h>
 
@@ -159,6 +160,95 @@ HOST_IMPORT(callback_wait) {
   return NULL;
 }
 
+/* File bytes cross the boundary as text with one character per byte
+ * (U+0000..U+00FF), which the guest makes with bytes.decode('latin-1'):
+ * cheaper than a list<u8>, which the C API passes as one value per byte. */
+static uint8_t *bytes_from_text(const char *s, size_t n, size_t *out_len) {
+  uint8_t *out = malloc(n ? n : 1);
+  size_t o = 0;
+  for (size_t i = 0; out && i < n; i++) {
+    unsigned char c = (unsigned char)s[i];
+    if (c < 0x80) {
+      out[o++] = c;
+    } else if ((c == 0xC2 || c == 0xC3) && i + 1 < n &&
+               ((unsigned char)s[i + 1] & 0xC0) == 0x80) {
+      out[o++] = (uint8_t)(((c & 0x03) << 6) | ((unsigned char)s[++i] & 0x3F));
+    } else {
+      free(out);
+      return NULL;
+    }
+  }
+  *out_len = o;
+  return out;
+}
+
+static void set_text_from_bytes(wasmtime_component_val_t *v, const uint8_t *p, size_t n) {
+  size_t len = n;
+  for (size_t i = 0; i < n; i++)
+    len += p[i] >= 0x80;
+  v->kind = WASMTIME_COMPONENT_STRING;
+  wasm_byte_vec_new_uninitialized(&v->of.string, len);
+  char *o = v->of.string.data;
+  for (size_t i = 0; i < n; i++) {
+    if (p[i] < 0x80) {
+      *o++ = (char)p[i];
+    } else {
+      *o++ = (char)(0xC0 | (p[i] >> 6));
+      *o++ = (char)(0x80 | (p[i] & 0x3F));
+    }
+  }
+}
+
+/* fs: func(op: u8, path: string, path2: string, offset: u64, size: u64,
+ *          data: string) -> fs-reply */
+HOST_IMPORT(fs) {
+  if (nargs != 6 || nresults != 1 || args[0].kind != WASMTIME_COMPONENT_U8 ||
+      args[1].kind != WASMTIME_COMPONENT_STRING || args[2].kind != WASMTIME_COMPONENT_STRING ||
+      args[3].kind != WASMTIME_COMPONENT_U64 || args[4].kind != WASMTIME_COMPONENT_U64 ||
+      args[5].kind != WASMTIME_COMPONENT_STRING)
+    return wasmtime_error_new("fs: unexpected arguments");
+  eryx_vfs *vfs = eryx__sandbox_vfs(store_data(ctx)->sandbox);
+  vfs_request req = {(vfs_op)args[0].of.u8,
+                     args[1].of.string.data, args[2].of.string.data,
+                     args[1].of.string.size, args[2].of.string.size,
+                     args[3].of.u64, args[4].of.u64, NULL, 0};
+  vfs_reply rep = {0};
+  uint8_t *payload = NULL;
+  if (!vfs) {
+    rep.code = VFS_ENOENT;
+  } else if (req.op == VFS_OP_WRITE &&
+             !(payload = bytes_from_text(args[5].of.string.data, args[5].of.string.size,
+                                         &req.data_len))) {
+    rep.code = VFS_EINVAL;
+  } else {
+    req.data = payload;
+    eryx__vfs_apply(vfs, &req, &rep);
+  }
+  free(payload);
+  results[0].kind = WASMTIME_COMPONENT_RECORD;
+  wasmtime_component_valrecord_new_uninit(&results[0].of.record, 6);
+  wasmtime_component_valrecord_entry_t *f = results[0].of.record.data;
+  set_field(&f[0], "code");
+  f[0].val.kind = WASMTIME_COMPONENT_U8;
+  f[0].val.of.u8 = (uint8_t)rep.code;
+  set_field(&f[1], "is-dir");
+  f[1].val.kind = WASMTIME_COMPONENT_BOOL;
+  f[1].val.of.boolean = rep.dir;
+  set_field(&f[2], "size");
+  f[2].val.kind = WASMTIME_COMPONENT_U64;
+  f[2].val.of.u64 = rep.size;
+  set_field(&f[3], "mtime-ns");
+  f[3].val.kind = WASMTIME_COMPONENT_U64;
+  f[3].val.of.u64 = rep.mtime_ns;
+  set_field(&f[4], "ino");
+  f[4].val.kind = WASMTIME_COMPONENT_U64;
+  f[4].val.of.u64 = rep.ino;
+  set_field(&f[5], "data");
+  set_text_from_bytes(&f[5].val, rep.data, rep.data_len);
+  free(rep.data);
+  return NULL;
+}
+
 static const struct {
   const char *name;
   wasmtime_component_func_callback_t fn;
@@ -170,6 +260,7 @@ static const struct {
     {"callback-start", callback_start},
     {"callback-cancel", callback_cancel},
     {"callback-wait", callback_wait},
+    {"fs", fs},
 };
 
 wasmtime_error_t *eryx__define_host_imports(wasmtime_component_linker_t *linker) {

@@ -144,6 +144,8 @@ wasmtime_error_t *eryx__sandbox_sleep(struct eryx_sandbox *sb, uint64_t ns);
  * (monotonic ns; UINT64_MAX: none). */
 struct eryx_callbacks *eryx__sandbox_callbacks(struct eryx_sandbox *sb);
 uint64_t eryx__sandbox_deadline(struct eryx_sandbox *sb);
+/* The sandbox's mounted file tree (NULL: none). */
+eryx_vfs *eryx__sandbox_vfs(struct eryx_sandbox *sb);
 /* Records a timeout and returns the error that traps the guest. */
 wasmtime_error_t *eryx__sandbox_timed_out(struct eryx_sandbox *sb);
 

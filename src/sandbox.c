@@ -19,6 +19,7 @@
  * or interrupts the guest.
  */
 #include "callbacks.h"
+#include "vfs.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -49,6 +50,9 @@ struct eryx_sandbox {
   void *trace_user_data;
   bool echo_expressions;
   eryx_callbacks callbacks;
+  eryx_vfs *vfs;             /* NULL: none; a reference we hold */
+  char *vfs_mount;           /* "" when there is no vfs */
+  size_t vfs_mount_len;
 
   wasmtime_store_t *store; /* NULL until instantiated */
   wasmtime_component_instance_t instance;
@@ -66,6 +70,28 @@ struct eryx_sandbox {
 
 
 eryx_callbacks *eryx__sandbox_callbacks(eryx_sandbox *sb) { return &sb->callbacks; }
+
+eryx_vfs *eryx__sandbox_vfs(eryx_sandbox *sb) { return sb->vfs; }
+
+/* An absolute, normalized mount path other than "/" and outside /python
+ * (the stdlib mount). Trailing slashes are dropped. */
+static eryx_error *set_mount(eryx_sandbox *sb, const eryx_sandbox_options *o) {
+  const char *p = o->vfs_mount_path ? o->vfs_mount_path : "/data";
+  size_t n = o->vfs_mount_path ? o->vfs_mount_path_len : strlen("/data");
+  while (n > 1 && p[n - 1] == '/')
+    n--;
+  bool ok = n > 1 && p[0] == '/' && eryx__utf8_valid(p, n) &&
+            eryx__vfs_check_path(p + 1, n - 1) == 0 &&
+            !(n >= 7 && memcmp(p, "/python", 7) == 0 && (n == 7 || p[7] == '/'));
+  if (!ok)
+    return eryx__error_new(ERYX_ERR_INVALID_ARGUMENT,
+                           "vfs_mount_path must be an absolute path like /data "
+                           "(not /, not under /python, no . or ..)");
+  if (!(sb->vfs_mount = eryx__strndup(p, n)))
+    return eryx__error_new(ERYX_ERR_RESOURCES, "out of memory");
+  sb->vfs_mount_len = n;
+  return NULL;
+}
 
 uint64_t eryx__sandbox_deadline(eryx_sandbox *sb) {
   return sb->timeout_ms == UINT64_MAX ? UINT64_MAX : sb->deadline_ns;
@@ -359,7 +385,11 @@ eryx_error *eryx_sandbox_new(eryx_runtime *rt, const eryx_sandbox_options *opts,
     sb->echo_expressions = opts->echo_expressions != 0;
     sb->trace_user_data = opts->trace_user_data;
   }
-  eryx_error *cerr = eryx__callbacks_init(&sb->callbacks, opts);
+  eryx_error *cerr = opts && opts->vfs ? set_mount(sb, opts) : NULL;
+  if (!cerr && opts && opts->vfs)
+    sb->vfs = eryx__vfs_ref(opts->vfs);
+  if (!cerr)
+    cerr = eryx__callbacks_init(&sb->callbacks, opts);
   if (cerr) {
     eryx_sandbox_free(sb);
     return cerr;
@@ -380,6 +410,8 @@ void eryx_sandbox_free(eryx_sandbox *sb) {
     return;
   drop_instance(sb);
   eryx__callbacks_free(&sb->callbacks);
+  eryx_vfs_free(sb->vfs);
+  free(sb->vfs_mount);
   free(sb->result_variable);
   free(sb);
 }
@@ -492,7 +524,7 @@ eryx_error *eryx__sandbox_run(eryx_sandbox *sb, const char *code, size_t code_le
   if (!r)
     return eryx__error_new(ERYX_ERR_RESOURCES, "out of memory");
 
-  wasmtime_component_valrecord_entry_t opt_fields[7];
+  wasmtime_component_valrecord_entry_t opt_fields[8];
   opt_fields[0].name.data = "result-variable";
   opt_fields[0].name.size = strlen("result-variable");
   eryx__val_string(&opt_fields[0].val, sb->result_variable,
@@ -516,10 +548,14 @@ eryx_error *eryx__sandbox_run(eryx_sandbox *sb, const char *code, size_t code_le
   opt_fields[6].name.data = "echo";
   opt_fields[6].name.size = strlen("echo");
   eryx__val_bool(&opt_fields[6].val, sb->echo_expressions);
+  opt_fields[7].name.data = "vfs-mount";
+  opt_fields[7].name.size = strlen("vfs-mount");
+  eryx__val_string(&opt_fields[7].val, sb->vfs_mount ? sb->vfs_mount : "",
+                   sb->vfs_mount_len);
   wasmtime_component_val_t args[2];
   eryx__val_string(&args[0], code, code_len);
   args[1].kind = WASMTIME_COMPONENT_RECORD;
-  args[1].of.record.size = 7;
+  args[1].of.record.size = 8;
   args[1].of.record.data = opt_fields;
   wasmtime_component_val_t ret;
   memset(&ret, 0, sizeof ret);

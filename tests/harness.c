@@ -86,3 +86,29 @@ int run_tests(const test_case *tests, size_t n) {
   printf("%d passed, %d failed\n", passed, failed);
   return failed ? 1 : 0;
 }
+
+eryx_result *srun(eryx_session *s, const char *code) {
+  eryx_result *r = NULL;
+  eryx_error *err = eryx_session_execute(s, code, strlen(code), &r);
+  CHECK_MSG(!err, "eryx_session_execute: %s", eryx_error_message(err, NULL));
+  eryx_error_free(err);
+  return r;
+}
+
+void expect(eryx_session *s, const char *code, const char *json) {
+  eryx_result *r = srun(s, code);
+  CHECK_MSG(r && eryx_result_status(r) == ERYX_STATUS_OK, "%s\n%s", code, describe(r));
+  const char *got = r ? eryx_result_json(r, NULL) : NULL;
+  if (r)
+    CHECK_MSG(json ? str_eq(got, json) : got == NULL, "%s\nexpected %s, got %s", code,
+              or_null(json), or_null(got));
+  eryx_result_free(r);
+}
+
+eryx_session *new_session(const eryx_sandbox_options *o) {
+  eryx_session *s = NULL;
+  eryx_error *err = eryx_session_new(g_rt, o, &s);
+  CHECK_MSG(!err, "eryx_session_new: %s", eryx_error_message(err, NULL));
+  eryx_error_free(err);
+  return s;
+}

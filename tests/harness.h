@@ -62,6 +62,13 @@ eryx_result *run_once(const char *code);
 /* Describes a result for failure messages (static buffer). */
 const char *describe(const eryx_result *r);
 
+/* Sessions: a new one (NULL and a recorded failure if it cannot be made),
+ * one execute, and an execute that must succeed with `result` equal to the
+ * JSON text `json` (NULL: no result). */
+eryx_session *new_session(const eryx_sandbox_options *opts);
+eryx_result *srun(eryx_session *s, const char *code);
+void expect(eryx_session *s, const char *code, const char *json);
+
 int run_tests(const test_case *tests, size_t n);
 
 #endif

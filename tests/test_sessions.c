@@ -6,32 +6,6 @@
 #include <string.h>
 #include <unistd.h>
 
-static eryx_result *srun(eryx_session *s, const char *code) {
-  eryx_result *r = NULL;
-  eryx_error *err = eryx_session_execute(s, code, strlen(code), &r);
-  CHECK_MSG(!err, "eryx_session_execute: %s", eryx_error_message(err, NULL));
-  eryx_error_free(err);
-  return r;
-}
-
-static void expect(eryx_session *s, const char *code, const char *json) {
-  eryx_result *r = srun(s, code);
-  CHECK_MSG(r && eryx_result_status(r) == ERYX_STATUS_OK, "%s\n%s", code, describe(r));
-  const char *got = r ? eryx_result_json(r, NULL) : NULL;
-  if (r)
-    CHECK_MSG(json ? str_eq(got, json) : got == NULL, "%s\nexpected %s, got %s", code,
-              or_null(json), or_null(got));
-  eryx_result_free(r);
-}
-
-static eryx_session *new_session(const eryx_sandbox_options *o) {
-  eryx_session *s = NULL;
-  eryx_error *err = eryx_session_new(g_rt, o, &s);
-  CHECK_MSG(!err, "eryx_session_new: %s", eryx_error_message(err, NULL));
-  eryx_error_free(err);
-  return s;
-}
-
 static void state_persists_across_executions(void) {
   eryx_session *s = new_session(NULL);
   if (!s)

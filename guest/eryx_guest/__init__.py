@@ -45,7 +45,7 @@ import wit_world
 from wit_world import Outcome, SnapshotResult
 from wit_world.imports import host
 
-from . import loop, snapshot
+from . import loop, snapshot, vfs
 from .runner import Runner
 
 loop.install()
@@ -68,6 +68,8 @@ class WitWorld(wit_world.WitWorld):
             if _fresh_instance:
                 _fresh_instance = False
                 _first_execution_in_instance()
+            if options.vfs_mount:
+                vfs.install(options.vfs_mount, host.fs)
             r = _runner.run(code, options.result_variable, options.stream_output,
                             options.max_output, options.trace, options.persistent,
                             options.clear_first, options.echo)
