@@ -9,7 +9,9 @@ GENERATOR := $(shell command -v ninja >/dev/null 2>&1 && echo "-G Ninja")
 ASAN_ENV := ASAN_OPTIONS=handle_segv=0:allow_user_segv_handler=1:detect_leaks=1 \
             UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
 
-.PHONY: all build run test test-asan bench clean
+PYENV ?= $(BUILD)/pyenv
+
+.PHONY: all build run test test-asan test-python python-install bench bench-compare clean
 
 all: build
 
@@ -22,7 +24,22 @@ run: build
 
 test: build
 	ctest --test-dir $(BUILD) --output-on-failure
+	$(MAKE) test-python
 	$(MAKE) test-asan
+
+# The Python package, installed into a venv the way users install it (pip,
+# scikit-build-core), reusing the runtime built above instead of building
+# the guest a second time.
+python-install: build
+	test -x $(PYENV)/bin/python || python3 -m venv $(PYENV)
+	$(PYENV)/bin/pip install -q --require-hashes -r python/requirements-test.txt
+	$(PYENV)/bin/pip install -q --no-build-isolation --no-deps \
+	  -C build-dir=$(abspath $(BUILD))/python-dev \
+	  -C cmake.define.ERYX_BUILD_GUEST=OFF \
+	  -C cmake.define.ERYX_RUNTIME_DIR=$(abspath $(BUILD))/runtime .
+
+test-python: python-install
+	cd $(BUILD) && $(abspath $(PYENV))/bin/python -m pytest -q $(abspath python/tests)
 
 test-asan: build
 	cmake -S . -B $(ASAN_BUILD) $(GENERATOR) -DCMAKE_BUILD_TYPE=Debug \
@@ -35,6 +52,9 @@ bench: build
 	$(BUILD)/bench_sandbox 1000
 	$(BUILD)/bench_callbacks 20
 	$(BUILD)/bench_limits 20
+
+bench-compare: python-install
+	$(PYENV)/bin/python bench/compare.py
 
 clean:
 	rm -rf $(BUILD) $(ASAN_BUILD)

@@ -1,0 +1,28 @@
+"""Eryx: run untrusted Python in a WebAssembly sandbox.
+
+    import eryx
+
+    sandbox = eryx.Sandbox()
+    result = sandbox.execute("print('hello')")
+    print(result.stdout)
+
+See Sandbox, Session, CallbackRegistry, ResourceLimits and VfsStorage.
+"""
+
+from .callbacks import Callback, CallbackRegistry
+from .errors import (CancelledError, EryxError, ExecutionError, InitializationError,
+                     InvalidArgumentError, ResourceLimitError, SnapshotError, TimeoutError,
+                     VfsError)
+from .limits import ResourceLimits
+from .result import ExecuteResult, TraceEvent
+from .sandbox import Execution, Sandbox, Session
+from .vfs import VfsStorage
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "Callback", "CallbackRegistry", "CancelledError", "EryxError", "ExecuteResult",
+    "Execution", "ExecutionError", "InitializationError", "InvalidArgumentError",
+    "ResourceLimitError", "ResourceLimits", "Sandbox", "Session", "SnapshotError",
+    "TimeoutError", "TraceEvent", "VfsError", "VfsStorage",
+]

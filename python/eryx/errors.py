@@ -1,0 +1,90 @@
+"""Exceptions raised by Eryx. Every one of them is an `EryxError`."""
+
+import builtins
+
+
+class EryxError(Exception):
+    """Base class of every Eryx exception."""
+
+
+class InitializationError(EryxError):
+    """The runtime or a sandbox could not be created."""
+
+
+class ExecutionError(EryxError):
+    """The sandboxed code failed: a syntax error or an uncaught exception.
+
+    Attributes: `error_type` (the Python exception's name inside the
+    sandbox), `message`, `traceback` (of the user's code), `line`, and
+    `result` (the ExecuteResult, with the output produced before the error).
+    """
+
+    def __init__(self, message, *, error_type="", traceback="", line=0, result=None):
+        super().__init__(message)
+        self.message = message
+        self.error_type = error_type
+        self.traceback = traceback
+        self.line = line
+        self.result = result
+
+    @property
+    def stdout(self):
+        return self.result.stdout if self.result is not None else ""
+
+    @property
+    def stderr(self):
+        return self.result.stderr if self.result is not None else ""
+
+    def __str__(self):
+        return self.traceback.rstrip() or f"{self.error_type}: {self.message}"
+
+
+class ResourceLimitError(ExecutionError):
+    """A limit ended the execution: memory, fuel or callback invocations."""
+
+
+class TimeoutError(EryxError, builtins.TimeoutError):  # noqa: A001 - the API's name
+    """The execution ran past its timeout."""
+
+    def __init__(self, message, *, result=None):
+        super().__init__(message)
+        self.result = result
+
+
+class CancelledError(EryxError):
+    """The execution was cancelled (cancel(), or Ctrl-C in the host)."""
+
+    def __init__(self, message, *, result=None):
+        super().__init__(message)
+        self.result = result
+
+
+class SnapshotError(EryxError):
+    """A session snapshot could not be taken or restored."""
+
+
+class VfsError(EryxError, OSError):
+    """A host-side file operation on a VfsStorage failed."""
+
+
+class InvalidArgumentError(EryxError, ValueError):
+    """An argument was refused by the library."""
+
+
+# _eryx.Error codes (include/eryx.h, eryx_error_code)
+_ERR_INVALID_ARGUMENT, _ERR_RUNTIME_FILES, _ERR_WASMTIME = 1, 2, 3
+_ERR_RESOURCES, _ERR_INTERNAL, _ERR_SNAPSHOT, _ERR_FILES = 4, 5, 6, 7
+
+
+def from_native(exc):
+    """Turns an `_eryx.Error` into the matching public exception."""
+    code, message = exc.args if len(exc.args) == 2 else (0, str(exc))
+    if code == _ERR_INVALID_ARGUMENT:
+        return InvalidArgumentError(message)
+    if code == _ERR_SNAPSHOT:
+        return SnapshotError(message)
+    if code == _ERR_FILES:
+        return VfsError(message)
+    if code in (_ERR_RUNTIME_FILES, _ERR_WASMTIME, _ERR_RESOURCES):
+        return InitializationError(message)
+    return EryxError(message)

@@ -1,0 +1,55 @@
+"""ResourceLimits: what one execution may use."""
+
+from dataclasses import dataclass
+from typing import Optional
+
+_U64_MAX = 2**64 - 1
+_U32_MAX = 2**32 - 1
+
+
+@dataclass
+class ResourceLimits:
+    """Limits of one execution. `None` means no limit.
+
+    - execution_timeout_ms: wall-clock time of one execute();
+    - callback_timeout_ms: longest one callback invocation may take;
+    - max_memory_bytes: the sandbox's linear memory (the runtime itself
+      uses about 17 MiB of it); beyond it Python raises MemoryError;
+    - max_callback_invocations: callback calls per execution;
+    - max_fuel: an instruction budget, for limits that do not depend on the
+      machine's speed (fuel-counting code runs somewhat slower).
+    """
+
+    execution_timeout_ms: Optional[int] = 30_000
+    callback_timeout_ms: Optional[int] = 10_000
+    max_memory_bytes: Optional[int] = 128 * 1024 * 1024
+    max_callback_invocations: Optional[int] = 1000
+    max_fuel: Optional[int] = None
+
+    @classmethod
+    def unlimited(cls) -> "ResourceLimits":
+        """No timeout, no callback timeout, wasm32's full 4 GiB of memory,
+        no invocation cap, no fuel budget."""
+        return cls(None, None, None, None, None)
+
+    def _native(self) -> dict:
+        def positive(name, value, none, cap):
+            if value is None:
+                return none
+            if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+                raise ValueError(f"ResourceLimits.{name} must be a positive int or None, "
+                                 f"not {value!r}")
+            return min(value, cap)
+
+        return {
+            "timeout_ms": positive("execution_timeout_ms", self.execution_timeout_ms,
+                                   _U64_MAX, _U64_MAX),
+            "callback_timeout_ms": positive("callback_timeout_ms", self.callback_timeout_ms,
+                                            _U64_MAX, _U64_MAX),
+            "max_memory_bytes": positive("max_memory_bytes", self.max_memory_bytes,
+                                         _U64_MAX, _U64_MAX),
+            "max_callback_invocations": positive("max_callback_invocations",
+                                                 self.max_callback_invocations,
+                                                 _U32_MAX, _U32_MAX),
+            "max_fuel": positive("max_fuel", self.max_fuel, 0, _U64_MAX),
+        }

@@ -1,0 +1,57 @@
+"""ExecuteResult and TraceEvent: what an execution gives back."""
+
+import json
+from dataclasses import dataclass, field
+from typing import Any, Optional
+
+# eryx_status (include/eryx.h)
+STATUS_OK, STATUS_SYNTAX, STATUS_EXCEPTION = 0, 1, 2
+STATUS_LIMIT, STATUS_INTERNAL, STATUS_CANCELLED = 3, 4, 5
+
+
+@dataclass
+class ExecuteResult:
+    """The output and statistics of one execution. `str(result)` is its
+    stdout. `result` is the value of the result variable, parsed from JSON
+    (None when it was not set; `result_error` says why when it could not be
+    turned into JSON)."""
+
+    stdout: str = ""
+    stderr: str = ""
+    result_json: Optional[str] = None
+    result_error: Optional[str] = None
+    duration_ms: float = 0.0
+    callback_invocations: int = 0
+    peak_memory_bytes: int = 0
+    fuel_consumed: int = 0
+    output_truncated: bool = False
+    _parsed: Any = field(default=None, repr=False, compare=False)
+
+    @property
+    def result(self) -> Any:
+        if self._parsed is None and self.result_json is not None:
+            self._parsed = json.loads(self.result_json)
+        return self._parsed
+
+    def __str__(self) -> str:
+        return self.stdout
+
+
+_KINDS = {1: "call", 2: "line", 3: "return", 4: "exception"}
+
+
+@dataclass(frozen=True)
+class TraceEvent:
+    """One event of the user's code: `kind` is "call", "line", "return" or
+    "exception"; `detail` is the exception's type name for "exception"."""
+
+    kind: str
+    line: int
+    function: str
+    detail: str = ""
+
+
+def trace_adapter(handler):
+    def on_trace(kind, line, function, detail):
+        handler(TraceEvent(_KINDS.get(kind, str(kind)), line, function, detail))
+    return on_trace

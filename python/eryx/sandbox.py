@@ -1,0 +1,282 @@
+"""Sandbox and Session: Python code run in a WebAssembly sandbox.
+
+Both are thin owners of an `_eryx.Sandbox`. execute() releases the GIL
+while the code runs, so threads can run different sandboxes at once. In
+the main thread, Ctrl-C during execute() cancels the run and then raises
+KeyboardInterrupt: the run goes to a worker thread while the main thread
+waits in an interruptible wait (a blocked C call would not see the signal).
+"""
+
+import asyncio
+import concurrent.futures
+import os
+import signal
+import threading
+from typing import Any, Callable, List, Optional
+
+from . import _eryx
+from .callbacks import Dispatcher, normalize
+from .errors import (CancelledError, ExecutionError, ResourceLimitError, TimeoutError,
+                     from_native)
+from .limits import ResourceLimits
+from .result import (STATUS_CANCELLED, STATUS_LIMIT, STATUS_OK, ExecuteResult,
+                     trace_adapter)
+from .vfs import VfsStorage
+
+_RUNTIME_DIR = os.environ.get("ERYX_RUNTIME_DIR") or os.path.join(
+    os.path.dirname(os.path.abspath(__file__)), "runtime")
+_loaded = False
+_load_lock = threading.Lock()
+
+# Exceptions inside the sandbox that mean a limit was hit.
+_LIMIT_TYPES = {"MemoryError", "CallbackLimitError", "FuelExhausted"}
+
+
+def _load_runtime():
+    global _loaded
+    if _loaded:
+        return
+    with _load_lock:
+        if not _loaded:
+            try:
+                _eryx.load_runtime(_RUNTIME_DIR)
+            except _eryx.Error as exc:
+                raise from_native(exc) from None
+            _loaded = True
+
+
+def _result_from(t) -> ExecuteResult:
+    (status, out, err, rjson, rerr, etype, emsg, tb, line, dur, calls, peak, fuel,
+     trunc) = t
+    r = ExecuteResult(out, err, rjson, rerr, dur, calls, peak, fuel, trunc)
+    if status == STATUS_OK:
+        return r
+    if status == STATUS_CANCELLED:
+        raise CancelledError(emsg or "the execution was cancelled", result=r)
+    if status == STATUS_LIMIT and etype == "TimeoutError":
+        raise TimeoutError(emsg or "the execution timed out", result=r)
+    cls = ResourceLimitError if (status == STATUS_LIMIT or etype in _LIMIT_TYPES) \
+        else ExecutionError
+    raise cls(emsg, error_type=etype, traceback=tb, line=line, result=r)
+
+
+def _interruptible() -> bool:
+    return (threading.current_thread() is threading.main_thread()
+            and signal.getsignal(signal.SIGINT) is signal.default_int_handler)
+
+
+class Execution:
+    """A running execution (from `execute_async`): wait for it with
+    `result()` or `await`, stop it with `cancel()`."""
+
+    def __init__(self, owner, code: str):
+        self._owner = owner
+        self._future: concurrent.futures.Future = concurrent.futures.Future()
+        self._thread = threading.Thread(target=self._run, args=(code,), daemon=True,
+                                        name="eryx-execution")
+        self._thread.start()
+
+    def _run(self, code):
+        if not self._future.set_running_or_notify_cancel():
+            return
+        try:
+            self._future.set_result(self._owner._run(code))
+        except BaseException as exc:  # noqa: BLE001 - handed to the waiter
+            self._future.set_exception(exc)
+
+    def cancel(self) -> bool:
+        """Stops the execution; it then ends with eryx.CancelledError.
+        Returns True if it was still running."""
+        return bool(self._owner._native.cancel()) if not self._future.done() else False
+
+    def done(self) -> bool:
+        return self._future.done()
+
+    def result(self, timeout: Optional[float] = None) -> ExecuteResult:
+        return self._future.result(timeout)
+
+    def __await__(self):
+        return self._wait().__await__()
+
+    async def _wait(self):
+        try:
+            return await asyncio.wrap_future(self._future)
+        except asyncio.CancelledError:
+            self.cancel()
+            raise
+
+
+class _Base:
+    _native: Any
+
+    def _setup(self, *, session, limits, callbacks, on_stdout, on_stderr, on_trace,
+               result_variable, vfs, vfs_mount_path, timeout_override=None):
+        _load_runtime()
+        if limits is None:
+            limits = ResourceLimits()
+        elif not isinstance(limits, ResourceLimits):
+            raise TypeError("resource_limits must be an eryx.ResourceLimits")
+        native = limits._native()
+        if timeout_override is not None:
+            native["timeout_ms"] = ResourceLimits(execution_timeout_ms=timeout_override) \
+                ._native()["timeout_ms"]
+        for name, fn in (("on_stdout", on_stdout), ("on_stderr", on_stderr),
+                         ("on_trace", on_trace)):
+            if fn is not None and not callable(fn):
+                raise TypeError(f"{name} must be callable")
+        if vfs is not None and not isinstance(vfs, VfsStorage):
+            raise TypeError("vfs must be an eryx.VfsStorage")
+        if vfs_mount_path is not None and vfs is None:
+            raise ValueError("vfs_mount_path needs a vfs")
+        if result_variable is not None and not isinstance(result_variable, str):
+            raise TypeError("result_variable must be a str")
+        cbs = normalize(callbacks)
+        self._callbacks = cbs
+        self._vfs = vfs
+        try:
+            self._native = _eryx.Sandbox(
+                session=session, **native,
+                callbacks=[cb._native() for cb in cbs] if cbs else None,
+                dispatch=Dispatcher(cbs) if cbs else None,
+                on_stdout=on_stdout, on_stderr=on_stderr,
+                on_trace=trace_adapter(on_trace) if on_trace else None,
+                result_variable=result_variable,
+                vfs=vfs._native if vfs is not None else None,
+                vfs_mount_path=vfs_mount_path)
+        except _eryx.Error as exc:
+            raise from_native(exc) from None
+        self._worker: Optional[concurrent.futures.ThreadPoolExecutor] = None
+
+    def _run(self, code: str) -> ExecuteResult:
+        if not isinstance(code, str):
+            raise TypeError(f"code must be a str, not {type(code).__name__}")
+        try:
+            t = self._native.execute(code)
+        except _eryx.Error as exc:
+            raise from_native(exc) from None
+        return _result_from(t)
+
+    def execute(self, code: str) -> ExecuteResult:
+        """Runs `code` and returns its output and statistics. Raises
+        ExecutionError (the code failed), TimeoutError, ResourceLimitError or
+        CancelledError; all are EryxError."""
+        if not _interruptible():
+            return self._run(code)
+        if self._worker is None:
+            self._worker = concurrent.futures.ThreadPoolExecutor(
+                max_workers=1, thread_name_prefix="eryx-execute")
+        fut = self._worker.submit(self._run, code)
+        try:
+            return fut.result()
+        except KeyboardInterrupt:
+            self._native.cancel()
+            concurrent.futures.wait([fut])
+            raise
+
+    def execute_async(self, code: str) -> Execution:
+        """Starts `code` in the background and returns its Execution handle
+        (cancel(), result(), or `await` it)."""
+        return Execution(self, code)
+
+    def cancel(self) -> bool:
+        """Stops the running execution (from any thread); returns True if
+        one was running."""
+        return bool(self._native.cancel())
+
+    @property
+    def callbacks(self) -> List[Any]:
+        return list(self._callbacks)
+
+    def __del__(self):
+        w = getattr(self, "_worker", None)
+        if w is not None:
+            w.shutdown(wait=False)
+
+
+class Sandbox(_Base):
+    """An isolated CPython: every execute() starts from a clean state.
+
+    Keyword arguments: resource_limits (ResourceLimits), callbacks (a
+    CallbackRegistry or a list of {"name", "fn", "description"?,
+    "schema"?}), on_stdout / on_stderr (called with text as it is printed),
+    on_trace (called with TraceEvents of the user's code), result_variable
+    (the variable returned as `result`; default "result"), vfs /
+    vfs_mount_path (file storage mounted at /data by default).
+    """
+
+    def __init__(self, *, resource_limits: Optional[ResourceLimits] = None,
+                 network: Any = None, callbacks: Any = None,
+                 on_stdout: Optional[Callable[[str], Any]] = None,
+                 on_stderr: Optional[Callable[[str], Any]] = None,
+                 result_variable: Optional[str] = None,
+                 on_trace: Optional[Callable[[Any], Any]] = None,
+                 vfs: Optional[VfsStorage] = None,
+                 vfs_mount_path: Optional[str] = None) -> None:
+        if network is not None:
+            raise NotImplementedError("networking is not available in this version of Eryx; "
+                                      "pass network=None")
+        self._setup(session=False, limits=resource_limits, callbacks=callbacks,
+                    on_stdout=on_stdout, on_stderr=on_stderr, on_trace=on_trace,
+                    result_variable=result_variable, vfs=vfs,
+                    vfs_mount_path=vfs_mount_path)
+
+
+class Session(_Base):
+    """A sandbox whose Python state (variables, functions, classes, imports)
+    persists across execute() calls, with snapshots.
+
+    `execution_timeout_ms` (None: that of `resource_limits`, 30 s by
+    default) limits each execute(); the other keywords are Sandbox's.
+    """
+
+    def __init__(self, *, execution_timeout_ms: Optional[int] = None,
+                 callbacks: Any = None,
+                 on_stdout: Optional[Callable[[str], Any]] = None,
+                 on_stderr: Optional[Callable[[str], Any]] = None,
+                 result_variable: Optional[str] = None,
+                 vfs: Optional[VfsStorage] = None,
+                 vfs_mount_path: Optional[str] = None,
+                 resource_limits: Optional[ResourceLimits] = None,
+                 on_trace: Optional[Callable[[Any], Any]] = None) -> None:
+        self._setup(session=True, limits=resource_limits, callbacks=callbacks,
+                    on_stdout=on_stdout, on_stderr=on_stderr, on_trace=on_trace,
+                    result_variable=result_variable, vfs=vfs,
+                    vfs_mount_path=vfs_mount_path, timeout_override=execution_timeout_ms)
+
+    def _session_call(self, name, *args):
+        try:
+            return getattr(self._native, name)(*args)
+        except _eryx.Error as exc:
+            raise from_native(exc) from None
+
+    @property
+    def execution_count(self) -> int:
+        return self._native.execution_count
+
+    @property
+    def vfs(self) -> Optional[VfsStorage]:
+        return self._vfs
+
+    def clear_state(self) -> None:
+        """Drops the user's variables; imported modules stay loaded."""
+        self._session_call("clear_state")
+
+    def reset(self) -> None:
+        """Starts over with a fresh interpreter."""
+        self._session_call("reset")
+
+    def snapshot_state(self, *, skip_unserializable: bool = False) -> bytes:
+        """The session's variables (and mounted files) as bytes that
+        restore_state() accepts, also in another process. Values that
+        cannot be serialized make it fail naming them, unless
+        `skip_unserializable` (then see `last_skipped`)."""
+        data, skipped = self._session_call("snapshot", skip_unserializable)
+        self.last_skipped: List[str] = skipped
+        return data
+
+    def restore_state(self, snapshot: bytes) -> None:
+        """Replaces the session's variables (and files) with a snapshot's;
+        on error (SnapshotError) the session is unchanged."""
+        if not isinstance(snapshot, (bytes, bytearray, memoryview)):
+            raise TypeError("snapshot must be bytes")
+        self._session_call("restore", snapshot)

@@ -1,0 +1,43 @@
+/*
+ * ext.h — the `eryx._eryx` extension module: a thin layer over liberyx.
+ *
+ * The extension only moves values across; the Python-facing API
+ * (keywords, defaults, exceptions, callback registries, schema inference)
+ * is written in Python in python/eryx/. Every call into liberyx that can
+ * run guest code releases the GIL, and every entry from liberyx back into
+ * Python (callbacks, output, trace) takes it.
+ */
+#ifndef ERYX_EXT_H
+#define ERYX_EXT_H
+
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+
+#include "eryx.h"
+
+/* _eryx.Error(code, message): every liberyx error; the Python layer maps
+ * it onto the public exceptions. */
+extern PyObject *ext_error;
+
+/* Sets _eryx.Error from `err` (consumed) and returns NULL. */
+PyObject *ext_raise(eryx_error *err);
+
+/* The process-wide runtime (loaded by _eryx.load_runtime). Sets an
+ * exception and returns NULL when it is not loaded. */
+eryx_runtime *ext_runtime(void);
+
+extern PyTypeObject ext_sandbox_type;
+extern PyTypeObject ext_vfs_type;
+extern PyTypeObject ext_call_type;
+
+/* The tree behind a _eryx.Vfs object (NULL if `o` is not one). */
+eryx_vfs *ext_vfs_of(PyObject *o);
+
+/* A new _eryx.Call owning `call`, registered in `pending` (a dict from the
+ * handle's address to the Call, so a cancel can find it) until answered. */
+PyObject *ext_call_new(eryx_call *call, PyObject *pending);
+
+/* Runs `on_cancel` of the pending Call for `call`, if it set one. */
+void ext_call_cancelled(PyObject *pending, eryx_call *call);
+
+#endif

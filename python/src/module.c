@@ -1,0 +1,83 @@
+/*
+ * module.c — `eryx._eryx`: module setup, the shared runtime and errors.
+ *
+ * One runtime per process: it maps the pre-compiled component once and
+ * every sandbox shares it. It is loaded on first use from the directory
+ * the package ships (python/eryx/__init__.py passes it) and lives until
+ * the process ends.
+ */
+#include "ext.h"
+
+PyObject *ext_error;
+static eryx_runtime *runtime;
+static PyThread_type_lock runtime_lock;
+
+PyObject *ext_raise(eryx_error *err) {
+  size_t len = 0;
+  const char *msg = eryx_error_message(err, &len);
+  PyObject *args = Py_BuildValue("(is#)", (int)eryx_error_get_code(err), msg,
+                                 (Py_ssize_t)len);
+  eryx_error_free(err);
+  if (args) {
+    PyErr_SetObject(ext_error, args);
+    Py_DECREF(args);
+  }
+  return NULL;
+}
+
+eryx_runtime *ext_runtime(void) {
+  if (!runtime)
+    PyErr_SetString(PyExc_RuntimeError, "the Eryx runtime is not loaded");
+  return runtime;
+}
+
+static PyObject *load_runtime(PyObject *mod, PyObject *arg) {
+  (void)mod;
+  Py_ssize_t n;
+  const char *dir = PyUnicode_AsUTF8AndSize(arg, &n);
+  if (!dir)
+    return NULL;
+  eryx_error *err = NULL;
+  Py_BEGIN_ALLOW_THREADS
+  PyThread_acquire_lock(runtime_lock, WAIT_LOCK);
+  if (!runtime) {
+    eryx_runtime_options o = ERYX_RUNTIME_OPTIONS_INIT;
+    o.runtime_dir = dir;
+    o.runtime_dir_len = (size_t)n;
+    err = eryx_runtime_new(&o, &runtime);
+  }
+  PyThread_release_lock(runtime_lock);
+  Py_END_ALLOW_THREADS
+  if (err)
+    return ext_raise(err);
+  Py_RETURN_NONE;
+}
+
+static PyMethodDef methods[] = {
+    {"load_runtime", load_runtime, METH_O,
+     "load_runtime(dir) -- load the runtime from `dir` (once per process)"},
+    {NULL, NULL, 0, NULL},
+};
+
+static struct PyModuleDef module = {
+    PyModuleDef_HEAD_INIT, "_eryx", "Bindings to liberyx (see eryx).", -1, methods,
+    NULL, NULL, NULL, NULL,
+};
+
+PyMODINIT_FUNC PyInit__eryx(void) {
+  PyObject *m = PyModule_Create(&module);
+  if (!m)
+    return NULL;
+  runtime_lock = PyThread_allocate_lock();
+  ext_error = PyErr_NewException("eryx._eryx.Error", NULL, NULL);
+  if (!runtime_lock || !ext_error || PyModule_AddObjectRef(m, "Error", ext_error) < 0 ||
+      PyType_Ready(&ext_sandbox_type) < 0 || PyType_Ready(&ext_vfs_type) < 0 ||
+      PyType_Ready(&ext_call_type) < 0 ||
+      PyModule_AddObjectRef(m, "Sandbox", (PyObject *)&ext_sandbox_type) < 0 ||
+      PyModule_AddObjectRef(m, "Vfs", (PyObject *)&ext_vfs_type) < 0 ||
+      PyModule_AddObjectRef(m, "Call", (PyObject *)&ext_call_type) < 0) {
+    Py_DECREF(m);
+    return NULL;
+  }
+  return m;
+}

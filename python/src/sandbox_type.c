@@ -1,0 +1,428 @@
+/*
+ * sandbox_type.c — `_eryx.Sandbox`: one eryx_sandbox or eryx_session.
+ *
+ * execute() releases the GIL for the whole run; one lock per object keeps
+ * two threads from running the same sandbox at once (the second waits).
+ * cancel() takes no lock, so it works from any thread during a run.
+ * Callbacks, output and trace handlers come back on the executing thread
+ * and take the GIL for the Python call.
+ */
+#include "ext.h"
+
+#include <stdint.h>
+#include <string.h>
+
+typedef struct {
+  PyObject_HEAD
+  eryx_sandbox *sb;  /* exactly one of sb / ss is set */
+  eryx_session *ss;
+  PyObject *dispatch; /* dispatch(name, args_json, call) */
+  PyObject *on_stdout, *on_stderr, *on_trace;
+  PyObject *pending; /* unanswered calls: address -> Call */
+  PyThread_type_lock busy;
+} SandboxObject;
+
+/* ---- entries from liberyx (executing thread, GIL not held) ---- */
+
+static void on_call(void *ud, eryx_call *call, const char *args, size_t len) {
+  SandboxObject *self = ud;
+  PyGILState_STATE g = PyGILState_Ensure();
+  size_t nlen;
+  const char *name = eryx_call_name(call, &nlen);
+  PyObject *c = ext_call_new(call, self->pending);
+  if (!c) {
+    PyErr_Clear();
+    static const char msg[] = "out of memory in the host";
+    eryx_error_free(eryx_call_fail(call, "HostError", 9, msg, sizeof msg - 1));
+  } else {
+    PyObject *r = PyObject_CallFunction(self->dispatch, "s#s#O", name, (Py_ssize_t)nlen,
+                                        args, (Py_ssize_t)len, c);
+    if (!r) /* the dispatcher failed itself: report, and fail the call */
+      PyErr_WriteUnraisable(self->dispatch);
+    Py_XDECREF(r);
+    PyObject *answered = PyObject_GetAttrString(c, "answered");
+    if (!r && answered == Py_False) {
+      PyObject *res = PyObject_CallMethod(c, "fail", "ss", "HostError",
+                                          "the host's callback dispatcher failed");
+      Py_XDECREF(res);
+    }
+    Py_XDECREF(answered);
+    PyErr_Clear();
+    Py_DECREF(c);
+  }
+  PyGILState_Release(g);
+}
+
+static void on_cancel(void *ud, eryx_call *call) {
+  SandboxObject *self = ud;
+  PyGILState_STATE g = PyGILState_Ensure();
+  ext_call_cancelled(self->pending, call);
+  PyGILState_Release(g);
+}
+
+static void emit(PyObject *handler, const char *text, size_t len) {
+  PyGILState_STATE g = PyGILState_Ensure();
+  PyObject *r = PyObject_CallFunction(handler, "s#", text, (Py_ssize_t)len);
+  if (!r)
+    PyErr_WriteUnraisable(handler);
+  Py_XDECREF(r);
+  PyGILState_Release(g);
+}
+
+static void on_stdout(void *ud, const char *text, size_t len) {
+  emit(((SandboxObject *)ud)->on_stdout, text, len);
+}
+
+static void on_stderr(void *ud, const char *text, size_t len) {
+  emit(((SandboxObject *)ud)->on_stderr, text, len);
+}
+
+static void on_trace(void *ud, const eryx_trace_event *ev) {
+  SandboxObject *self = ud;
+  PyGILState_STATE g = PyGILState_Ensure();
+  PyObject *r = PyObject_CallFunction(self->on_trace, "iIs#s#", (int)ev->kind, ev->line,
+                                      ev->function, (Py_ssize_t)ev->function_len,
+                                      ev->detail, (Py_ssize_t)ev->detail_len);
+  if (!r)
+    PyErr_WriteUnraisable(self->on_trace);
+  Py_XDECREF(r);
+  PyGILState_Release(g);
+}
+
+/* ---- construction ---- */
+
+/* callbacks: a sequence of (name, description or None, schema JSON or None).
+ * The strings stay owned by the tuples, which live through the call. */
+static eryx_callback *read_callbacks(SandboxObject *self, PyObject *seq, size_t *n,
+                                     PyObject **keep) {
+  PyObject *fast = PySequence_Fast(seq, "callbacks must be a sequence");
+  if (!fast)
+    return NULL;
+  Py_ssize_t count = PySequence_Fast_GET_SIZE(fast);
+  eryx_callback *cbs = PyMem_Calloc(count ? (size_t)count : 1, sizeof *cbs);
+  if (!cbs) {
+    Py_DECREF(fast);
+    PyErr_NoMemory();
+    return NULL;
+  }
+  for (Py_ssize_t i = 0; i < count; i++) {
+    Py_ssize_t nl = 0, dl = 0, sl = 0;
+    const char *name, *desc = NULL, *schema = NULL;
+    if (!PyArg_ParseTuple(PySequence_Fast_GET_ITEM(fast, i), "s#z#z#", &name, &nl, &desc,
+                          &dl, &schema, &sl)) {
+      PyMem_Free(cbs);
+      Py_DECREF(fast);
+      return NULL;
+    }
+    cbs[i] = (eryx_callback){name, (size_t)nl, desc, (size_t)dl, schema, (size_t)sl,
+                             on_call, on_cancel, self};
+  }
+  *n = (size_t)count;
+  *keep = fast; /* holds the tuples (and their strings) until the copy */
+  return cbs;
+}
+
+static int init(SandboxObject *self, PyObject *args, PyObject *kw) {
+  static char *kwlist[] = {"session", "timeout_ms", "max_memory_bytes", "max_fuel",
+                           "max_output_bytes", "callbacks", "dispatch",
+                           "max_callback_invocations", "callback_timeout_ms",
+                           "on_stdout", "on_stderr", "on_trace", "result_variable",
+                           "vfs", "vfs_mount_path", "echo", NULL};
+  int session = 0, echo = 0;
+  unsigned long long timeout = 0, memory = 0, fuel = 0, output = 0, cb_timeout = 0;
+  unsigned int max_calls = 0;
+  PyObject *callbacks = Py_None, *dispatch = Py_None, *out = Py_None, *err_ = Py_None,
+           *trace = Py_None, *result_var = Py_None, *vfs = Py_None, *mount = Py_None;
+  if (self->sb || self->ss) {
+    PyErr_SetString(PyExc_RuntimeError, "already initialized");
+    return -1;
+  }
+  if (!PyArg_ParseTupleAndKeywords(args, kw, "|$pKKKKOOIKOOOOOOp", kwlist, &session,
+                                   &timeout, &memory, &fuel, &output, &callbacks,
+                                   &dispatch, &max_calls, &cb_timeout, &out, &err_,
+                                   &trace, &result_var, &vfs, &mount, &echo))
+    return -1;
+  eryx_runtime *rt = ext_runtime();
+  if (!rt)
+    return -1;
+  eryx_sandbox_options o = ERYX_SANDBOX_OPTIONS_INIT;
+  o.timeout_ms = timeout;
+  o.max_memory_bytes = memory;
+  o.max_fuel = fuel;
+  o.max_output_bytes = output;
+  o.max_callback_invocations = max_calls;
+  o.callback_timeout_ms = cb_timeout;
+  o.echo_expressions = echo;
+  o.output_user_data = self;
+  o.trace_user_data = self;
+  if (out != Py_None) {
+    self->on_stdout = Py_NewRef(out);
+    o.on_stdout = on_stdout;
+  }
+  if (err_ != Py_None) {
+    self->on_stderr = Py_NewRef(err_);
+    o.on_stderr = on_stderr;
+  }
+  if (trace != Py_None) {
+    self->on_trace = Py_NewRef(trace);
+    o.on_trace = on_trace;
+  }
+  Py_ssize_t n;
+  if (result_var != Py_None) {
+    o.result_variable = PyUnicode_AsUTF8AndSize(result_var, &n);
+    if (!o.result_variable)
+      return -1;
+    o.result_variable_len = (size_t)n;
+  }
+  if (vfs != Py_None) {
+    o.vfs = ext_vfs_of(vfs);
+    if (!o.vfs) {
+      PyErr_SetString(PyExc_TypeError, "vfs must be an eryx._eryx.Vfs");
+      return -1;
+    }
+  }
+  if (mount != Py_None) {
+    o.vfs_mount_path = PyUnicode_AsUTF8AndSize(mount, &n);
+    if (!o.vfs_mount_path)
+      return -1;
+    o.vfs_mount_path_len = (size_t)n;
+  }
+  if (!(self->pending = PyDict_New()) || !(self->busy = PyThread_allocate_lock())) {
+    PyErr_NoMemory();
+    return -1;
+  }
+  eryx_callback *cbs = NULL;
+  PyObject *keep = NULL; /* holds the callback strings until the copy */
+  if (callbacks != Py_None) {
+    if (dispatch == Py_None || !PyCallable_Check(dispatch)) {
+      PyErr_SetString(PyExc_TypeError, "callbacks need a callable dispatch");
+      return -1;
+    }
+    self->dispatch = Py_NewRef(dispatch);
+    cbs = read_callbacks(self, callbacks, &o.callback_count, &keep);
+    if (!cbs)
+      return -1;
+    o.callbacks = cbs;
+  }
+  eryx_error *err;
+  Py_BEGIN_ALLOW_THREADS
+  err = session ? eryx_session_new(rt, &o, &self->ss) : eryx_sandbox_new(rt, &o, &self->sb);
+  Py_END_ALLOW_THREADS
+  PyMem_Free(cbs);
+  Py_XDECREF(keep);
+  if (err) {
+    ext_raise(err);
+    return -1;
+  }
+  return 0;
+}
+
+static void dealloc(SandboxObject *self) {
+  PyObject_GC_UnTrack(self);
+  eryx_sandbox_free(self->sb);
+  eryx_session_free(self->ss);
+  if (self->pending)
+    PyDict_Clear(self->pending); /* unanswered calls are failed (and dropped) */
+  Py_CLEAR(self->pending);
+  Py_CLEAR(self->dispatch);
+  Py_CLEAR(self->on_stdout);
+  Py_CLEAR(self->on_stderr);
+  Py_CLEAR(self->on_trace);
+  if (self->busy)
+    PyThread_free_lock(self->busy);
+  Py_TYPE(self)->tp_free((PyObject *)self);
+}
+
+static int traverse(SandboxObject *self, visitproc visit, void *arg) {
+  Py_VISIT(self->dispatch);
+  Py_VISIT(self->on_stdout);
+  Py_VISIT(self->on_stderr);
+  Py_VISIT(self->on_trace);
+  Py_VISIT(self->pending);
+  return 0;
+}
+
+static int ready(SandboxObject *self) {
+  if (!self->sb && !self->ss) {
+    PyErr_SetString(PyExc_RuntimeError, "the sandbox was not initialized");
+    return 0;
+  }
+  return 1;
+}
+
+static int need_session(SandboxObject *self) {
+  if (!ready(self))
+    return 0;
+  if (!self->ss) {
+    PyErr_SetString(PyExc_TypeError, "only sessions have this operation");
+    return 0;
+  }
+  return 1;
+}
+
+/* ---- methods ---- */
+
+static PyObject *text(const char *s, size_t n) {
+  return PyUnicode_DecodeUTF8(s ? s : "", (Py_ssize_t)(s ? n : 0), "replace");
+}
+
+static PyObject *text_or_none(const char *s, size_t n) {
+  return s ? text(s, n) : Py_NewRef(Py_None);
+}
+
+/* execute(code) -> (status, stdout, stderr, result_json, result_error,
+ *   error_type, error_message, traceback, error_line, duration_ms,
+ *   callback_invocations, peak_memory_bytes, fuel_consumed, truncated) */
+static PyObject *execute(SandboxObject *self, PyObject *arg) {
+  if (!ready(self))
+    return NULL;
+  Py_ssize_t n;
+  const char *code = PyUnicode_AsUTF8AndSize(arg, &n);
+  if (!code)
+    return NULL;
+  eryx_result *r = NULL;
+  eryx_error *err;
+  Py_BEGIN_ALLOW_THREADS
+  PyThread_acquire_lock(self->busy, WAIT_LOCK);
+  err = self->ss ? eryx_session_execute(self->ss, code, (size_t)n, &r)
+                 : eryx_sandbox_execute(self->sb, code, (size_t)n, &r);
+  PyThread_release_lock(self->busy);
+  Py_END_ALLOW_THREADS
+  if (err)
+    return ext_raise(err);
+  size_t l[7];
+  const char *s[7] = {eryx_result_stdout(r, &l[0]),        eryx_result_stderr(r, &l[1]),
+                      eryx_result_json(r, &l[2]),          eryx_result_json_error(r, &l[3]),
+                      eryx_result_error_type(r, &l[4]),    eryx_result_error_message(r, &l[5]),
+                      eryx_result_traceback(r, &l[6])};
+  PyObject *out = Py_BuildValue(
+      "(iNNNNNNNIdIKKO)", (int)eryx_result_status(r), text(s[0], l[0]), text(s[1], l[1]),
+      text_or_none(s[2], l[2]), text_or_none(s[3], l[3]), text(s[4], l[4]), text(s[5], l[5]),
+      text(s[6], l[6]), eryx_result_error_line(r), eryx_result_duration_ms(r),
+      eryx_result_callback_invocations(r),
+      (unsigned long long)eryx_result_peak_memory_bytes(r),
+      (unsigned long long)eryx_result_fuel_consumed(r),
+      eryx_result_output_truncated(r) ? Py_True : Py_False);
+  eryx_result_free(r);
+  return out;
+}
+
+static PyObject *cancel(SandboxObject *self, PyObject *unused) {
+  (void)unused;
+  if (!ready(self))
+    return NULL;
+  int was;
+  Py_BEGIN_ALLOW_THREADS
+  was = self->ss ? eryx_session_cancel(self->ss) : eryx_sandbox_cancel(self->sb);
+  Py_END_ALLOW_THREADS
+  return PyBool_FromLong(was);
+}
+
+/* Runs a session operation that may run guest code, without the GIL. */
+#define SESSION_CALL(expr)                                                    \
+  eryx_error *err;                                                            \
+  Py_BEGIN_ALLOW_THREADS                                                      \
+  PyThread_acquire_lock(self->busy, WAIT_LOCK);                               \
+  err = (expr);                                                               \
+  PyThread_release_lock(self->busy);                                          \
+  Py_END_ALLOW_THREADS
+
+static PyObject *snapshot(SandboxObject *self, PyObject *arg) {
+  if (!need_session(self))
+    return NULL;
+  int skip = PyObject_IsTrue(arg);
+  if (skip < 0)
+    return NULL;
+  eryx_snapshot *snap = NULL;
+  SESSION_CALL(eryx_session_snapshot_state(self->ss, skip, &snap));
+  if (err)
+    return ext_raise(err);
+  size_t len;
+  const uint8_t *data = eryx_snapshot_data(snap, &len);
+  PyObject *skipped = PyList_New(0);
+  for (size_t i = 0; skipped && i < eryx_snapshot_skipped_count(snap); i++) {
+    size_t nl;
+    const char *name = eryx_snapshot_skipped(snap, i, &nl);
+    PyObject *o = text(name, nl);
+    if (!o || PyList_Append(skipped, o) < 0)
+      Py_CLEAR(skipped);
+    Py_XDECREF(o);
+  }
+  PyObject *out = skipped ? Py_BuildValue("(y#N)", data, (Py_ssize_t)len, skipped) : NULL;
+  eryx_snapshot_free(snap);
+  return out;
+}
+
+static PyObject *restore(SandboxObject *self, PyObject *arg) {
+  if (!need_session(self))
+    return NULL;
+  Py_buffer buf;
+  if (PyObject_GetBuffer(arg, &buf, PyBUF_SIMPLE) < 0)
+    return NULL;
+  SESSION_CALL(eryx_session_restore_state(self->ss, buf.buf, (size_t)buf.len));
+  PyBuffer_Release(&buf);
+  return err ? ext_raise(err) : Py_NewRef(Py_None);
+}
+
+static PyObject *clear_state(SandboxObject *self, PyObject *unused) {
+  (void)unused;
+  if (!need_session(self))
+    return NULL;
+  SESSION_CALL(eryx_session_clear_state(self->ss));
+  return err ? ext_raise(err) : Py_NewRef(Py_None);
+}
+
+static PyObject *reset(SandboxObject *self, PyObject *unused) {
+  (void)unused;
+  if (!need_session(self))
+    return NULL;
+  SESSION_CALL(eryx_session_reset(self->ss));
+  return err ? ext_raise(err) : Py_NewRef(Py_None);
+}
+
+static PyObject *get_execution_count(SandboxObject *self, void *closure) {
+  (void)closure;
+  if (!need_session(self))
+    return NULL;
+  return PyLong_FromUnsignedLongLong(eryx_session_execution_count(self->ss));
+}
+
+static PyObject *library_stubs(SandboxObject *self, PyObject *unused) {
+  (void)unused;
+  if (!ready(self))
+    return NULL;
+  if (!self->sb)
+    return PyUnicode_FromString("");
+  size_t n;
+  const char *s = eryx_sandbox_library_stubs(self->sb, &n);
+  return text(s, n);
+}
+
+static PyMethodDef sandbox_methods[] = {
+    {"execute", (PyCFunction)execute, METH_O, "execute(code) -> result tuple"},
+    {"cancel", (PyCFunction)cancel, METH_NOARGS, "cancel() -> bool (a run was stopped)"},
+    {"snapshot", (PyCFunction)snapshot, METH_O, "snapshot(skip) -> (bytes, skipped)"},
+    {"restore", (PyCFunction)restore, METH_O, "restore(bytes)"},
+    {"clear_state", (PyCFunction)clear_state, METH_NOARGS, "clear_state()"},
+    {"reset", (PyCFunction)reset, METH_NOARGS, "reset()"},
+    {"library_stubs", (PyCFunction)library_stubs, METH_NOARGS, "library_stubs() -> str"},
+    {NULL, NULL, 0, NULL},
+};
+
+static PyGetSetDef sandbox_getset[] = {
+    {"execution_count", (getter)get_execution_count, NULL, "executions so far", NULL},
+    {NULL, NULL, NULL, NULL, NULL},
+};
+
+PyTypeObject ext_sandbox_type = {
+    PyVarObject_HEAD_INIT(NULL, 0).tp_name = "eryx._eryx.Sandbox",
+    .tp_basicsize = sizeof(SandboxObject),
+    .tp_dealloc = (destructor)dealloc,
+    .tp_traverse = (traverseproc)traverse,
+    .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC,
+    .tp_doc = "A sandbox or session of liberyx.",
+    .tp_methods = sandbox_methods,
+    .tp_getset = sandbox_getset,
+    .tp_init = (initproc)init,
+    .tp_new = PyType_GenericNew,
+};

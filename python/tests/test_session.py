@@ -1,0 +1,111 @@
+"""Session state, snapshots (also across processes) and VfsStorage."""
+import os
+import subprocess
+import sys
+
+import pytest
+
+import eryx
+
+
+def test_state_persists_and_counts():
+    s = eryx.Session()
+    s.execute("import math\nx = 1\ndef f(): return x + 1\nclass C: pass")
+    s.execute("x += 1")
+    r = s.execute("result = [x, f(), C.__name__, math.floor(2.5)]")
+    assert r.result == [2, 3, "C", 2]
+    assert s.execution_count == 3
+
+
+def test_clear_state_and_reset():
+    s = eryx.Session()
+    s.execute("x = 1")
+    s.clear_state()
+    with pytest.raises(eryx.ExecutionError):
+        s.execute("x")
+    s.execute("y = 2")
+    s.reset()
+    assert s.execution_count == 0
+    with pytest.raises(eryx.ExecutionError):
+        s.execute("y")
+
+
+def test_session_timeout():
+    s = eryx.Session(execution_timeout_ms=200)
+    s.execute("keep = 5")
+    with pytest.raises(eryx.TimeoutError):
+        s.execute("while True: pass")
+
+
+def test_snapshot_restores_in_another_process(tmp_path):
+    s = eryx.Session()
+    s.execute("def greet(n):\n    return f'hello {n}'\nclass P:\n    def __init__(self, v): self.v = v\n"
+              "items = [P(1), P(2)]\nsq = lambda v: v * v")
+    data = s.snapshot_state()
+    assert isinstance(data, bytes)
+    path = tmp_path / "snap.bin"
+    path.write_bytes(data)
+    code = ("import eryx, sys\n"
+            "s = eryx.Session()\n"
+            "s.restore_state(open(sys.argv[1], 'rb').read())\n"
+            "print(s.execute(\"result = [greet('x'), [i.v for i in items], sq(4)]\").result)\n")
+    out = subprocess.run([sys.executable, "-c", code, str(path)], capture_output=True,
+                         text=True, timeout=120, cwd=str(tmp_path))
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "['hello x', [1, 2], 16]"
+
+
+def test_unserializable_values_and_bad_snapshots():
+    s = eryx.Session()
+    s.execute("gen = (i for i in range(3))\nok = 1")
+    with pytest.raises(eryx.SnapshotError) as e:
+        s.snapshot_state()
+    assert "gen" in str(e.value)
+    data = s.snapshot_state(skip_unserializable=True)
+    assert s.last_skipped == ["gen"]
+    for bad in (b"garbage", data[:-10], b"\xff" * 10):
+        with pytest.raises(eryx.SnapshotError):
+            s.restore_state(bad)
+    assert s.execute("result = ok").result == 1  # unchanged
+
+
+def test_vfs_storage_is_shared_with_the_host_and_the_next_session():
+    store = eryx.VfsStorage()
+    store.write("/input/data.csv", "a,b\n1,2\n")
+    s = eryx.Session(vfs=store)
+    s.execute("import csv, pathlib\n"
+              "rows = list(csv.reader(open('/data/input/data.csv')))\n"
+              "pathlib.Path('/data/out').mkdir()\n"
+              "open('/data/out/sum.txt', 'w').write(str(int(rows[1][0]) + int(rows[1][1])))")
+    assert store.read_text("out/sum.txt") == "3"
+    assert store.listdir("/") == ["input", "out"]
+    assert store.exists("/out/sum.txt") and not store.exists("nope")
+    del s
+    s2 = eryx.Session(vfs=store, vfs_mount_path="/work")
+    assert s2.execute("result = open('/work/out/sum.txt').read()").result == "3"
+    assert s2.vfs is store
+    with pytest.raises(eryx.VfsError):
+        store.read("missing.txt")
+
+
+def test_vfs_quota_is_enospc_inside_and_an_error_outside():
+    store = eryx.VfsStorage(quota_bytes=100_000)
+    s = eryx.Session(vfs=store)
+    r = s.execute("import errno\ntry:\n    open('/data/big', 'wb').write(b'x' * 200_000)\n"
+                  "except OSError as e:\n    result = errno.errorcode[e.errno]")
+    assert r.result == "ENOSPC"
+    assert store.used_bytes <= store.quota_bytes == 100_000
+    with pytest.raises(eryx.VfsError):
+        store.write("big2", b"y" * 200_000)
+
+
+def test_snapshot_includes_files():
+    store = eryx.VfsStorage()
+    s = eryx.Session(vfs=store)
+    s.execute("open('/data/f.txt', 'w').write('saved')\nv = 9")
+    data = s.snapshot_state()
+    other = eryx.Session(vfs=eryx.VfsStorage())
+    other.restore_state(data)
+    assert other.execute("result = [v, open('/data/f.txt').read()]").result == [9, "saved"]
+    with pytest.raises(eryx.SnapshotError):
+        eryx.Session().restore_state(data)  # has files, no storage to put them in
