@@ -109,3 +109,44 @@ def test_snapshot_includes_files():
     assert other.execute("result = [v, open('/data/f.txt').read()]").result == [9, "saved"]
     with pytest.raises(eryx.SnapshotError):
         eryx.Session().restore_state(data)  # has files, no storage to put them in
+
+
+def test_session_keywords_callbacks_output_and_result_variable():
+    out, err = [], []
+
+    async def lookup(key: str) -> str:
+        return key.upper()
+
+    s = eryx.Session(callbacks=[{"name": "lookup", "fn": lookup}], on_stdout=out.append,
+                     on_stderr=err.append, result_variable="answer",
+                     resource_limits=eryx.ResourceLimits(max_callback_invocations=5))
+    s.execute("import sys\nv = await lookup('a')\nprint(v)\nprint('warn', file=sys.stderr)")
+    r = s.execute("answer = v + (await lookup('b'))")
+    assert r.result == "AB" and r.callback_invocations == 1
+    assert "".join(out) == "A\n" and "".join(err) == "warn\n"
+
+
+def test_vfs_export_and_import():
+    a = eryx.VfsStorage()
+    a.write("d/x.bin", bytes(range(256)))
+    b = eryx.VfsStorage()
+    b.import_(a.export())
+    assert b.read("/d/x.bin") == bytes(range(256))
+    assert b.files() == [("d", True, 0), ("d/x.bin", False, 256)]
+    with pytest.raises(eryx.SnapshotError):
+        b.import_(b"not an archive")
+    assert b.read("d/x.bin") == bytes(range(256))
+    b.remove("d")
+    assert b.files() == [] and b.used_bytes == 0
+
+
+def test_a_missing_runtime_is_an_initialization_error(tmp_path):
+    code = ("import eryx\n"
+            "try:\n"
+            "    eryx.Sandbox()\n"
+            "except eryx.InitializationError as e:\n"
+            "    print('InitializationError', isinstance(e, eryx.EryxError))\n")
+    env = dict(os.environ, ERYX_RUNTIME_DIR=str(tmp_path))
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         env=env, timeout=60)
+    assert out.stdout.split() == ["InitializationError", "True"], out.stderr
