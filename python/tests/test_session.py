@@ -150,3 +150,28 @@ def test_a_missing_runtime_is_an_initialization_error(tmp_path):
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          env=env, timeout=60)
     assert out.stdout.split() == ["InitializationError", "True"], out.stderr
+
+
+def test_stdlib_file_modules_work_on_the_mount():
+    s = eryx.Session(vfs=eryx.VfsStorage())
+    r = s.execute(
+        "import glob, gzip, os, shutil, tarfile, zipfile\n"
+        "os.makedirs('/data/src/sub')\n"
+        "for n in 'abc':\n"
+        "    open(f'/data/src/{n}.txt', 'w').write(n * 3)\n"
+        "shutil.copytree('/data/src', '/data/dst')\n"
+        "shutil.move('/data/dst/a.txt', '/data/moved.txt')\n"
+        "with zipfile.ZipFile('/data/z.zip', 'w') as z:\n"
+        "    z.write('/data/src/b.txt', 'b.txt')\n"
+        "with gzip.open('/data/g.gz', 'wt') as g:\n"
+        "    g.write('zipped')\n"
+        "with tarfile.open('/data/t.tar', 'w') as t:\n"
+        "    t.add('/data/src', arcname='src')\n"
+        "result = [sorted(glob.glob('/data/src/*.txt')), open('/data/moved.txt').read(),\n"
+        "          zipfile.ZipFile('/data/z.zip').read('b.txt').decode(),\n"
+        "          gzip.open('/data/g.gz', 'rt').read(),\n"
+        "          sorted(tarfile.open('/data/t.tar').getnames()),\n"
+        "          os.path.realpath('/data/src/../moved.txt')]")
+    assert r.result == [["/data/src/a.txt", "/data/src/b.txt", "/data/src/c.txt"], "aaa", "bbb",
+                        "zipped", ["src", "src/a.txt", "src/b.txt", "src/c.txt", "src/sub"],
+                        "/data/moved.txt"]
