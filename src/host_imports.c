@@ -160,6 +160,13 @@ HOST_IMPORT(callback_wait) {
   return NULL;
 }
 
+static void set_u64_field(wasmtime_component_valrecord_entry_t *e, const char *name,
+                          uint64_t v) {
+  set_field(e, name);
+  e->val.kind = WASMTIME_COMPONENT_U64;
+  e->val.of.u64 = v;
+}
+
 /* File bytes cross the boundary as text with one character per byte
  * (U+0000..U+00FF), which the guest makes with bytes.decode('latin-1'):
  * cheaper than a list<u8>, which the C API passes as one value per byte. */
@@ -234,15 +241,9 @@ HOST_IMPORT(fs) {
   set_field(&f[1], "is-dir");
   f[1].val.kind = WASMTIME_COMPONENT_BOOL;
   f[1].val.of.boolean = rep.dir;
-  set_field(&f[2], "size");
-  f[2].val.kind = WASMTIME_COMPONENT_U64;
-  f[2].val.of.u64 = rep.size;
-  set_field(&f[3], "mtime-ns");
-  f[3].val.kind = WASMTIME_COMPONENT_U64;
-  f[3].val.of.u64 = rep.mtime_ns;
-  set_field(&f[4], "ino");
-  f[4].val.kind = WASMTIME_COMPONENT_U64;
-  f[4].val.of.u64 = rep.ino;
+  set_u64_field(&f[2], "size", rep.size);
+  set_u64_field(&f[3], "mtime-ns", rep.mtime_ns);
+  set_u64_field(&f[4], "ino", rep.ino);
   set_field(&f[5], "data");
   set_text_from_bytes(&f[5].val, rep.data, rep.data_len);
   free(rep.data);

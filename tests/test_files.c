@@ -26,6 +26,18 @@ static eryx_session *session_on(eryx_vfs *v, const char *mount) {
   return new_session(&o);
 }
 
+/* A new tree and a session on it at /data; false (and both NULL) if either
+ * cannot be made. */
+static bool tree_and_session(uint64_t quota, eryx_vfs **v, eryx_session **s) {
+  *v = new_vfs(quota);
+  *s = *v ? session_on(*v, NULL) : NULL;
+  if (!*s) {
+    eryx_vfs_free(*v);
+    *v = NULL;
+  }
+  return *s != NULL;
+}
+
 /* The file's content as a NUL-terminated string (caller frees), or NULL. */
 static char *host_read(eryx_vfs *v, const char *path) {
   uint8_t *data = NULL;
@@ -50,12 +62,10 @@ static void check_host_file(eryx_vfs *v, const char *path, const char *want) {
 }
 
 static void python_file_apis_work_and_persist(void) {
-  eryx_vfs *v = new_vfs(0);
-  eryx_session *s = v ? session_on(v, NULL) : NULL;
-  if (!s) {
-    eryx_vfs_free(v);
+  eryx_vfs *v;
+  eryx_session *s;
+  if (!tree_and_session(0, &v, &s))
     return;
-  }
   expect(s, "import os, pathlib, shutil\n"
             "with open('/data/notes.txt', 'w') as f:\n"
             "    f.write('line 1\\n')\n"
@@ -124,12 +134,10 @@ static void python_file_apis_work_and_persist(void) {
 }
 
 static void quota_is_enforced_with_enospc(void) {
-  eryx_vfs *v = new_vfs(1 << 20);
-  eryx_session *s = v ? session_on(v, NULL) : NULL;
-  if (!s) {
-    eryx_vfs_free(v);
+  eryx_vfs *v;
+  eryx_session *s;
+  if (!tree_and_session(1 << 20, &v, &s))
     return;
-  }
   /* One big write, many small ones, a sparse seek and a truncate: each
    * stops at the quota with ENOSPC, caught inside Python. */
   expect(s, "import errno, os\n"
@@ -180,12 +188,10 @@ static void escapes_stay_inside(void) {
   char host_path[64];
   snprintf(host_path, sizeof host_path, "/tmp/eryx-escape-%d", (int)getpid());
   unlink(host_path);
-  eryx_vfs *v = new_vfs(0);
-  eryx_session *s = v ? session_on(v, NULL) : NULL;
-  if (!s) {
-    eryx_vfs_free(v);
+  eryx_vfs *v;
+  eryx_session *s;
+  if (!tree_and_session(0, &v, &s))
     return;
-  }
   char code[2048];
   snprintf(code, sizeof code,
            "import os, posix, _io\n"
@@ -223,12 +229,10 @@ static void escapes_stay_inside(void) {
 }
 
 static void snapshots_include_files(void) {
-  eryx_vfs *v = new_vfs(0);
-  eryx_session *s = v ? session_on(v, NULL) : NULL;
-  if (!s) {
-    eryx_vfs_free(v);
+  eryx_vfs *v;
+  eryx_session *s;
+  if (!tree_and_session(0, &v, &s))
     return;
-  }
   expect(s, "import os\nos.makedirs('/data/d')\n"
             "open('/data/d/x.bin', 'wb').write(bytes(range(256)) * 3)\n"
             "n = 42",
