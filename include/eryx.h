@@ -389,8 +389,10 @@ void eryx_session_free(eryx_session *s);
  * are refused with ERYX_ERR_INVALID_ARGUMENT.
  */
 
-/* Creates an empty tree. `quota_bytes`: most bytes of file content;
- * 0: 64 MiB; UINT64_MAX: no quota. At most 100000 files and directories.
+/* Creates an empty tree. `quota_bytes`: most bytes it may hold, counting
+ * file contents plus, for each file or directory, its path's length and 64
+ * bytes (so empty files and long names are bounded too); 0: 64 MiB;
+ * UINT64_MAX: no quota. At most 100000 files and directories.
  * `*out` is owned by the caller (eryx_vfs_free). */
 eryx_error *eryx_vfs_new(uint64_t quota_bytes, eryx_vfs **out);
 
@@ -423,7 +425,8 @@ typedef void (*eryx_vfs_entry_fn)(void *user_data, const char *path, size_t path
                                   int is_dir, uint64_t size);
 eryx_error *eryx_vfs_list(eryx_vfs *vfs, eryx_vfs_entry_fn fn, void *user_data);
 
-/* Bytes of file content held, and the quota (UINT64_MAX: none). */
+/* Bytes held (as counted against the quota), and the quota (UINT64_MAX:
+ * none). */
 uint64_t eryx_vfs_used_bytes(eryx_vfs *vfs);
 uint64_t eryx_vfs_quota_bytes(const eryx_vfs *vfs);
 

@@ -96,9 +96,13 @@ static bool has_children(eryx_vfs *v, const char *dir, size_t len) {
   return false;
 }
 
+static bool fits(const eryx_vfs *v, uint64_t more) {
+  return v->quota == UINT64_MAX || (more <= v->quota && v->used + more <= v->quota);
+}
+
 static vfs_entry *add(eryx_vfs *v, const char *path, size_t len, bool dir,
                       vfs_code *code) {
-  if (v->count >= VFS_MAX_ENTRIES) {
+  if (v->count >= VFS_MAX_ENTRIES || !fits(v, VFS_ENTRY_COST(len))) {
     *code = VFS_ENOSPC;
     return NULL;
   }
@@ -126,11 +130,12 @@ static vfs_entry *add(eryx_vfs *v, const char *path, size_t len, bool dir,
   e->mtime_ns = now_wall_ns();
   e->ino = ++v->next_ino;
   v->count++;
+  v->used += VFS_ENTRY_COST(len);
   return e;
 }
 
 static void drop(eryx_vfs *v, vfs_entry *e) {
-  v->used -= e->size;
+  v->used -= e->size + VFS_ENTRY_COST(e->path_len);
   free(e->path);
   free(e->data);
   *e = v->entries[--v->count]; /* unordered: move the last one here */
@@ -140,7 +145,7 @@ static void drop(eryx_vfs *v, vfs_entry *e) {
 static vfs_code resize(eryx_vfs *v, vfs_entry *e, uint64_t size) {
   if (size > e->size) {
     uint64_t more = size - e->size;
-    if (v->quota != UINT64_MAX && (more > v->quota || v->used + more > v->quota))
+    if (!fits(v, more))
       return VFS_ENOSPC;
     if (size > SIZE_MAX / 2)
       return VFS_ENOMEM;
@@ -364,6 +369,9 @@ static vfs_code op_rename(eryx_vfs *v, const vfs_request *r) {
   for (size_t i = 0; i < v->count; i++)
     if (&v->entries[i] == src || (src_dir && is_inside(&v->entries[i], from, flen)))
       moved++;
+  /* Longer names cost more (what `dst` frees is not counted). */
+  if (tlen > flen && !fits(v, (uint64_t)(tlen - flen) * moved))
+    return VFS_ENOSPC;
   char **paths = calloc(moved, sizeof *paths);
   size_t *idx = calloc(moved, sizeof *idx);
   bool fine = paths && idx;
@@ -397,9 +405,11 @@ static vfs_code op_rename(eryx_vfs *v, const vfs_request *r) {
   }
   for (size_t i = 0; i < k; i++) {
     vfs_entry *e = &v->entries[idx[i]];
+    size_t len = strlen(paths[i]);
+    v->used = v->used - VFS_ENTRY_COST(e->path_len) + VFS_ENTRY_COST(len);
     free(e->path);
     e->path = paths[i];
-    e->path_len = strlen(paths[i]);
+    e->path_len = len;
   }
   free(paths);
   free(idx);
@@ -595,23 +605,36 @@ eryx_error *eryx_vfs_write_file(eryx_vfs *v, const char *path, size_t path_len,
     return eryx__error_new(ERYX_ERR_FILES, "'/': is a directory");
   if ((err = make_parents(v, rel, path_len)))
     return err;
-  /* Check the quota before truncating, so a refused write loses nothing. */
+  /* One step under the lock: the quota is checked and the new content made
+   * before the old is dropped, so a refused write loses nothing. */
   pthread_mutex_lock(&v->lock);
+  vfs_code c = VFS_OK;
   vfs_entry *e = find(v, rel, path_len);
-  uint64_t old = e && !e->dir ? e->size : 0;
-  bool fits = v->quota == UINT64_MAX || (uint64_t)len <= v->quota - (v->used - old);
+  if (!e) {
+    c = check_parent(v, rel, path_len);
+    if (c == VFS_OK)
+      e = add(v, rel, path_len, false, &c);
+  } else if (e->dir) {
+    c = VFS_EISDIR;
+  }
+  uint8_t *copy = NULL;
+  if (c == VFS_OK && !fits(v, len > e->size ? len - e->size : 0))
+    c = VFS_ENOSPC;
+  if (c == VFS_OK && !(copy = malloc(len ? len : 1)))
+    c = VFS_ENOMEM;
+  if (c == VFS_OK) {
+    memcpy(copy, data, len);
+    v->used = v->used - e->size + len;
+    free(e->data);
+    e->data = copy;
+    e->size = e->cap = len;
+    e->mtime_ns = now_wall_ns();
+  }
   pthread_mutex_unlock(&v->lock);
-  if (!fits)
-    return eryx__error_new(ERYX_ERR_FILES, "'%.*s': quota exceeded (%llu bytes)",
-                           (int)path_len, rel, (unsigned long long)v->quota);
-  vfs_request req = {.op = VFS_OP_OPEN, .path = rel, .path_len = path_len,
-                     .size = VFS_O_CREATE | VFS_O_TRUNC | VFS_O_WRITE};
-  vfs_reply rep;
-  if ((err = apply_or_error(v, &req, &rep)))
-    return err;
-  req = (vfs_request){.op = VFS_OP_WRITE, .path = rel, .path_len = path_len,
-                      .data = data, .data_len = len};
-  return apply_or_error(v, &req, &rep);
+  if (c == VFS_OK)
+    return NULL;
+  return eryx__error_new(c == VFS_ENOMEM ? ERYX_ERR_RESOURCES : ERYX_ERR_FILES,
+                         "'%.*s': %s", (int)path_len, rel, code_text(c));
 }
 
 eryx_error *eryx_vfs_read_file(eryx_vfs *v, const char *path, size_t path_len,

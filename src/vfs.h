@@ -52,6 +52,9 @@ typedef enum {
 #define VFS_MAX_PATH 4096
 #define VFS_MAX_NAME 255
 #define VFS_MAX_ENTRIES 100000
+/* What an entry costs against the quota besides its content, so that empty
+ * files and long names cannot fill host memory outside the quota. */
+#define VFS_ENTRY_COST(path_len) ((uint64_t)(path_len) + 64)
 
 typedef struct vfs_entry {
   char *path; /* NUL-terminated, relative to the root */
@@ -66,8 +69,8 @@ typedef struct vfs_entry {
 struct eryx_vfs {
   atomic_int refs;
   pthread_mutex_t lock;
-  uint64_t quota;     /* most file bytes; UINT64_MAX: none */
-  uint64_t used;      /* file bytes held */
+  uint64_t quota;     /* most bytes; UINT64_MAX: none */
+  uint64_t used;      /* content + VFS_ENTRY_COST of every entry */
   vfs_entry *entries; /* unordered; the root is implicit */
   size_t count, cap;
   uint64_t next_ino;

@@ -162,13 +162,20 @@ static void quota_is_enforced_with_enospc(void) {
             "def grow():\n"
             "    with open('/data/t', 'wb') as f:\n"
             "        f.truncate(5 << 20)\n"
+            "def empties():\n"
+            "    os.mkdir('/data/e')\n"
+            "    for i in range(100000):\n"
+            "        open(f'/data/e/{i:0200}', 'w').close()\n"
             "result = [attempt(big), attempt(many), attempt(sparse), attempt(grow),\n"
-            "          open('/data/keep.txt').read()]",
-         "[\"ENOSPC\", \"ENOSPC\", \"ENOSPC\", \"ENOSPC\", \"precious\"]");
+            "          open('/data/keep.txt').read()]\n"
+            "os.remove('/data/many')\n"
+            "result.append(attempt(empties))\n"
+            "import shutil\n"
+            "shutil.rmtree('/data/e')",
+         "[\"ENOSPC\", \"ENOSPC\", \"ENOSPC\", \"ENOSPC\", \"precious\", \"ENOSPC\"]");
   CHECK(eryx_vfs_used_bytes(v) <= (1 << 20));
   /* Freeing space makes room again. */
   expect(s, "import os\n"
-            "os.remove('/data/many')\n"
             "open('/data/after', 'wb').write(b'a' * 100000)\n"
             "result = os.path.getsize('/data/after')",
          "100000");
@@ -346,7 +353,8 @@ static void host_api(void) {
   CHECK(!err);
   eryx_error_free(err);
   CHECK_STREQ(listing, "x:d:0;x/y:d:0;x/y/z.txt:f:3;");
-  CHECK(eryx_vfs_used_bytes(v) == 3);
+  /* Content, plus each entry's path length and 64 bytes. */
+  CHECK(eryx_vfs_used_bytes(v) == 3 + (1 + 64) + (3 + 64) + (9 + 64));
 
   /* Bad paths and missing files are errors, never crashes. */
   const char *bad[] = {"../etc/passwd", "x/../../y", "a//b", "./a"};

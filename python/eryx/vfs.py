@@ -15,7 +15,8 @@ from .errors import from_native
 
 class VfsStorage:
     def __init__(self, quota_bytes: Optional[int] = None) -> None:
-        """`quota_bytes`: most bytes of file content (None: 64 MiB)."""
+        """`quota_bytes`: most bytes held (None: 64 MiB), counting file
+        contents plus each file's or directory's path length and 64 bytes."""
         if quota_bytes is not None and (not isinstance(quota_bytes, int) or quota_bytes <= 0):
             raise ValueError("quota_bytes must be a positive int or None")
         self._native = _eryx.Vfs(quota_bytes or 0)
@@ -67,6 +68,7 @@ class VfsStorage:
 
     @property
     def used_bytes(self) -> int:
+        """Bytes held, as counted against the quota."""
         return self._native.used_bytes
 
     @property
