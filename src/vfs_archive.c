@@ -210,7 +210,7 @@ static eryx_error *parse(const uint8_t *p, size_t n, vfs_entry **out, size_t *co
       break;
     }
     at += plen + 16 + size;
-    *bytes += size;
+    *bytes += size + VFS_ENTRY_COST(plen);
   }
   /* Every parent is a directory of the archive. */
   for (size_t i = 0; !err && i < k; i++) {

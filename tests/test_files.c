@@ -383,6 +383,7 @@ static void host_api(void) {
   CHECK(!err);
   eryx_error_free(err);
   check_host_file(w, "x/y/z.txt", "abc");
+  CHECK(eryx_vfs_used_bytes(w) == eryx_vfs_used_bytes(v));
   err = eryx_vfs_write_file(w, "other", 5, (const uint8_t *)"o", 1);
   eryx_error_free(err);
   err = eryx_vfs_import(w, arch, arch_len - 4);
