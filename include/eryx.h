@@ -91,9 +91,16 @@ typedef struct eryx_runtime_options {
   /* Upper bound on sandboxes alive at once (their memory is reserved up
    * front by Wasmtime's pooling allocator). 0: 1000. */
   uint32_t max_sandboxes;
+
+  /* Instances a background thread keeps instantiated ahead of time, so that
+   * creating a sandbox (or giving a used one its next fresh instance) does
+   * not wait for an instantiation. Each holds a sandbox slot and about 2 MB
+   * (at most half of max_sandboxes are kept). 0: 2. Negative: none (no
+   * thread either). */
+  int warm_instances;
 } eryx_runtime_options;
 
-#define ERYX_RUNTIME_OPTIONS_INIT {ERYX_RUNTIME_OPTIONS_VERSION, NULL, 0, 0}
+#define ERYX_RUNTIME_OPTIONS_INIT {ERYX_RUNTIME_OPTIONS_VERSION, NULL, 0, 0, 0}
 
 /* Loads the runtime. On success `*out` is owned by the caller and released
  * with eryx_runtime_free() once every sandbox created from it is freed.

@@ -62,10 +62,14 @@ typedef struct eryx_variant {
   wasmtime_component_export_index_t *execute_index;
   wasmtime_component_export_index_t *snapshot_index;
   wasmtime_component_export_index_t *restore_index;
+  wasmtime_component_export_index_t *warm_up_index;
 } eryx_variant;
+
+typedef struct eryx_pool eryx_pool;
 
 struct eryx_runtime {
   eryx_variant plain;
+  eryx_pool *pool; /* warm instances of `plain` (NULL: none) */
   eryx_variant *_Atomic fuel; /* loaded on first use (fuel_mu) */
   pthread_mutex_t fuel_mu;
   char *dir;        /* the runtime directory */
@@ -103,6 +107,8 @@ typedef struct eryx_store_data {
   eryx_buf fd_stderr;
   bool fd_truncated;  /* fd writes beyond max_output_bytes were dropped */
 } eryx_store_data;
+
+uint64_t eryx__sandbox_max_output(const struct eryx_sandbox *sb);
 
 /* Forwards a chunk of output (which: 1 stdout, 2 stderr) to the sandbox's
  * live handler, if it has one. */
@@ -185,6 +191,35 @@ typedef struct {
  * fails as memory.grow failure (MemoryError in Python). */
 void eryx_store_set_memory_limiter(wasmtime_store_t *store, int64_t max_bytes,
                                    void *stats);
+
+/* ---- instance.c: a store with the component instantiated ---- */
+typedef struct eryx_instance {
+  wasmtime_store_t *store;
+  eryx_store_data *data; /* owned by the store; `sandbox` NULL until taken */
+  wasmtime_component_instance_t instance;
+  wasmtime_component_func_t execute_fn;
+} eryx_instance;
+/* `max_memory` < 0: no cap. `stats` must outlive the store (or until the
+ * limiter is replaced). */
+eryx_error *eryx__instance_new(eryx_runtime *rt, const eryx_variant *v, int64_t max_memory,
+                               eryx__memory_stats *stats, bool fuel, eryx_instance *out);
+void eryx__instance_free(eryx_instance *inst);
+
+/* ---- pool.c: warm instances made ahead by a background thread ---- */
+typedef struct eryx_warm {
+  eryx_instance inst;
+  eryx__memory_stats memory; /* what its (uncapped) limiter counted */
+} eryx_warm;
+/* target 0: no pool (`*out` NULL). */
+eryx_error *eryx__pool_new(eryx_runtime *rt, size_t target, eryx_pool **out);
+/* A warm instance (owned by the caller), or NULL when none is ready. */
+eryx_warm *eryx__pool_take(eryx_pool *p);
+/* Like eryx__pool_take, but waits up to `timeout_ms` for the instance being
+ * made (for when the pool's work holds the last sandbox slot). */
+eryx_warm *eryx__pool_take_waiting(eryx_pool *p, uint64_t timeout_ms);
+void eryx__warm_free(eryx_warm *w);
+void eryx__pool_free(eryx_pool *p);
+eryx_pool *eryx__runtime_pool(eryx_runtime *rt);
 
 eryx_result *eryx__result_new(void);
 /* Sets the error fields from C strings (copied). Returns false on OOM. */

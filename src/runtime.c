@@ -12,6 +12,8 @@
  * sandboxes with an instruction budget (fuel counting changes the code, so
  * it needs its own engine); the latter is mapped on first use only.
  *
+ * A second thread keeps a few instances instantiated ahead (pool.c).
+ *
  * The ticker thread increments the engines' epochs every ERYX_TICK_MS while
  * any execution runs (and briefly after), and sleeps on a condition variable
  * otherwise, so an idle process uses no CPU. Deadlines are per store
@@ -33,6 +35,9 @@
 /* After the last execution ends the ticker keeps going this many ticks
  * before it sleeps, so back-to-back executions do not wake it each time. */
 #define TICKER_GRACE_TICKS 50
+
+/* Warm instances kept ready by default (eryx_runtime_options). */
+#define DEFAULT_WARM 2
 
 static void *ticker_main(void *arg) {
   eryx_runtime *rt = arg;
@@ -118,8 +123,8 @@ static eryx_error *check_is(const char *path, bool want_dir) {
 
 static void variant_free(eryx_variant *v) {
   wasmtime_component_export_index_t *indices[] = {v->execute_index, v->snapshot_index,
-                                                  v->restore_index};
-  for (size_t i = 0; i < 3; i++)
+                                                  v->restore_index, v->warm_up_index};
+  for (size_t i = 0; i < 4; i++)
     if (indices[i])
       wasmtime_component_export_index_delete(indices[i]);
   if (v->linker)
@@ -178,17 +183,19 @@ static eryx_error *variant_load(eryx_runtime *rt, eryx_variant *v, const char *f
     return eryx__error_from_wasmtime(werr, "cannot define host imports");
 
   static const char execute[] = "execute", snapshot[] = "snapshot-state",
-                    restore[] = "restore-state";
+                    restore[] = "restore-state", warm_up[] = "warm-up";
   v->execute_index = wasmtime_component_get_export_index(
       v->component, NULL, execute, sizeof execute - 1);
   v->snapshot_index = wasmtime_component_get_export_index(
       v->component, NULL, snapshot, sizeof snapshot - 1);
   v->restore_index = wasmtime_component_get_export_index(
       v->component, NULL, restore, sizeof restore - 1);
-  if (!v->execute_index || !v->snapshot_index || !v->restore_index)
+  v->warm_up_index = wasmtime_component_get_export_index(
+      v->component, NULL, warm_up, sizeof warm_up - 1);
+  if (!v->execute_index || !v->snapshot_index || !v->restore_index || !v->warm_up_index)
     return eryx__error_new(ERYX_ERR_RUNTIME_FILES,
                            "the component lacks the execute/snapshot-state/"
-                           "restore-state exports (built by another Eryx?)");
+                           "restore-state/warm-up exports (built by another Eryx?)");
   return NULL;
 }
 
@@ -223,6 +230,16 @@ eryx_error *eryx__runtime_variant(eryx_runtime *rt, bool fuel, const eryx_varian
   return err;
 }
 
+static void stop_ticker(eryx_runtime *rt) {
+  pthread_mutex_lock(&rt->ticker_mu);
+  rt->ticker_stop = true;
+  pthread_cond_signal(&rt->ticker_cv);
+  pthread_mutex_unlock(&rt->ticker_mu);
+  pthread_join(rt->ticker, NULL);
+}
+
+eryx_pool *eryx__runtime_pool(eryx_runtime *rt) { return rt->pool; }
+
 static eryx_error *load(eryx_runtime *rt, const eryx_runtime_options *opts) {
   const char *dir;
   size_t dir_len;
@@ -256,9 +273,22 @@ eryx_error *eryx_runtime_new(const eryx_runtime_options *opts,
   pthread_mutex_init(&rt->fuel_mu, NULL);
 
   eryx_error *err = load(rt, opts);
-  if (!err && pthread_create(&rt->ticker, NULL, ticker_main, rt) != 0)
-    err = eryx__error_new(ERYX_ERR_RESOURCES, "cannot start the epoch ticker");
+  bool ticking = false;
+  if (!err) {
+    ticking = pthread_create(&rt->ticker, NULL, ticker_main, rt) == 0;
+    if (!ticking)
+      err = eryx__error_new(ERYX_ERR_RESOURCES, "cannot start the epoch ticker");
+  }
+  int warm = opts ? opts->warm_instances : 0;
+  size_t target = warm < 0 ? 0 : warm == 0 ? DEFAULT_WARM : (size_t)warm;
+  size_t slots = rt->max_sandboxes ? rt->max_sandboxes : 1000;
+  if (target > slots / 2)
+    target = slots / 2; /* warm instances hold slots */
+  if (!err)
+    err = eryx__pool_new(rt, target, &rt->pool);
   if (err) {
+    if (ticking)
+      stop_ticker(rt);
     variant_free(&rt->plain);
     free(rt->dir);
     free(rt->stdlib_dir);
@@ -275,11 +305,8 @@ eryx_error *eryx_runtime_new(const eryx_runtime_options *opts,
 void eryx_runtime_free(eryx_runtime *rt) {
   if (!rt)
     return;
-  pthread_mutex_lock(&rt->ticker_mu);
-  rt->ticker_stop = true;
-  pthread_cond_signal(&rt->ticker_cv);
-  pthread_mutex_unlock(&rt->ticker_mu);
-  pthread_join(rt->ticker, NULL);
+  eryx__pool_free(rt->pool);
+  stop_ticker(rt);
   variant_free(&rt->plain);
   eryx_variant *fuel = atomic_load(&rt->fuel);
   if (fuel) {

@@ -125,15 +125,6 @@ wasmtime_error_t *eryx__sandbox_sleep(eryx_sandbox *sb, uint64_t ns) {
   return stopped || limited ? eryx__sandbox_timed_out(sb) : NULL;
 }
 
-static void store_data_free(void *p) {
-  eryx_store_data *d = p;
-  eryx__buf_free(&d->early_stdout);
-  eryx__buf_free(&d->early_stderr);
-  eryx__buf_free(&d->fd_stdout);
-  eryx__buf_free(&d->fd_stderr);
-  free(d);
-}
-
 void eryx__sandbox_emit(eryx_sandbox *sb, int which, const char *text,
                         size_t len) {
   eryx_output_fn fn = which == 1 ? sb->on_stdout : sb->on_stderr;
@@ -157,28 +148,6 @@ void eryx__sandbox_keep_output(eryx_sandbox *sb, int which, const char *text,
 
 /* WASI stdout/stderr sinks: keep the bytes (and stream them when asked),
  * and tell the guest everything was written. */
-static void capture_fd(eryx_store_data *d, int which, const unsigned char *bytes,
-                       size_t n) {
-  uint64_t used = d->fd_stdout.len + d->fd_stderr.len;
-  uint64_t cap = d->sandbox->max_output_bytes;
-  size_t keep = used >= cap ? 0 : (cap - used < n ? (size_t)(cap - used) : n);
-  if (keep < n)
-    d->fd_truncated = true;
-  eryx__buf_append(which == 1 ? &d->fd_stdout : &d->fd_stderr, (const char *)bytes,
-                   keep);
-  eryx__sandbox_emit(d->sandbox, which, (const char *)bytes, keep);
-}
-
-static ptrdiff_t capture_fd1(void *arg, const unsigned char *bytes, size_t n) {
-  capture_fd(arg, 1, bytes, n);
-  return (ptrdiff_t)n;
-}
-
-static ptrdiff_t capture_fd2(void *arg, const unsigned char *bytes, size_t n) {
-  capture_fd(arg, 2, bytes, n);
-  return (ptrdiff_t)n;
-}
-
 static wasmtime_error_t *on_deadline(wasmtime_context_t *ctx, void *arg,
                                      uint64_t *delta,
                                      wasmtime_update_deadline_kind_t *kind) {
@@ -203,64 +172,54 @@ static void drop_instance(eryx_sandbox *sb) {
   sb->instance_used = false;
 }
 
+/* Gives the sandbox a fresh instance: a warm one from the runtime's pool
+ * when it can (not for fuel counting; not if the pool's instance already
+ * holds more memory than this sandbox's cap), else a new instantiation. */
 static eryx_error *instantiate(eryx_sandbox *sb) {
-  eryx_runtime *rt = sb->rt;
-  eryx_store_data *d = calloc(1, sizeof *d);
-  if (!d)
-    return eryx__error_new(ERYX_ERR_RESOURCES, "out of memory");
-  d->sandbox = sb;
-  wasmtime_store_t *store = wasmtime_store_new(sb->v->engine, d, store_data_free);
-  if (!store) {
-    store_data_free(d);
-    return eryx__error_new(ERYX_ERR_RESOURCES, "cannot create a store");
-  }
-  wasmtime_context_t *ctx = wasmtime_store_context(store);
-
-  wasi_config_t *wasi = wasi_config_new();
-  wasi_config_set_stdout_custom(wasi, capture_fd1, d, NULL);
-  wasi_config_set_stderr_custom(wasi, capture_fd2, d, NULL);
-  if (!wasi_config_preopen_dir(wasi, rt->stdlib_dir, "/python", false)) {
-    wasi_config_delete(wasi);
-    wasmtime_store_delete(store);
-    return eryx__error_new(ERYX_ERR_RUNTIME_FILES, "cannot open %s",
-                           rt->stdlib_dir);
-  }
-  wasmtime_error_t *werr = wasmtime_context_set_wasi(ctx, wasi); /* takes wasi */
-  if (werr) {
-    wasmtime_store_delete(store);
-    return eryx__error_from_wasmtime(werr, "cannot configure WASI");
-  }
-
-  wasmtime_store_epoch_deadline_callback(store, on_deadline, sb, NULL);
   int64_t mem = sb->max_memory_bytes > INT64_MAX ? -1 : (int64_t)sb->max_memory_bytes;
-  eryx_store_set_memory_limiter(store, mem, &sb->memory);
-  /* Instantiation runs guest start code: no deadline yet. */
-  wasmtime_context_set_epoch_deadline(ctx, NO_DEADLINE_TICKS);
-
-  if (sb->max_fuel) {
-    wasmtime_error_t *ferr = wasmtime_context_set_fuel(ctx, UNCOUNTED_FUEL);
-    if (ferr)
-      wasmtime_error_delete(ferr);
+  eryx_warm *w = sb->max_fuel ? NULL : eryx__pool_take(eryx__runtime_pool(sb->rt));
+  if (w && w->memory.current > sb->max_memory_bytes) {
+    eryx__warm_free(w);
+    w = NULL;
   }
-  werr = wasmtime_component_linker_instantiate(sb->v->linker, ctx, sb->v->component,
-                                               &sb->instance);
-  if (werr) {
-    wasmtime_store_delete(store);
-    return eryx__error_from_wasmtime(werr, "cannot instantiate the sandbox");
+  eryx_instance inst;
+  if (w) {
+    inst = w->inst;
+    sb->memory = w->memory;
+  } else {
+    sb->memory = (eryx__memory_stats){0, 0};
+    eryx_error *err = eryx__instance_new(sb->rt, sb->v, mem, &sb->memory, sb->max_fuel != 0,
+                                         &inst);
+    /* Out of slots because the pool is filling one? Take that one. */
+    if (err && !sb->max_fuel &&
+        (w = eryx__pool_take_waiting(eryx__runtime_pool(sb->rt), 2000)) &&
+        w->memory.current <= sb->max_memory_bytes) {
+      eryx_error_free(err);
+      err = NULL;
+      inst = w->inst;
+      sb->memory = w->memory;
+    } else if (w) {
+      eryx__warm_free(w);
+      w = NULL;
+    }
+    if (err)
+      return err;
   }
-  if (!wasmtime_component_instance_get_func(&sb->instance, ctx,
-                                            sb->v->execute_index,
-                                            &sb->execute_fn)) {
-    wasmtime_store_delete(store);
-    return eryx__error_new(ERYX_ERR_RUNTIME_FILES,
-                           "the instance has no `execute` function");
-  }
-  sb->store = store;
-  sb->data = d;
+  /* Now this sandbox's: its limits, its deadline checks, its output. */
+  eryx_store_set_memory_limiter(inst.store, mem, &sb->memory);
+  free(w); /* its stats were only read by the limiter just replaced */
+  wasmtime_store_epoch_deadline_callback(inst.store, on_deadline, sb, NULL);
+  inst.data->sandbox = sb;
+  sb->store = inst.store;
+  sb->data = inst.data;
+  sb->instance = inst.instance;
+  sb->execute_fn = inst.execute_fn;
   sb->instance_used = false;
   sb->generation++;
   return NULL;
 }
+
+uint64_t eryx__sandbox_max_output(const eryx_sandbox *sb) { return sb->max_output_bytes; }
 
 void eryx__sandbox_set_persistent(eryx_sandbox *sb) { sb->persistent = true; }
 

@@ -18,6 +18,7 @@ SUITE(limits)
 SUITE(trace)
 SUITE(sessions)
 SUITE(files)
+SUITE(pool)
 
 int restore_check_main(const char *path); /* test_sessions.c */
 
@@ -41,7 +42,8 @@ int main(int argc, char **argv) {
                 {stdlib_tests, stdlib_count},     {errors_tests, errors_count},
                 {threads_tests, threads_count},   {callbacks_tests, callbacks_count},
                 {limits_tests, limits_count},     {trace_tests, trace_count},
-                {sessions_tests, sessions_count},   {files_tests, files_count}};
+                {sessions_tests, sessions_count},   {files_tests, files_count},
+                {pool_tests, pool_count}};
   /* Flatten into one list so the summary line covers everything; an
    * optional argument keeps only tests whose name contains it. */
   test_case all[256];

@@ -80,6 +80,16 @@ class WitWorld(wit_world.WitWorld):
             return Outcome(3, "", "", None, None, type(exc).__name__,
                            "eryx guest failure: " + repr(exc), "", 0, False)
 
+    def warm_up(self):
+        global _fresh_instance
+        try:
+            if _fresh_instance:
+                _fresh_instance = False
+                _first_execution_in_instance()
+            _runner.warm_up()
+        except BaseException:  # noqa: BLE001 - only an optimization
+            pass
+
     def snapshot_state(self, skip_unserializable):
         try:
             text, skipped = _runner.snapshot(skip_unserializable)

@@ -98,6 +98,21 @@ class Runner:
             del namespace[name]
         namespace.update(values)
 
+    def warm_up(self):
+        """What run() does, minus user code, output and host calls (see the
+        `warm-up` export): the pages it writes become private now, in the
+        pool's thread, instead of during a sandbox's first execution."""
+        report = Report()
+        budget = OutputBudget(1 << 20)
+        CaptureWriter(1, budget, None, False)
+        namespace = self._main_module(False, False).__dict__
+        code = "x = [i * 2 for i in range(50)]\ny = {'k': x, 's': str(x)}\n"
+        _register_source(code)
+        compiled = compile(code, FILENAME, "exec", flags=_COMPILE_FLAGS, dont_inherit=True)
+        eval(compiled, namespace)
+        _capture_result(namespace, "y", report)
+        _register_source("")
+
     def run(self, code, result_variable, stream, max_output, tracing=False,
             persistent=False, clear_first=False, echo=False):
         report = Report()

@@ -50,4 +50,4 @@ class WitWorld(wit_world.WitWorld):
     def execute(self, code, options):
         raise RuntimeError("the stdlib export component is not a runtime")
 
-    snapshot_state = restore_state = execute
+    snapshot_state = restore_state = warm_up = execute

@@ -59,8 +59,10 @@ impl ResourceLimiter for Limiter {
     }
 }
 
-/// Installs the limiter on `store`. `max_bytes < 0` means no cap. `stats`
-/// must stay valid until the store is deleted; its fields are reset here.
+/// Installs the limiter on `store` (replacing any earlier one). `max_bytes <
+/// 0` means no cap. `stats` must stay valid until the store is deleted or
+/// the limiter replaced; the caller sets its starting values (a store that
+/// already holds memory keeps counting from there).
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn eryx_store_set_memory_limiter(
     store: *mut wasmtime_store_t,
@@ -68,10 +70,6 @@ pub unsafe extern "C" fn eryx_store_set_memory_limiter(
     stats: *mut c_void,
 ) {
     let stats = stats as *mut MemoryStats;
-    unsafe {
-        (*stats).current = 0;
-        (*stats).peak = 0;
-    }
     // `wasmtime_store_t` is `#[repr(C)]` with the `Store` as its only field,
     // so a pointer to it is a pointer to the `Store`.
     let store = unsafe { &mut *(store as *mut WasmtimeStore) };

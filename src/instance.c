@@ -1,0 +1,100 @@
+/*
+ * instance.c — one store with the component instantiated in it: what a
+ * sandbox runs in. Made by a sandbox directly, or ahead of time by the
+ * warm-instance pool (pool.c) with no sandbox yet; sandbox.c then attaches
+ * the sandbox, its deadline callback and its memory cap.
+ */
+#include "internal.h"
+
+#include <stdlib.h>
+
+#define NO_DEADLINE_TICKS ((uint64_t)1 << 62)
+#define UNCOUNTED_FUEL ((uint64_t)1 << 62)
+
+static void store_data_free(void *p) {
+  eryx_store_data *d = p;
+  eryx__buf_free(&d->early_stdout);
+  eryx__buf_free(&d->early_stderr);
+  eryx__buf_free(&d->fd_stdout);
+  eryx__buf_free(&d->fd_stderr);
+  free(d);
+}
+
+static void capture_fd(eryx_store_data *d, int which, const unsigned char *bytes,
+                       size_t n) {
+  uint64_t used = d->fd_stdout.len + d->fd_stderr.len;
+  if (!d->sandbox) /* a warm instance not yet taken: nobody to tell */
+    return;
+  uint64_t cap = eryx__sandbox_max_output(d->sandbox);
+  size_t keep = used >= cap ? 0 : (cap - used < n ? (size_t)(cap - used) : n);
+  if (keep < n)
+    d->fd_truncated = true;
+  eryx__buf_append(which == 1 ? &d->fd_stdout : &d->fd_stderr, (const char *)bytes,
+                   keep);
+  eryx__sandbox_emit(d->sandbox, which, (const char *)bytes, keep);
+}
+
+static ptrdiff_t capture_fd1(void *arg, const unsigned char *bytes, size_t n) {
+  capture_fd(arg, 1, bytes, n);
+  return (ptrdiff_t)n;
+}
+
+static ptrdiff_t capture_fd2(void *arg, const unsigned char *bytes, size_t n) {
+  capture_fd(arg, 2, bytes, n);
+  return (ptrdiff_t)n;
+}
+
+eryx_error *eryx__instance_new(eryx_runtime *rt, const eryx_variant *v, int64_t max_memory,
+                               eryx__memory_stats *stats, bool fuel, eryx_instance *out) {
+  eryx_store_data *d = calloc(1, sizeof *d);
+  if (!d)
+    return eryx__error_new(ERYX_ERR_RESOURCES, "out of memory");
+  wasmtime_store_t *store = wasmtime_store_new(v->engine, d, store_data_free);
+  if (!store) {
+    store_data_free(d);
+    return eryx__error_new(ERYX_ERR_RESOURCES, "cannot create a store");
+  }
+  wasmtime_context_t *ctx = wasmtime_store_context(store);
+
+  wasi_config_t *wasi = wasi_config_new();
+  wasi_config_set_stdout_custom(wasi, capture_fd1, d, NULL);
+  wasi_config_set_stderr_custom(wasi, capture_fd2, d, NULL);
+  if (!wasi_config_preopen_dir(wasi, rt->stdlib_dir, "/python", false)) {
+    wasi_config_delete(wasi);
+    wasmtime_store_delete(store);
+    return eryx__error_new(ERYX_ERR_RUNTIME_FILES, "cannot open %s", rt->stdlib_dir);
+  }
+  wasmtime_error_t *werr = wasmtime_context_set_wasi(ctx, wasi); /* takes wasi */
+  if (werr) {
+    wasmtime_store_delete(store);
+    return eryx__error_from_wasmtime(werr, "cannot configure WASI");
+  }
+  eryx_store_set_memory_limiter(store, max_memory, stats);
+  /* Instantiation runs guest start code: no deadline yet. */
+  wasmtime_context_set_epoch_deadline(ctx, NO_DEADLINE_TICKS);
+  if (fuel) {
+    wasmtime_error_t *ferr = wasmtime_context_set_fuel(ctx, UNCOUNTED_FUEL);
+    if (ferr)
+      wasmtime_error_delete(ferr);
+  }
+  werr = wasmtime_component_linker_instantiate(v->linker, ctx, v->component, &out->instance);
+  if (werr) {
+    wasmtime_store_delete(store);
+    return eryx__error_from_wasmtime(werr, "cannot instantiate the sandbox");
+  }
+  if (!wasmtime_component_instance_get_func(&out->instance, ctx, v->execute_index,
+                                            &out->execute_fn)) {
+    wasmtime_store_delete(store);
+    return eryx__error_new(ERYX_ERR_RUNTIME_FILES, "the instance has no `execute` function");
+  }
+  out->store = store;
+  out->data = d;
+  return NULL;
+}
+
+void eryx__instance_free(eryx_instance *inst) {
+  if (inst->store)
+    wasmtime_store_delete(inst->store); /* frees inst->data */
+  inst->store = NULL;
+  inst->data = NULL;
+}

@@ -1,0 +1,172 @@
+/*
+ * pool.c — warm instances: stores with the component already instantiated,
+ * made ahead of time by a background thread, so that creating a sandbox
+ * (and replacing a used instance) does not wait for an instantiation.
+ *
+ * Each is also warmed up (the guest's `warm-up` export) so the pages an
+ * execution writes in the copy-on-write heap are private already; that page
+ * faulting is most of a first execution's cost.
+ *
+ * Only the plain (not fuel-counting) variant is pooled. A warm instance
+ * belongs to no sandbox yet: its store data has no sandbox, no deadline
+ * callback and an uncapped memory limiter; the sandbox that takes it sets
+ * all three (sandbox.c). Instances are never reused after user code ran in
+ * them; the pool only moves fresh instantiations off the caller's path.
+ *
+ * The thread sleeps while the pool is full and is woken by each take. If an
+ * instantiation fails (all sandbox slots in use, say) it waits for the next
+ * take instead of retrying in a loop. Warm instances hold sandbox slots, so
+ * a sandbox whose own instantiation fails waits briefly for the pool's
+ * instance in progress instead (sandbox.c), and the pool never holds more
+ * than half of max_sandboxes.
+ */
+#include "internal.h"
+
+#include <stdlib.h>
+#include <time.h>
+
+#define POOL_MAX 64
+
+struct eryx_pool {
+  eryx_runtime *rt;
+  pthread_t thread;
+  pthread_mutex_t mu;
+  pthread_cond_t cv;    /* wakes the thread */
+  pthread_cond_t ready; /* an instance was added, or making one failed */
+  bool stop;
+  bool failed; /* the last instantiation failed: wait for a take */
+  size_t target;
+  size_t count;
+  eryx_warm *items[POOL_MAX];
+};
+
+void eryx__warm_free(eryx_warm *w) {
+  if (!w)
+    return;
+  eryx__instance_free(&w->inst);
+  free(w);
+}
+
+static eryx_warm *make_warm(eryx_runtime *rt) {
+  eryx_warm *w = calloc(1, sizeof *w);
+  if (!w)
+    return NULL;
+  eryx_error *err = eryx__instance_new(rt, &rt->plain, -1, &w->memory, false, &w->inst);
+  if (err) {
+    eryx_error_free(err);
+    free(w);
+    return NULL;
+  }
+  /* Pre-fault: run the guest's warm-up (no deadline is set: it is our code
+   * and short). A failure only loses the optimization, except a trap,
+   * which leaves the instance unusable. */
+  wasmtime_context_t *ctx = wasmtime_store_context(w->inst.store);
+  wasmtime_component_func_t fn;
+  if (wasmtime_component_instance_get_func(&w->inst.instance, ctx, rt->plain.warm_up_index,
+                                           &fn)) {
+    wasmtime_error_t *werr = wasmtime_component_func_call(&fn, ctx, NULL, 0, NULL, 0);
+    if (werr) {
+      wasmtime_error_delete(werr);
+      eryx__warm_free(w);
+      return NULL;
+    }
+  }
+  return w;
+}
+
+static void *pool_main(void *arg) {
+  eryx_pool *p = arg;
+  pthread_mutex_lock(&p->mu);
+  while (!p->stop) {
+    if (p->count >= p->target || p->failed) {
+      pthread_cond_wait(&p->cv, &p->mu);
+      continue;
+    }
+    pthread_mutex_unlock(&p->mu);
+    eryx_warm *w = make_warm(p->rt);
+    pthread_mutex_lock(&p->mu);
+    if (!w)
+      p->failed = true;
+    else if (p->stop || p->count >= p->target)
+      eryx__warm_free(w);
+    else
+      p->items[p->count++] = w;
+    pthread_cond_broadcast(&p->ready);
+  }
+  pthread_mutex_unlock(&p->mu);
+  return NULL;
+}
+
+eryx_error *eryx__pool_new(eryx_runtime *rt, size_t target, eryx_pool **out) {
+  *out = NULL;
+  if (target == 0)
+    return NULL;
+  eryx_pool *p = calloc(1, sizeof *p);
+  if (!p)
+    return eryx__error_new(ERYX_ERR_RESOURCES, "out of memory");
+  p->rt = rt;
+  p->target = target > POOL_MAX ? POOL_MAX : target;
+  pthread_mutex_init(&p->mu, NULL);
+  pthread_cond_init(&p->cv, NULL);
+  pthread_cond_init(&p->ready, NULL);
+  if (pthread_create(&p->thread, NULL, pool_main, p) != 0) {
+    pthread_mutex_destroy(&p->mu);
+    pthread_cond_destroy(&p->cv);
+    pthread_cond_destroy(&p->ready);
+    free(p);
+    return eryx__error_new(ERYX_ERR_RESOURCES, "cannot start the warm-instance thread");
+  }
+  *out = p;
+  return NULL;
+}
+
+eryx_warm *eryx__pool_take(eryx_pool *p) {
+  if (!p)
+    return NULL;
+  pthread_mutex_lock(&p->mu);
+  eryx_warm *w = p->count ? p->items[--p->count] : NULL;
+  p->failed = false; /* a slot may have come free: try again */
+  pthread_cond_signal(&p->cv);
+  pthread_mutex_unlock(&p->mu);
+  return w;
+}
+
+eryx_warm *eryx__pool_take_waiting(eryx_pool *p, uint64_t timeout_ms) {
+  if (!p)
+    return NULL;
+  struct timespec until;
+  clock_gettime(CLOCK_REALTIME, &until);
+  until.tv_sec += (time_t)(timeout_ms / 1000);
+  until.tv_nsec += (long)(timeout_ms % 1000) * 1000000L;
+  if (until.tv_nsec >= 1000000000L) {
+    until.tv_sec++;
+    until.tv_nsec -= 1000000000L;
+  }
+  pthread_mutex_lock(&p->mu);
+  p->failed = false;
+  pthread_cond_signal(&p->cv);
+  /* Until an instance is there, or the thread tried and failed. */
+  while (p->count == 0 && !p->failed && !p->stop &&
+         pthread_cond_timedwait(&p->ready, &p->mu, &until) == 0) {
+  }
+  eryx_warm *w = p->count ? p->items[--p->count] : NULL;
+  pthread_cond_signal(&p->cv);
+  pthread_mutex_unlock(&p->mu);
+  return w;
+}
+
+void eryx__pool_free(eryx_pool *p) {
+  if (!p)
+    return;
+  pthread_mutex_lock(&p->mu);
+  p->stop = true;
+  pthread_cond_signal(&p->cv);
+  pthread_mutex_unlock(&p->mu);
+  pthread_join(p->thread, NULL);
+  for (size_t i = 0; i < p->count; i++)
+    eryx__warm_free(p->items[i]);
+  pthread_mutex_destroy(&p->mu);
+  pthread_cond_destroy(&p->cv);
+  pthread_cond_destroy(&p->ready);
+  free(p);
+}
