@@ -218,6 +218,8 @@ eryx_warm *eryx__pool_take(eryx_pool *p);
  * made (for when the pool's work holds the last sandbox slot). */
 eryx_warm *eryx__pool_take_waiting(eryx_pool *p, uint64_t timeout_ms);
 void eryx__warm_free(eryx_warm *w);
+/* Deletes a used store, on the pool's thread when there is one. */
+void eryx__pool_discard(eryx_pool *p, wasmtime_store_t *store);
 void eryx__pool_free(eryx_pool *p);
 eryx_pool *eryx__runtime_pool(eryx_runtime *rt);
 

@@ -165,8 +165,10 @@ static wasmtime_error_t *on_deadline(wasmtime_context_t *ctx, void *arg,
 }
 
 static void drop_instance(eryx_sandbox *sb) {
-  if (sb->store)
-    wasmtime_store_delete(sb->store); /* frees sb->data */
+  if (sb->store) {
+    sb->data->sandbox = NULL; /* the store may outlive `sb` a little */
+    eryx__pool_discard(eryx__runtime_pool(sb->rt), sb->store); /* frees sb->data */
+  }
   sb->store = NULL;
   sb->data = NULL;
   sb->instance_used = false;
