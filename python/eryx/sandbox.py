@@ -65,6 +65,19 @@ def _interruptible() -> bool:
             and signal.getsignal(signal.SIGINT) is signal.default_int_handler)
 
 
+_main_worker: Optional[concurrent.futures.ThreadPoolExecutor] = None
+
+
+def _worker() -> concurrent.futures.ThreadPoolExecutor:
+    """The thread that runs main-thread executions (one at a time: the main
+    thread waits for each), shared by all sandboxes."""
+    global _main_worker
+    if _main_worker is None:
+        _main_worker = concurrent.futures.ThreadPoolExecutor(
+            max_workers=1, thread_name_prefix="eryx-execute")
+    return _main_worker
+
+
 class Execution:
     """A running execution (from `execute_async`): wait for it with
     `result()` or `await`, stop it with `cancel()`."""
@@ -145,7 +158,6 @@ class _Base:
                 vfs_mount_path=vfs_mount_path)
         except _eryx.Error as exc:
             raise from_native(exc) from None
-        self._worker: Optional[concurrent.futures.ThreadPoolExecutor] = None
 
     def _run(self, code: str) -> ExecuteResult:
         if not isinstance(code, str):
@@ -162,10 +174,7 @@ class _Base:
         CancelledError; all are EryxError."""
         if not _interruptible():
             return self._run(code)
-        if self._worker is None:
-            self._worker = concurrent.futures.ThreadPoolExecutor(
-                max_workers=1, thread_name_prefix="eryx-execute")
-        fut = self._worker.submit(self._run, code)
+        fut = _worker().submit(self._run, code)
         try:
             return fut.result()
         except KeyboardInterrupt:
@@ -186,11 +195,6 @@ class _Base:
     @property
     def callbacks(self) -> List[Any]:
         return list(self._callbacks)
-
-    def __del__(self):
-        w = getattr(self, "_worker", None)
-        if w is not None:
-            w.shutdown(wait=False)
 
 
 class Sandbox(_Base):
