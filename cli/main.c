@@ -175,7 +175,10 @@ int main(int argc, char **argv) {
   eryx_runtime *rt = NULL;
   eryx_sandbox *sb = NULL;
   eryx_result *r = NULL;
-  eryx_error *err = eryx_runtime_new(NULL, &rt);
+  /* One sandbox, one run: warm instances would only cost CPU here. */
+  eryx_runtime_options ropts = ERYX_RUNTIME_OPTIONS_INIT;
+  ropts.warm_instances = -1;
+  eryx_error *err = eryx_runtime_new(&ropts, &rt);
   if (!err) {
     eryx_sandbox_options opts = ERYX_SANDBOX_OPTIONS_INIT;
     opts.timeout_ms = timeout_ms;

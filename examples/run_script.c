@@ -114,7 +114,10 @@ int main(int argc, char **argv) {
   opts.callback_count = 1;
 
   eryx_runtime *rt;
-  eryx_error *err = eryx_runtime_new(NULL, &rt);
+  /* One sandbox, one run: warm instances would only cost CPU here. */
+  eryx_runtime_options ropts = ERYX_RUNTIME_OPTIONS_INIT;
+  ropts.warm_instances = -1;
+  eryx_error *err = eryx_runtime_new(&ropts, &rt);
   if (err)
     return free(code), fail(err);
   eryx_sandbox *sb;
