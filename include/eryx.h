@@ -227,7 +227,9 @@ typedef struct eryx_sandbox_options {
   unsigned int version; /* ERYX_SANDBOX_OPTIONS_VERSION */
 
   /* Name of the variable whose value is returned as JSON. NULL: "result".
-   * An empty string (len 0, non-NULL) disables result capture. */
+   * An empty string (len 0, non-NULL) disables result capture. In a session
+   * the variable is consumed by each execution (removed from the namespace),
+   * so a later execution that does not set it reports no result. */
   const char *result_variable;
   size_t result_variable_len;
 
@@ -310,6 +312,12 @@ void eryx_sandbox_free(eryx_sandbox *sb);
  * over to a later execution). */
 int eryx_sandbox_cancel(eryx_sandbox *sb);
 
+/* The timeout of later executions: same values as
+ * eryx_sandbox_options.timeout_ms (0: 30000; UINT64_MAX: none). Not while
+ * an execution runs in `sb`. The getter gives UINT64_MAX for none. */
+void eryx_sandbox_set_timeout_ms(eryx_sandbox *sb, uint64_t timeout_ms);
+uint64_t eryx_sandbox_timeout_ms(const eryx_sandbox *sb);
+
 /* The .pyi stubs of all the sandbox's libraries, each headed by a comment
  * naming its module ("" when there are none). Owned by `sb`. */
 const char *eryx_sandbox_library_stubs(const eryx_sandbox *sb, size_t *len);
@@ -370,6 +378,10 @@ void eryx_snapshot_free(eryx_snapshot *snap);
  * the session unchanged. Does not count as an execution. */
 eryx_error *eryx_session_restore_state(eryx_session *s, const uint8_t *data,
                                        size_t len);
+
+/* Like eryx_sandbox_set_timeout_ms() / eryx_sandbox_timeout_ms(). */
+void eryx_session_set_timeout_ms(eryx_session *s, uint64_t timeout_ms);
+uint64_t eryx_session_timeout_ms(const eryx_session *s);
 
 /* Like eryx_sandbox_cancel(), for the session's running execution. */
 int eryx_session_cancel(eryx_session *s);

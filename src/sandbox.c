@@ -377,6 +377,13 @@ void eryx_sandbox_free(eryx_sandbox *sb) {
   free(sb);
 }
 
+void eryx_sandbox_set_timeout_ms(eryx_sandbox *sb, uint64_t timeout_ms) {
+  if (sb)
+    sb->timeout_ms = timeout_ms ? timeout_ms : DEFAULT_TIMEOUT_MS;
+}
+
+uint64_t eryx_sandbox_timeout_ms(const eryx_sandbox *sb) { return sb ? sb->timeout_ms : 0; }
+
 const char *eryx_sandbox_library_stubs(const eryx_sandbox *sb, size_t *len) {
   if (len)
     *len = sb->callbacks.stubs_len;

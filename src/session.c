@@ -88,6 +88,15 @@ eryx_sandbox *eryx__session_sandbox(eryx_session *s) { return s->sb; }
 
 int eryx_session_cancel(eryx_session *s) { return s ? eryx_sandbox_cancel(s->sb) : 0; }
 
+void eryx_session_set_timeout_ms(eryx_session *s, uint64_t timeout_ms) {
+  if (s)
+    eryx_sandbox_set_timeout_ms(s->sb, timeout_ms);
+}
+
+uint64_t eryx_session_timeout_ms(const eryx_session *s) {
+  return s ? eryx_sandbox_timeout_ms(s->sb) : 0;
+}
+
 void eryx_session_free(eryx_session *s) {
   if (!s)
     return;

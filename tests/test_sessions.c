@@ -283,7 +283,27 @@ static void bad_snapshots_leave_the_session_intact(void) {
   eryx_session_free(s);
 }
 
+/* The result variable is consumed by each execution; the timeout can be
+ * changed between executions. */
+static void result_is_consumed_and_timeout_changes(void) {
+  eryx_session *s = new_session(NULL);
+  if (!s)
+    return;
+  expect(s, "result = 1", "1");
+  expect(s, "x = 2", NULL); /* not the previous execution's result */
+  CHECK(eryx_session_timeout_ms(s) == 30000);
+  eryx_session_set_timeout_ms(s, 100);
+  eryx_result *r = srun(s, "while True: pass");
+  CHECK_MSG(r && eryx_result_status(r) == ERYX_STATUS_LIMIT, "%s", describe(r));
+  eryx_result_free(r);
+  eryx_session_set_timeout_ms(s, UINT64_MAX);
+  CHECK(eryx_session_timeout_ms(s) == UINT64_MAX);
+  expect(s, "import time\ntime.sleep(0.2)\nresult = 'slept'", "\"slept\"");
+  eryx_session_free(s);
+}
+
 const test_case sessions_tests[] = {
+    {"result_is_consumed_and_timeout_changes", result_is_consumed_and_timeout_changes},
     {"snapshot_restores_in_a_new_session", snapshot_restores_in_a_new_session},
     {"snapshot_restores_in_another_process", snapshot_restores_in_another_process},
     {"unserializable_values_are_named", unserializable_values_are_named},

@@ -130,6 +130,10 @@ class Runner:
             self._run_into(code, namespace, report, err, tracing, echo)
             if report.status == STATUS_OK and result_variable:
                 _capture_result(namespace, result_variable, report)
+            if persistent and result_variable:
+                # Consumed: a later run that does not set it reports no
+                # result rather than this one's again.
+                namespace.pop(result_variable, None)
         except BaseException as exc:  # noqa: BLE001 - must never escape
             report.status = STATUS_INTERNAL
             report.error_type = type(exc).__name__

@@ -27,6 +27,7 @@ class Vfs:
 
 class Sandbox:
     execution_count: int
+    timeout_ms: int
     def __init__(self, *, session: bool = False, timeout_ms: int = 0,
                  max_memory_bytes: int = 0, max_fuel: int = 0, max_output_bytes: int = 0,
                  callbacks: Optional[Sequence[Tuple[str, Optional[str], Optional[str]]]] = None,

@@ -11,13 +11,11 @@ class InitializationError(EryxError):
     """The runtime or a sandbox could not be created."""
 
 
-class ExecutionError(EryxError):
-    """The sandboxed code failed: a syntax error or an uncaught exception.
-
-    Attributes: `error_type` (the Python exception's name inside the
-    sandbox), `message`, `traceback` (of the user's code), `line`, and
-    `result` (the ExecuteResult, with the output produced before the error).
-    """
+class _Failure(EryxError):
+    """An execution that ended in an error. Attributes: `error_type` (the
+    exception's name inside the sandbox), `message`, `traceback` (of the
+    user's code), `line`, and `result` (the ExecuteResult, with the output
+    produced before the error)."""
 
     def __init__(self, message, *, error_type="", traceback="", line=0, result=None):
         super().__init__(message)
@@ -39,8 +37,13 @@ class ExecutionError(EryxError):
         return self.traceback.rstrip() or f"{self.error_type}: {self.message}"
 
 
-class ResourceLimitError(ExecutionError):
-    """A limit ended the execution: memory, fuel or callback invocations."""
+class ExecutionError(_Failure):
+    """The sandboxed code failed: a syntax error or an uncaught exception."""
+
+
+class ResourceLimitError(_Failure):
+    """A limit ended the execution: memory, fuel or callback invocations.
+    (Not an ExecutionError, as in upstream Eryx; same attributes.)"""
 
 
 class TimeoutError(EryxError, builtins.TimeoutError):  # noqa: A001 - the API's name
@@ -59,8 +62,9 @@ class CancelledError(EryxError):
         self.result = result
 
 
-class SnapshotError(EryxError):
-    """A session snapshot could not be taken or restored."""
+class SnapshotError(ExecutionError):
+    """A session snapshot could not be taken or restored (an ExecutionError,
+    as upstream Eryx raises for these)."""
 
 
 class VfsError(EryxError, OSError):

@@ -18,7 +18,7 @@ from . import _eryx
 from .callbacks import Dispatcher, normalize
 from .errors import (CancelledError, ExecutionError, ResourceLimitError, TimeoutError,
                      from_native)
-from .limits import ResourceLimits
+from .limits import _U64_MAX, ResourceLimits
 from .result import (STATUS_CANCELLED, STATUS_LIMIT, STATUS_OK, ExecuteResult,
                      trace_adapter)
 from .vfs import VfsStorage
@@ -229,8 +229,11 @@ class Session(_Base):
     """A sandbox whose Python state (variables, functions, classes, imports)
     persists across execute() calls, with snapshots.
 
-    `execution_timeout_ms` (None: that of `resource_limits`, 30 s by
-    default) limits each execute(); the other keywords are Sandbox's.
+    `execution_timeout_ms` limits each execute(); None (as in upstream
+    Eryx) means no timeout, unless `resource_limits` sets one. It can be
+    changed later through the property of the same name. The other keywords
+    are Sandbox's. The result variable is consumed by each execute(), so a
+    later run that does not set it has `result` None.
     """
 
     def __init__(self, *, execution_timeout_ms: Optional[int] = None,
@@ -242,10 +245,31 @@ class Session(_Base):
                  vfs_mount_path: Optional[str] = None,
                  resource_limits: Optional[ResourceLimits] = None,
                  on_trace: Optional[Callable[[Any], Any]] = None) -> None:
+        if resource_limits is None:
+            resource_limits = ResourceLimits(execution_timeout_ms=None)
+        self._vfs_mount_path = (vfs_mount_path or "/data") if vfs is not None else None
         self._setup(session=True, limits=resource_limits, callbacks=callbacks,
                     on_stdout=on_stdout, on_stderr=on_stderr, on_trace=on_trace,
                     result_variable=result_variable, vfs=vfs,
                     vfs_mount_path=vfs_mount_path, timeout_override=execution_timeout_ms)
+
+    @property
+    def execution_timeout_ms(self) -> Optional[int]:
+        """Timeout of each execute() in ms, or None for none."""
+        ms = self._native.timeout_ms
+        return None if ms == _U64_MAX else ms
+
+    @execution_timeout_ms.setter
+    def execution_timeout_ms(self, value: Optional[int]) -> None:
+        if value is not None and (isinstance(value, bool) or not isinstance(value, int)
+                                  or value <= 0):
+            raise ValueError("execution_timeout_ms must be a positive int or None")
+        self._native.timeout_ms = _U64_MAX if value is None else value
+
+    @property
+    def vfs_mount_path(self) -> Optional[str]:
+        """Where the VFS is mounted ("/data" by default), or None without one."""
+        return self._vfs_mount_path
 
     def _session_call(self, name, *args):
         try:

@@ -387,6 +387,33 @@ static PyObject *get_execution_count(SandboxObject *self, void *closure) {
   return PyLong_FromUnsignedLongLong(eryx_session_execution_count(self->ss));
 }
 
+static PyObject *get_timeout(SandboxObject *self, void *closure) {
+  (void)closure;
+  if (!ready(self))
+    return NULL;
+  return PyLong_FromUnsignedLongLong(self->ss ? eryx_session_timeout_ms(self->ss)
+                                              : eryx_sandbox_timeout_ms(self->sb));
+}
+
+static int set_timeout(SandboxObject *self, PyObject *v, void *closure) {
+  (void)closure;
+  if (!ready(self))
+    return -1;
+  if (!v) {
+    PyErr_SetString(PyExc_AttributeError, "timeout_ms cannot be deleted");
+    return -1;
+  }
+  unsigned long long ms = PyLong_AsUnsignedLongLong(v);
+  if (ms == (unsigned long long)-1 && PyErr_Occurred())
+    return -1;
+  /* No lock: liberyx reads it at the start of each execution only. */
+  if (self->ss)
+    eryx_session_set_timeout_ms(self->ss, ms);
+  else
+    eryx_sandbox_set_timeout_ms(self->sb, ms);
+  return 0;
+}
+
 static PyObject *library_stubs(SandboxObject *self, PyObject *unused) {
   (void)unused;
   if (!ready(self))
@@ -411,6 +438,8 @@ static PyMethodDef sandbox_methods[] = {
 
 static PyGetSetDef sandbox_getset[] = {
     {"execution_count", (getter)get_execution_count, NULL, "executions so far", NULL},
+    {"timeout_ms", (getter)get_timeout, (setter)set_timeout,
+     "timeout of later executions in ms (2**64-1: none)", NULL},
     {NULL, NULL, NULL, NULL, NULL},
 };
 

@@ -175,3 +175,31 @@ def test_stdlib_file_modules_work_on_the_mount():
     assert r.result == [["/data/src/a.txt", "/data/src/b.txt", "/data/src/c.txt"], "aaa", "bbb",
                         "zipped", ["src", "src/a.txt", "src/b.txt", "src/c.txt", "src/sub"],
                         "/data/moved.txt"]
+
+
+def test_session_timeout_defaults_to_none_and_can_be_set():
+    s = eryx.Session()
+    assert s.execution_timeout_ms is None
+    assert s.execute("import time\ntime.sleep(0.05)\nresult = 1").result == 1
+    s.execution_timeout_ms = 150
+    assert s.execution_timeout_ms == 150
+    with pytest.raises(eryx.TimeoutError):
+        s.execute("while True: pass")
+    with pytest.raises(ValueError):
+        s.execution_timeout_ms = 0
+    assert eryx.Session(vfs=eryx.VfsStorage()).vfs_mount_path == "/data"
+    assert eryx.Session().vfs_mount_path is None
+
+
+def test_result_variable_is_consumed_by_each_execute():
+    s = eryx.Session()
+    assert s.execute("result = {'a': 1}").result == {"a": 1}
+    r = s.execute("x = 2")
+    assert r.result is None and r.result_json is None
+
+
+def test_error_classes_match_upstream_hierarchy():
+    assert not issubclass(eryx.ResourceLimitError, eryx.ExecutionError)
+    assert issubclass(eryx.ResourceLimitError, eryx.EryxError)
+    assert issubclass(eryx.SnapshotError, eryx.ExecutionError)
+    assert issubclass(eryx.TimeoutError, TimeoutError)
