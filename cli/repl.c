@@ -228,6 +228,10 @@ int repl_main(int argc, char **argv) {
   opts.on_stdout = forward_stdout;
   opts.on_stderr = forward_stderr;
   opts.echo_expressions = 1;
+  /* No result capture: values are echoed, and a session consumes its
+   * result variable, which would take `result` away from the user. */
+  opts.result_variable = "";
+  opts.result_variable_len = 0;
   /* Block SIGINT before any thread starts, so every thread inherits it. */
   interrupter in = {0};
   sigemptyset(&in.set);

@@ -78,6 +78,10 @@ printf 'x = 20\ndef f(a):\n    return a + x\n\nf(22)\nfor i in range(2):\n    pr
 check "repl: state, blocks, brackets, echo" \
   $([ "$rc" -eq 0 ] && [ "$(cat "$tmp/o")" = "$(printf '42\n0\n1\n[1, 2]\na\nb')" ]; echo $?)
 
+printf 'result = 5\nresult + 1\n' | "$eryx" repl >"$tmp/o" 2>"$tmp/e"; rc=$?
+check "repl: a variable named result stays the user's" \
+  $([ "$rc" -eq 0 ] && [ "$(cat "$tmp/o")" = "6" ]; echo $?)
+
 printf 'import math\nclass P:\n    def __init__(s, r): s.r = r\n    def area(s): return math.pi * s.r ** 2\n\np = P(2)\n%%save %s\n%%reset\np\n%%load %s\nround(p.area(), 3)\n%%exit\nprint("not reached")\n' \
   "$tmp/snap" "$tmp/snap" | "$eryx" repl >"$tmp/o" 2>"$tmp/e"; rc=$?
 check "repl: %save, %reset, %load round trip" \
