@@ -20,6 +20,7 @@ typedef struct {
   PyObject *on_stdout, *on_stderr, *on_trace;
   PyObject *pending; /* unanswered calls: address -> Call */
   PyThread_type_lock busy;
+  unsigned long runner; /* thread running guest code in it (0: none) */
 } SandboxObject;
 
 /* ---- entries from liberyx (executing thread, GIL not held) ---- */
@@ -262,6 +263,28 @@ static int need_session(SandboxObject *self) {
 
 /* ---- methods ---- */
 
+/* Takes the object's lock for a guest call, without the GIL. A handler or
+ * callback running on the executing thread that calls back into the same
+ * object would wait for itself forever: refuse that instead. */
+static int enter(SandboxObject *self) {
+  if (self->runner == PyThread_get_thread_ident()) {
+    PyErr_SetString(PyExc_RuntimeError,
+                    "this sandbox is already running code on this thread (called "
+                    "from its own output, trace or callback handler?)");
+    return 0;
+  }
+  Py_BEGIN_ALLOW_THREADS
+  PyThread_acquire_lock(self->busy, WAIT_LOCK);
+  Py_END_ALLOW_THREADS
+  self->runner = PyThread_get_thread_ident();
+  return 1;
+}
+
+static void leave(SandboxObject *self) {
+  self->runner = 0;
+  PyThread_release_lock(self->busy);
+}
+
 static PyObject *text(const char *s, size_t n) {
   return PyUnicode_DecodeUTF8(s ? s : "", (Py_ssize_t)(s ? n : 0), "replace");
 }
@@ -282,12 +305,13 @@ static PyObject *execute(SandboxObject *self, PyObject *arg) {
     return NULL;
   eryx_result *r = NULL;
   eryx_error *err;
+  if (!enter(self))
+    return NULL;
   Py_BEGIN_ALLOW_THREADS
-  PyThread_acquire_lock(self->busy, WAIT_LOCK);
   err = self->ss ? eryx_session_execute(self->ss, code, (size_t)n, &r)
                  : eryx_sandbox_execute(self->sb, code, (size_t)n, &r);
-  PyThread_release_lock(self->busy);
   Py_END_ALLOW_THREADS
+  leave(self);
   if (err)
     return ext_raise(err);
   size_t l[7];
@@ -321,11 +345,12 @@ static PyObject *cancel(SandboxObject *self, PyObject *unused) {
 /* Runs a session operation that may run guest code, without the GIL. */
 #define SESSION_CALL(expr)                                                    \
   eryx_error *err;                                                            \
+  if (!enter(self))                                                           \
+    return NULL;                                                              \
   Py_BEGIN_ALLOW_THREADS                                                      \
-  PyThread_acquire_lock(self->busy, WAIT_LOCK);                               \
   err = (expr);                                                               \
-  PyThread_release_lock(self->busy);                                          \
-  Py_END_ALLOW_THREADS
+  Py_END_ALLOW_THREADS                                                        \
+  leave(self);
 
 static PyObject *snapshot(SandboxObject *self, PyObject *arg) {
   if (!need_session(self))
@@ -359,7 +384,15 @@ static PyObject *restore(SandboxObject *self, PyObject *arg) {
   Py_buffer buf;
   if (PyObject_GetBuffer(arg, &buf, PyBUF_SIMPLE) < 0)
     return NULL;
-  SESSION_CALL(eryx_session_restore_state(self->ss, buf.buf, (size_t)buf.len));
+  if (!enter(self)) {
+    PyBuffer_Release(&buf);
+    return NULL;
+  }
+  eryx_error *err;
+  Py_BEGIN_ALLOW_THREADS
+  err = eryx_session_restore_state(self->ss, buf.buf, (size_t)buf.len);
+  Py_END_ALLOW_THREADS
+  leave(self);
   PyBuffer_Release(&buf);
   return err ? ext_raise(err) : Py_NewRef(Py_None);
 }

@@ -158,3 +158,19 @@ def test_trace_events_of_user_code():
     assert ("call", 2, "double") in [(e.kind, e.line, e.function) for e in events]
     assert any(e.kind == "return" and e.function == "double" for e in events)
     assert {e.function for e in events} <= {"<module>", "double"}  # nothing from json
+
+
+def test_reentrant_use_from_a_handler_is_an_error_not_a_hang():
+    box = {}
+    errors = []
+
+    def on_stdout(text):
+        try:
+            box["sb"].execute("pass")
+        except RuntimeError as exc:
+            errors.append(str(exc))
+
+    box["sb"] = eryx.Sandbox(on_stdout=on_stdout)
+    r = box["sb"].execute("print('hi')")
+    assert r.stdout == "hi\n"
+    assert errors and "already running" in errors[0]
