@@ -69,8 +69,12 @@ def _type_schema(hint) -> dict:
 
 
 def infer_schema(fn: Callable[..., Any]) -> dict:
-    """The JSON Schema of `fn`'s keyword arguments, from its signature."""
-    sig = inspect.signature(fn)
+    """The JSON Schema of `fn`'s keyword arguments, from its signature (any
+    object when the signature cannot be read, as for some builtins)."""
+    try:
+        sig = inspect.signature(fn)
+    except (TypeError, ValueError):
+        return {"type": "object"}
     try:
         hints = typing.get_type_hints(fn)
     except Exception:  # noqa: BLE001 - unresolvable hints: fall back to none

@@ -149,3 +149,14 @@ def test_bad_callback_definitions_are_refused():
         eryx.Sandbox(callbacks=[42])
     with pytest.raises(eryx.EryxError):
         eryx.Sandbox(callbacks=[{"name": "not a name", "fn": print}])
+
+
+def test_a_callable_without_a_readable_signature_takes_any_arguments():
+    class Opaque:
+        __signature__ = property(lambda self: (_ for _ in ()).throw(ValueError("no")))
+
+        def __call__(self, **kw):
+            return sorted(kw)
+
+    sb = eryx.Sandbox(callbacks=[{"name": "opaque", "fn": Opaque()}])
+    assert sb.execute("result = await opaque(b=1, a=2)").result == ["a", "b"]
