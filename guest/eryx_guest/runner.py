@@ -99,22 +99,15 @@ class Runner:
         namespace.update(values)
 
     def warm_up(self):
-        """What run() does, minus user code, output and host calls (see the
-        `warm-up` export): the pages it writes become private now, in the
-        pool's thread, instead of during a sandbox's first execution."""
-        report = Report()
-        budget = OutputBudget(1 << 20)
-        CaptureWriter(1, budget, None, False)
-        namespace = self._main_module(False, False).__dict__
-        code = "x = [i * 2 for i in range(50)]\ny = {'k': x, 's': str(x)}\n"
-        _register_source(code)
-        compiled = compile(code, FILENAME, "exec", flags=_COMPILE_FLAGS, dont_inherit=True)
-        eval(compiled, namespace)
-        _capture_result(namespace, "y", report)
-        _register_source("")
+        """One run() of a small script, minus everything that would call the
+        host (callback bindings, libraries; the script prints nothing): the
+        pages a run writes become private now, in the pool's thread, instead
+        of during a sandbox's first execution (see the `warm-up` export)."""
+        self.run("x = [i * 2 for i in range(50)]\nresult = {'k': x, 's': str(x)}",
+                 "result", False, 1 << 20, host_calls=False)
 
     def run(self, code, result_variable, stream, max_output, tracing=False,
-            persistent=False, clear_first=False, echo=False):
+            persistent=False, clear_first=False, echo=False, host_calls=True):
         report = Report()
         budget = OutputBudget(max_output)
         out = CaptureWriter(1, budget, self._emit_output, stream)
@@ -124,10 +117,10 @@ class Runner:
         capture.activate(out, err)
         try:
             namespace = self._main_module(persistent, clear_first).__dict__
-            bound = callbacks.registry.bind(namespace)
+            bound = callbacks.registry.bind(namespace) if host_calls else {}
             if persistent:
                 self._bound = bound
-            self._run_into(code, namespace, report, err, tracing, echo)
+            self._run_into(code, namespace, report, err, tracing, echo, host_calls)
             if report.status == STATUS_OK and result_variable:
                 _capture_result(namespace, result_variable, report)
             if persistent and result_variable:
@@ -148,9 +141,11 @@ class Runner:
             report.output_truncated = budget.truncated
         return report
 
-    def _run_into(self, code, namespace, report, err, tracing=False, echo=False):
+    def _run_into(self, code, namespace, report, err, tracing=False, echo=False,
+                  host_calls=True):
         try:
-            callbacks.registry.install_libraries()
+            if host_calls:
+                callbacks.registry.install_libraries()
         except BaseException as exc:  # noqa: BLE001 - a broken library
             _describe_error(exc, report, STATUS_EXCEPTION, err, user_only=False)
             return
