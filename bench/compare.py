@@ -10,7 +10,9 @@ in both, and the table gives median times and the eryx/monty ratio
 (below 1: eryx is faster).
 
 Workloads (N iterations each, after warm-up):
-  create+pass     a fresh sandbox (eryx.Sandbox / pool.checkout()) running `pass`
+  create+pass     a fresh sandbox (eryx.Sandbox / pool.checkout()) running `pass`,
+                  back to back
+  create+pass paced  the same, one every 10 ms (requests spaced out)
   session print   print('hi') in a warm session, output captured
   one callback    a warm session calling one host function that returns 1
   100 callbacks   asyncio.gather of 100 async host functions, each sleeping 50 ms
@@ -33,15 +35,17 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 MONTY_VENV = os.path.join(ROOT, "build", "bench-monty")
 
-WORKLOADS = [("create+pass", 200), ("session print", 500), ("one callback", 500),
-             ("100 callbacks", 20)]
+WORKLOADS = [("create+pass", 200), ("create+pass paced", 100), ("session print", 500),
+             ("one callback", 500), ("100 callbacks", 20)]
 
 
-def timed(fn, n):
+def timed(fn, n, gap_s=0.0):
     for _ in range(min(5, n)):
         fn()
     samples = []
     for _ in range(n):
+        if gap_s:
+            time.sleep(gap_s)
         t = time.perf_counter()
         fn()
         samples.append((time.perf_counter() - t) * 1000)
@@ -62,14 +66,17 @@ def bench_eryx():
     gather = ("import asyncio\n"
               "r = await asyncio.gather(*[slow(i) for i in range(100)])\n"
               "assert r == list(range(100))")
+    create = lambda: eryx.Sandbox().execute("pass")  # noqa: E731
     run = {
-        "create+pass": lambda: eryx.Sandbox().execute("pass"),
+        "create+pass": create,
+        "create+pass paced": create,
         "session print": lambda: session.execute("print('hi')"),
         "one callback": lambda: cb_session.execute("await f()"),
         "100 callbacks": lambda: cb_session.execute(gather),
     }
     assert session.execute("print('hi')").stdout == "hi\n"
-    return {name: timed(run[name], n) for name, n in WORKLOADS}
+    return {name: timed(run[name], n, 0.01 if "paced" in name else 0.0)
+            for name, n in WORKLOADS}
 
 
 def bench_monty():
@@ -82,15 +89,16 @@ def bench_monty():
             with pool.checkout() as s:
                 s.feed_run("pass")
         out["create+pass"] = timed(create, WORKLOADS[0][1])
+        out["create+pass paced"] = timed(create, WORKLOADS[1][1], 0.01)
         with pool.checkout() as s:
             seen = []
             s.feed_run("print('hi')", print_callback=lambda stream, text: seen.append(text))
             assert "".join(seen) == "hi\n"
             out["session print"] = timed(
                 lambda: s.feed_run("print('hi')", print_callback=lambda st, t: None),
-                WORKLOADS[1][1])
+                WORKLOADS[2][1])
             out["one callback"] = timed(
-                lambda: s.feed_run("f()", external_lookup={"f": lambda: 1}), WORKLOADS[2][1])
+                lambda: s.feed_run("f()", external_lookup={"f": lambda: 1}), WORKLOADS[3][1])
 
     async def slow(i):
         await asyncio.sleep(0.05)
@@ -104,7 +112,7 @@ def bench_monty():
                 "assert r == list(range(100))")
         async with AsyncMonty() as apool:
             samples = []
-            for i in range(3 + WORKLOADS[3][1]):
+            for i in range(3 + WORKLOADS[4][1]):
                 async with apool.checkout() as s:
                     t = time.perf_counter()
                     await s.feed_run(code, external_lookup={"slow": slow})
@@ -140,10 +148,10 @@ def main():
         sys.exit(f"the monty run failed (status {out.returncode}):\n{out.stderr}")
     print(f"machine: {platform.machine()}, {os.cpu_count()} cores, "
           f"{platform.system()} {platform.release()}; Python {platform.python_version()}")
-    print(f"{'workload':<16}{'eryx ms':>10}{'monty ms':>10}{'eryx/monty':>12}")
+    print(f"{'workload':<20}{'eryx ms':>10}{'monty ms':>10}{'eryx/monty':>12}")
     for name, _ in WORKLOADS:
         e, m = eryx_ms[name], monty_ms[name]
-        print(f"{name:<16}{e:>10.3f}{m:>10.3f}{e / m:>12.2f}")
+        print(f"{name:<20}{e:>10.3f}{m:>10.3f}{e / m:>12.2f}")
 
 
 if __name__ == "__main__":

@@ -3,8 +3,7 @@
 Both are thin owners of an `_eryx.Sandbox`. execute() releases the GIL
 while the code runs, so threads can run different sandboxes at once. In
 the main thread, Ctrl-C during execute() cancels the run and then raises
-KeyboardInterrupt: the run goes to a worker thread while the main thread
-waits in an interruptible wait (a blocked C call would not see the signal).
+KeyboardInterrupt (python/src/interrupt.c arranges it).
 """
 
 import asyncio
@@ -63,19 +62,6 @@ def _result_from(t) -> ExecuteResult:
 def _interruptible() -> bool:
     return (threading.current_thread() is threading.main_thread()
             and signal.getsignal(signal.SIGINT) is signal.default_int_handler)
-
-
-_main_worker: Optional[concurrent.futures.ThreadPoolExecutor] = None
-
-
-def _worker() -> concurrent.futures.ThreadPoolExecutor:
-    """The thread that runs main-thread executions (one at a time: the main
-    thread waits for each), shared by all sandboxes."""
-    global _main_worker
-    if _main_worker is None:
-        _main_worker = concurrent.futures.ThreadPoolExecutor(
-            max_workers=1, thread_name_prefix="eryx-execute")
-    return _main_worker
 
 
 class Execution:
@@ -159,11 +145,11 @@ class _Base:
         except _eryx.Error as exc:
             raise from_native(exc) from None
 
-    def _run(self, code: str) -> ExecuteResult:
+    def _run(self, code: str, interruptible: bool = False) -> ExecuteResult:
         if not isinstance(code, str):
             raise TypeError(f"code must be a str, not {type(code).__name__}")
         try:
-            t = self._native.execute(code)
+            t = self._native.execute(code, interruptible)
         except _eryx.Error as exc:
             raise from_native(exc) from None
         return _result_from(t)
@@ -172,15 +158,7 @@ class _Base:
         """Runs `code` and returns its output and statistics. Raises
         ExecutionError (the code failed), TimeoutError, ResourceLimitError or
         CancelledError; all are EryxError."""
-        if not _interruptible():
-            return self._run(code)
-        fut = _worker().submit(self._run, code)
-        try:
-            return fut.result()
-        except KeyboardInterrupt:
-            self._native.cancel()
-            concurrent.futures.wait([fut])
-            raise
+        return self._run(code, _interruptible())
 
     def execute_async(self, code: str) -> Execution:
         """Starts `code` in the background and returns its Execution handle

@@ -40,4 +40,10 @@ PyObject *ext_call_new(eryx_call *call, PyObject *pending);
 /* Runs `on_cancel` of the pending Call for `call`, if it set one. */
 void ext_call_cancelled(PyObject *pending, eryx_call *call);
 
+/* interrupt.c: while a main-thread run is under way, SIGINT cancels it
+ * (and still reaches Python's handler). begin returns 0 if it could not
+ * arrange that; end undoes it. Main thread only. */
+int ext_interrupt_begin(eryx_sandbox *sb, eryx_session *ss);
+void ext_interrupt_end(void);
+
 #endif

@@ -296,22 +296,30 @@ static PyObject *text_or_none(const char *s, size_t n) {
 /* execute(code) -> (status, stdout, stderr, result_json, result_error,
  *   error_type, error_message, traceback, error_line, duration_ms,
  *   callback_invocations, peak_memory_bytes, fuel_consumed, truncated) */
-static PyObject *execute(SandboxObject *self, PyObject *arg) {
-  if (!ready(self))
-    return NULL;
+static PyObject *execute(SandboxObject *self, PyObject *args) {
+  const char *code;
   Py_ssize_t n;
-  const char *code = PyUnicode_AsUTF8AndSize(arg, &n);
-  if (!code)
+  int interruptible = 0;
+  if (!ready(self) || !PyArg_ParseTuple(args, "s#|p", &code, &n, &interruptible))
     return NULL;
   eryx_result *r = NULL;
   eryx_error *err;
   if (!enter(self))
     return NULL;
+  /* Ctrl-C cancels the run (see interrupt.c); only from the main thread. */
+  int trapping = interruptible && ext_interrupt_begin(self->sb, self->ss);
   Py_BEGIN_ALLOW_THREADS
   err = self->ss ? eryx_session_execute(self->ss, code, (size_t)n, &r)
                  : eryx_sandbox_execute(self->sb, code, (size_t)n, &r);
   Py_END_ALLOW_THREADS
+  if (trapping)
+    ext_interrupt_end();
   leave(self);
+  if (trapping && PyErr_CheckSignals() < 0) { /* KeyboardInterrupt, at once */
+    eryx_error_free(err);
+    eryx_result_free(r);
+    return NULL;
+  }
   if (err)
     return ext_raise(err);
   size_t l[7];
@@ -459,7 +467,9 @@ static PyObject *library_stubs(SandboxObject *self, PyObject *unused) {
 }
 
 static PyMethodDef sandbox_methods[] = {
-    {"execute", (PyCFunction)execute, METH_O, "execute(code) -> result tuple"},
+    {"execute", (PyCFunction)execute, METH_VARARGS,
+     "execute(code, interruptible=False) -> result tuple; interruptible: SIGINT "
+     "cancels the run (main thread only)"},
     {"cancel", (PyCFunction)cancel, METH_NOARGS, "cancel() -> bool (a run was stopped)"},
     {"snapshot", (PyCFunction)snapshot, METH_O, "snapshot(skip) -> (bytes, skipped)"},
     {"restore", (PyCFunction)restore, METH_O, "restore(bytes)"},
