@@ -270,15 +270,39 @@ def _open(file, mode="r", buffering=-1, encoding=None, errors=None, newline=None
     if not binary and buffering == 0:
         raise ValueError("can't have unbuffered text I/O")
     name = file if isinstance(file, (str, bytes)) else os.fspath(file)
-    reply = _call(OP_OPEN, rel, size=flags, filename=name)
-    if reply.is_dir:
-        raise OSError(errno.EISDIR, os.strerror(errno.EISDIR), name)
-    raw = _RawFile(rel, name, raw_mode, readable, writable, append)
+    if opener is not None:
+        raw = _open_with(opener, name, mode, flags, readable, writable, append)
+    else:
+        reply = _call(OP_OPEN, rel, size=flags, filename=name)
+        if reply.is_dir:
+            raise OSError(errno.EISDIR, os.strerror(errno.EISDIR), name)
+        raw = _RawFile(rel, name, raw_mode, readable, writable, append)
     try:
         return _wrap(raw, mode, binary, buffering, encoding, errors, newline)
     except BaseException:
         raw.close()
         raise
+
+
+def _open_with(opener, name, mode, flags, readable, writable, append):
+    """open(..., opener=f): f(path, os_flags) must give a descriptor of the
+    mount (os.open does); its file is then used as opened."""
+    os_flags = (os.O_RDWR if readable and writable else os.O_WRONLY if writable
+                else os.O_RDONLY)
+    if flags & O_CREATE:
+        os_flags |= os.O_CREAT
+    if flags & O_EXCL:
+        os_flags |= os.O_EXCL
+    if flags & O_TRUNC:
+        os_flags |= os.O_TRUNC
+    if append:
+        os_flags |= os.O_APPEND
+    fd = opener(name, os_flags)
+    raw = _fds.get(fd) if isinstance(fd, int) else None
+    if raw is None:
+        raise OSError(errno.EBADF, f"the opener did not return a descriptor of {_mount}",
+                      name)
+    return raw
 
 
 # ------------------------------------------------------------ os functions
@@ -295,6 +319,8 @@ def _path_fn(name, impl):
         rel = _resolve(path)
         if rel is None:
             return orig(path, *args, **kwargs)
+        if kwargs.get("dir_fd") is not None:
+            raise NotImplementedError(f"os.{name}(dir_fd=...) is not supported in {_mount}")
         return impl(rel, path, *args, **kwargs)
 
     wrapper.__name__ = wrapper.__qualname__ = name

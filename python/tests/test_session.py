@@ -203,3 +203,27 @@ def test_error_classes_match_upstream_hierarchy():
     assert issubclass(eryx.ResourceLimitError, eryx.EryxError)
     assert issubclass(eryx.SnapshotError, eryx.ExecutionError)
     assert issubclass(eryx.TimeoutError, TimeoutError)
+
+
+def test_open_with_an_opener_and_dir_fd_on_the_mount():
+    s = eryx.Session(vfs=eryx.VfsStorage())
+    r = s.execute(
+        "import os\n"
+        "calls = []\n"
+        "def opener(path, flags):\n"
+        "    calls.append(path)\n"
+        "    return os.open(path, flags, 0o600)\n"
+        "with open('/data/o.txt', 'w', opener=opener) as f:\n"
+        "    f.write('via opener')\n"
+        "try:\n"
+        "    open('/data/o.txt', opener=lambda p, f: 0)\n"
+        "    bad = 'accepted'\n"
+        "except OSError as e:\n"
+        "    bad = 'refused'\n"
+        "try:\n"
+        "    os.stat('x', dir_fd=3) if False else os.stat('/data/o.txt', dir_fd=3)\n"
+        "    dirfd = 'accepted'\n"
+        "except NotImplementedError:\n"
+        "    dirfd = 'refused'\n"
+        "result = [open('/data/o.txt').read(), calls, bad, dirfd]")
+    assert r.result == ["via opener", ["/data/o.txt"], "refused", "refused"]
