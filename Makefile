@@ -52,6 +52,7 @@ bench: build
 	$(BUILD)/bench_sandbox 1000
 	$(BUILD)/bench_callbacks 20
 	$(BUILD)/bench_limits 20
+	$(BUILD)/bench_files 5
 
 bench-compare: python-install
 	$(PYENV)/bin/python bench/compare.py

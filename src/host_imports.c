@@ -167,43 +167,15 @@ static void set_u64_field(wasmtime_component_valrecord_entry_t *e, const char *n
   e->val.of.u64 = v;
 }
 
-/* File bytes cross the boundary as text with one character per byte
- * (U+0000..U+00FF), which the guest makes with bytes.decode('latin-1'):
- * cheaper than a list<u8>, which the C API passes as one value per byte. */
-static uint8_t *bytes_from_text(const char *s, size_t n, size_t *out_len) {
-  uint8_t *out = malloc(n ? n : 1);
-  size_t o = 0;
-  for (size_t i = 0; out && i < n; i++) {
-    unsigned char c = (unsigned char)s[i];
-    if (c < 0x80) {
-      out[o++] = c;
-    } else if ((c == 0xC2 || c == 0xC3) && i + 1 < n &&
-               ((unsigned char)s[i + 1] & 0xC0) == 0x80) {
-      out[o++] = (uint8_t)(((c & 0x03) << 6) | ((unsigned char)s[++i] & 0x3F));
-    } else {
-      free(out);
-      return NULL;
-    }
-  }
-  *out_len = o;
-  return out;
-}
-
-static void set_text_from_bytes(wasmtime_component_val_t *v, const uint8_t *p, size_t n) {
-  size_t len = n;
-  for (size_t i = 0; i < n; i++)
-    len += p[i] >= 0x80;
+/* File bytes cross the boundary as text: as they are when all ASCII (the
+ * fastest path on both sides), else as base64 (non-ASCII text is slow to
+ * lower in the guest, and a list<u8> costs one value per byte in the
+ * host's API). */
+static void set_base64(wasmtime_component_val_t *v, const uint8_t *p, size_t n) {
+  size_t len = eryx__base64_len(n);
   v->kind = WASMTIME_COMPONENT_STRING;
   wasm_byte_vec_new_uninitialized(&v->of.string, len);
-  char *o = v->of.string.data;
-  for (size_t i = 0; i < n; i++) {
-    if (p[i] < 0x80) {
-      *o++ = (char)p[i];
-    } else {
-      *o++ = (char)(0xC0 | (p[i] >> 6));
-      *o++ = (char)(0x80 | (p[i] & 0x3F));
-    }
-  }
+  eryx__base64_encode(v->of.string.data, p, n);
 }
 
 /* fs: func(op: u8, path: string, path2: string, offset: u64, size: u64,
@@ -221,19 +193,25 @@ HOST_IMPORT(fs) {
                      args[3].of.u64, args[4].of.u64, NULL, 0};
   vfs_reply rep = {0};
   uint8_t *payload = NULL;
+  bool oom = false;
   if (!vfs) {
     rep.code = VFS_ENOENT;
-  } else if (req.op == VFS_OP_WRITE &&
-             !(payload = bytes_from_text(args[5].of.string.data, args[5].of.string.size,
-                                         &req.data_len))) {
-    rep.code = VFS_EINVAL;
+  } else if (req.op == VFS_OP_WRITE && req.size == 1 &&
+             !(payload = eryx__base64_decode(args[5].of.string.data, args[5].of.string.size,
+                                             &req.data_len, &oom))) {
+    rep.code = oom ? VFS_ENOMEM : VFS_EINVAL;
   } else {
-    req.data = payload;
+    if (req.op == VFS_OP_WRITE && !payload) { /* ASCII, as is */
+      req.data = (const uint8_t *)args[5].of.string.data;
+      req.data_len = args[5].of.string.size;
+    } else {
+      req.data = payload;
+    }
     eryx__vfs_apply(vfs, &req, &rep);
   }
   free(payload);
   results[0].kind = WASMTIME_COMPONENT_RECORD;
-  wasmtime_component_valrecord_new_uninit(&results[0].of.record, 6);
+  wasmtime_component_valrecord_new_uninit(&results[0].of.record, 7);
   wasmtime_component_valrecord_entry_t *f = results[0].of.record.data;
   set_field(&f[0], "code");
   f[0].val.kind = WASMTIME_COMPONENT_U8;
@@ -245,7 +223,16 @@ HOST_IMPORT(fs) {
   set_u64_field(&f[3], "mtime-ns", rep.mtime_ns);
   set_u64_field(&f[4], "ino", rep.ino);
   set_field(&f[5], "data");
-  set_text_from_bytes(&f[5].val, rep.data, rep.data_len);
+  bool ascii = true;
+  for (size_t i = 0; ascii && i < rep.data_len; i++)
+    ascii = rep.data[i] < 0x80;
+  if (req.op == VFS_OP_READ && !ascii)
+    set_base64(&f[5].val, rep.data, rep.data_len);
+  else
+    set_string(&f[5].val, (const char *)rep.data, rep.data_len);
+  set_field(&f[6], "base64");
+  f[6].val.kind = WASMTIME_COMPONENT_BOOL;
+  f[6].val.of.boolean = req.op == VFS_OP_READ && !ascii;
   free(rep.data);
   return NULL;
 }

@@ -44,6 +44,13 @@ bool eryx__utf8_valid(const char *s, size_t n);
 bool eryx__json_valid(const char *s, size_t n);
 void eryx__json_append_string(eryx_buf *b, const char *s, size_t n);
 
+/* ---- base64.c ---- */
+/* Encoded length of n bytes; encode writes exactly that many chars (no
+ * NUL). decode: NULL on bad input (or OOM, then *oom is set). */
+size_t eryx__base64_len(size_t n);
+size_t eryx__base64_encode(char *dst, const uint8_t *p, size_t n);
+uint8_t *eryx__base64_decode(const char *s, size_t n, size_t *out_len, bool *oom);
+
 /* ---- engine.c: the one engine configuration (also used at build time) ---- */
 typedef struct eryx_engine_limits {
   uint32_t max_sandboxes;

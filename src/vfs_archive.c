@@ -19,9 +19,6 @@
 #define MAGIC "ERYXFILES"
 #define FORMAT 1
 
-static const char b64[] =
-    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-
 static uint64_t fnv1a(const uint8_t *p, size_t n) {
   uint64_t h = 1469598103934665603ull;
   for (size_t i = 0; i < n; i++) {
@@ -70,61 +67,17 @@ eryx_error *eryx__vfs_export_text(eryx_vfs *v, eryx_buf *out) {
   int n = snprintf(head, sizeof head, "%s %d %016llx\n", MAGIC, FORMAT,
                    (unsigned long long)fnv1a((const uint8_t *)body.data, body.len));
   eryx__buf_append(out, head, (size_t)n);
-  const uint8_t *p = (const uint8_t *)body.data;
-  char quad[4];
-  for (size_t i = 0; i < body.len; i += 3) {
-    uint32_t w = (uint32_t)p[i] << 16;
-    size_t left = body.len - i;
-    if (left > 1)
-      w |= (uint32_t)p[i + 1] << 8;
-    if (left > 2)
-      w |= p[i + 2];
-    quad[0] = b64[(w >> 18) & 63];
-    quad[1] = b64[(w >> 12) & 63];
-    quad[2] = left > 1 ? b64[(w >> 6) & 63] : '=';
-    quad[3] = left > 2 ? b64[w & 63] : '=';
-    eryx__buf_append(out, quad, 4);
+  size_t n64 = eryx__base64_len(body.len);
+  char *text = malloc(n64 ? n64 : 1);
+  if (text) {
+    eryx__base64_encode(text, (const uint8_t *)body.data, body.len);
+    eryx__buf_append(out, text, n64);
+    free(text);
+  } else {
+    out->oom = true;
   }
   eryx__buf_free(&body);
   return out->oom ? eryx__error_new(ERYX_ERR_RESOURCES, "out of memory") : NULL;
-}
-
-static int b64_value(char c) {
-  const char *p = c ? strchr(b64, c) : NULL;
-  return p ? (int)(p - b64) : -1;
-}
-
-/* Decodes strict base64 (length a multiple of 4). NULL on bad input. */
-static uint8_t *b64_decode(const char *s, size_t n, size_t *out_len, bool *oom) {
-  if (n % 4)
-    return NULL;
-  uint8_t *out = malloc(n / 4 * 3 + 1);
-  if (!out) {
-    *oom = true;
-    return NULL;
-  }
-  size_t o = 0;
-  for (size_t i = 0; i < n; i += 4) {
-    int v[4];
-    int pad = 0;
-    for (int k = 0; k < 4; k++) {
-      if (s[i + k] == '=' && i + 4 == n && k >= 2) {
-        v[k] = 0;
-        pad++;
-      } else if (pad || (v[k] = b64_value(s[i + k])) < 0) {
-        free(out);
-        return NULL;
-      }
-    }
-    uint32_t w = (uint32_t)v[0] << 18 | (uint32_t)v[1] << 12 | (uint32_t)v[2] << 6 | (uint32_t)v[3];
-    out[o++] = (uint8_t)(w >> 16);
-    if (pad < 2)
-      out[o++] = (uint8_t)(w >> 8);
-    if (pad < 1)
-      out[o++] = (uint8_t)w;
-  }
-  *out_len = o;
-  return out;
 }
 
 static uint64_t get_le(const uint8_t *p, int bytes) {
@@ -254,7 +207,7 @@ eryx_error *eryx__vfs_import_text(eryx_vfs *v, const char *text, size_t len) {
   size_t body_len = 0;
   bool oom = false;
   const char *b = nl + 1;
-  uint8_t *body = b64_decode(b, len - (size_t)(b - text), &body_len, &oom);
+  uint8_t *body = eryx__base64_decode(b, len - (size_t)(b - text), &body_len, &oom);
   if (!body)
     return oom ? eryx__error_new(ERYX_ERR_RESOURCES, "out of memory") : bad("bad encoding");
   if (fnv1a(body, body_len) != sum) {

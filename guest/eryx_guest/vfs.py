@@ -12,6 +12,7 @@ and the fd functions for the file descriptors handed out here. Paths
 outside the mount go to the original functions unchanged.
 """
 
+import binascii
 import builtins
 import errno
 import io
@@ -52,6 +53,13 @@ def _call(op, rel, rel2="", offset=0, size=0, data="", filename=None, filename2=
             raise OSError(code, msg, filename, None, filename2)
         raise OSError(code, msg, filename)
     return reply
+
+
+def _bytes(reply):
+    """The bytes of a READ reply (ASCII as is, else base64; see the WIT)."""
+    if reply.base64:
+        return binascii.a2b_base64(reply.data)
+    return reply.data.encode("ascii")
 
 
 def _resolve(path):
@@ -137,8 +145,8 @@ class _RawFile(io.RawIOBase):
             raise io.UnsupportedOperation("File not open for reading")
         view = memoryview(b).cast("B")
         want = min(len(view), _CHUNK)
-        data = _call(OP_READ, self._rel, offset=self._pos, size=want,
-                     filename=self.name).data.encode("latin-1")
+        data = _bytes(_call(OP_READ, self._rel, offset=self._pos, size=want,
+                            filename=self.name))
         view[:len(data)] = data
         self._pos += len(data)
         return len(data)
@@ -149,8 +157,8 @@ class _RawFile(io.RawIOBase):
             raise io.UnsupportedOperation("File not open for reading")
         parts = []
         while True:
-            data = _call(OP_READ, self._rel, offset=self._pos, size=_CHUNK,
-                         filename=self.name).data.encode("latin-1")
+            data = _bytes(_call(OP_READ, self._rel, offset=self._pos, size=_CHUNK,
+                                filename=self.name))
             if not data:
                 return b"".join(parts)
             parts.append(data)
@@ -166,8 +174,13 @@ class _RawFile(io.RawIOBase):
         written = 0
         for start in range(0, len(data), _CHUNK):
             piece = data[start:start + _CHUNK]
-            _call(OP_WRITE, self._rel, offset=self._pos, data=piece.decode("latin-1"),
-                  filename=self.name)
+            if piece.isascii():
+                _call(OP_WRITE, self._rel, offset=self._pos, data=piece.decode("ascii"),
+                      filename=self.name)
+            else:
+                _call(OP_WRITE, self._rel, offset=self._pos, size=1,
+                      data=binascii.b2a_base64(piece, newline=False).decode("ascii"),
+                      filename=self.name)
             self._pos += len(piece)
             written += len(piece)
         return written
