@@ -389,6 +389,19 @@ static void host_api(void) {
   err = eryx_vfs_import(w, arch, arch_len - 4);
   CHECK(err && eryx_error_get_code(err) == ERYX_ERR_SNAPSHOT);
   eryx_error_free(err);
+  /* A character outside base64, and a flipped one (checksum), likewise. */
+  uint8_t *broken = malloc(arch_len);
+  memcpy(broken, arch, arch_len);
+  broken[arch_len - 6] = '!';
+  err = eryx_vfs_import(w, broken, arch_len);
+  CHECK(err && eryx_error_get_code(err) == ERYX_ERR_SNAPSHOT);
+  eryx_error_free(err);
+  broken[arch_len - 6] = arch[arch_len - 6] == 'A' ? 'B' : 'A';
+  err = eryx_vfs_import(w, broken, arch_len);
+  CHECK(err && eryx_error_get_code(err) == ERYX_ERR_SNAPSHOT);
+  CHECK_CONTAINS(err ? eryx_error_message(err, NULL) : NULL, "checksum");
+  eryx_error_free(err);
+  free(broken);
   check_host_file(w, "other", "o");
   /* Too big for a smaller quota: refused, nothing changes. */
   eryx_vfs *tiny = new_vfs(2);
