@@ -96,6 +96,20 @@ typedef struct {
   size_t data_len;
 } vfs_reply;
 
+/* Lookups and changes for vfs_api.c; the caller holds the tree's lock. */
+vfs_entry *eryx__vfs_find(eryx_vfs *v, const char *path, size_t len);
+/* The parent exists and is a directory (else ENOENT or ENOTDIR). */
+vfs_code eryx__vfs_check_parent(eryx_vfs *v, const char *path, size_t len);
+/* `e` is strictly below directory `dir` ("" is the root). */
+bool eryx__vfs_is_inside(const vfs_entry *e, const char *dir, size_t len);
+/* `more` bytes fit in the quota. */
+bool eryx__vfs_fits(const eryx_vfs *v, uint64_t more);
+vfs_entry *eryx__vfs_add(eryx_vfs *v, const char *path, size_t len, bool dir,
+                         vfs_code *code);
+/* Removes `e` (the last entry moves into its slot). */
+void eryx__vfs_drop(eryx_vfs *v, vfs_entry *e);
+uint64_t eryx__vfs_now_ns(void);
+
 /* Runs one request under the tree's lock. */
 void eryx__vfs_apply(eryx_vfs *vfs, const vfs_request *req, vfs_reply *rep);
 
