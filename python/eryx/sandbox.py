@@ -11,6 +11,7 @@ import concurrent.futures
 import os
 import signal
 import threading
+import time
 from typing import Any, Callable, List, Optional
 
 from . import _eryx
@@ -71,6 +72,8 @@ class Execution:
     def __init__(self, owner, code: str):
         self._owner = owner
         self._future: concurrent.futures.Future = concurrent.futures.Future()
+        self._started = False
+        self._cancel_requested = False
         self._thread = threading.Thread(target=self._run, args=(code,), daemon=True,
                                         name="eryx-execution")
         self._thread.start()
@@ -78,15 +81,29 @@ class Execution:
     def _run(self, code):
         if not self._future.set_running_or_notify_cancel():
             return
+        # Set before the check: a cancel() that finds us not started knows
+        # the check below will see its request.
+        self._started = True
         try:
+            if self._cancel_requested:
+                raise CancelledError("the execution was cancelled before it started")
             self._future.set_result(self._owner._run(code))
         except BaseException as exc:  # noqa: BLE001 - handed to the waiter
             self._future.set_exception(exc)
 
     def cancel(self) -> bool:
-        """Stops the execution; it then ends with eryx.CancelledError.
-        Returns True if it was still running."""
-        return bool(self._owner._native.cancel()) if not self._future.done() else False
+        """Stops the execution, also one that has not quite started yet; it
+        then ends with eryx.CancelledError. Returns False if it had ended."""
+        self._cancel_requested = True
+        deadline = time.monotonic() + 5.0
+        while not self._future.done():
+            if not self._started or self._owner._native.cancel():
+                return True
+            # Started but not yet inside the sandbox: try again shortly.
+            if time.monotonic() > deadline:
+                return False
+            time.sleep(0.0005)
+        return False
 
     def done(self) -> bool:
         return self._future.done()

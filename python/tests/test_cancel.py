@@ -77,3 +77,12 @@ def test_ctrl_c_cancels_the_running_execution(tmp_path):
     lines = out.split()
     assert lines[0] == "interrupted" and int(lines[1]) < 5  # not the 30 s timeout
     assert lines[-1] == "5"
+
+
+def test_cancel_right_after_start_is_not_lost():
+    sb = eryx.Sandbox()
+    for _ in range(20):
+        h = sb.execute_async("while True: pass")
+        assert h.cancel() is True
+        with pytest.raises(eryx.CancelledError):
+            h.result(timeout=10)
