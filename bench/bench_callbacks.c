@@ -9,18 +9,13 @@
  *
  * usage: bench_callbacks [ROUNDS]   (default 20)
  */
-#include "eryx.h"
+#include "bench_util.h"
 
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
-
-static void die(eryx_error *err) {
-  fprintf(stderr, "bench: %s\n", eryx_error_message(err, NULL));
-  exit(1);
-}
 
 static void echo(void *ud, eryx_call *call, const char *args, size_t len) {
   (void)ud;
@@ -59,11 +54,6 @@ static double run(eryx_sandbox *sb, const char *code) {
   return ms;
 }
 
-static int cmp(const void *a, const void *b) {
-  double x = *(const double *)a, y = *(const double *)b;
-  return (x > y) - (x < y);
-}
-
 int main(int argc, char **argv) {
   int rounds = argc > 1 ? atoi(argv[1]) : 20;
   if (rounds < 3)
@@ -96,7 +86,7 @@ int main(int argc, char **argv) {
   double *per_call = malloc(sizeof(double) * (size_t)rounds);
   for (int i = 0; i < rounds; i++)
     per_call[i] = (run(sb, with) - run(sb, without)) * 1000.0 / n;
-  qsort(per_call, (size_t)rounds, sizeof *per_call, cmp);
+  qsort(per_call, (size_t)rounds, sizeof *per_call, cmp_double);
   printf("{\"bench\":\"callback_round_trip\",\"calls_per_round\":%d,\"rounds\":%d,"
          "\"p50_us\":%.2f,\"min_us\":%.2f,\"max_us\":%.2f}\n",
          n, rounds, per_call[rounds / 2], per_call[0], per_call[rounds - 1]);
@@ -107,7 +97,7 @@ int main(int argc, char **argv) {
                      "assert r == [1] * 100\n";
   for (int i = 0; i < rounds; i++)
     gather[i] = run(sb, code);
-  qsort(gather, (size_t)rounds, sizeof *gather, cmp);
+  qsort(gather, (size_t)rounds, sizeof *gather, cmp_double);
   printf("{\"bench\":\"gather_100_x_50ms\",\"rounds\":%d,\"p50_ms\":%.2f,"
          "\"min_ms\":%.2f,\"max_ms\":%.2f}\n",
          rounds, gather[rounds / 2], gather[0], gather[rounds - 1]);

@@ -14,7 +14,7 @@
  *   small_files_us           create + write + close one small file
  *   stat_us                  one os.path.exists on the mount
  */
-#include "eryx.h"
+#include "bench_util.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -43,16 +43,6 @@ static const char script[] =
     "    os.path.exists('/data/s1.txt')\n"
     "st = (time.perf_counter() - t) / 2000 * 1e6\n"
     "result = [w, r, a, s, st]\n";
-
-static int cmp(const void *a, const void *b) {
-  double x = *(const double *)a, y = *(const double *)b;
-  return x < y ? -1 : x > y;
-}
-
-static void die(eryx_error *err) {
-  fprintf(stderr, "bench: %s\n", eryx_error_message(err, NULL));
-  exit(1);
-}
 
 int main(int argc, char **argv) {
   int rounds = argc > 1 ? atoi(argv[1]) : 5;
@@ -89,7 +79,7 @@ int main(int argc, char **argv) {
     eryx_vfs_free(vfs);
   }
   for (int k = 0; k < FIGURES; k++) {
-    qsort(v[k], (size_t)rounds, sizeof(double), cmp);
+    qsort(v[k], (size_t)rounds, sizeof(double), cmp_double);
     printf("{\"bench\":\"files_%s\",\"rounds\":%d,\"median\":%.1f}\n", names[k], rounds,
            v[k][rounds / 2]);
   }

@@ -9,29 +9,13 @@
  *
  * usage: bench_limits [ROUNDS]   (default 20)
  */
-#include "eryx.h"
+#include "bench_util.h"
 
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
-
-static double now_ms(void) {
-  struct timespec t;
-  clock_gettime(CLOCK_MONOTONIC, &t);
-  return (double)t.tv_sec * 1e3 + (double)t.tv_nsec / 1e6;
-}
-
-static void die(eryx_error *err) {
-  fprintf(stderr, "bench: %s\n", eryx_error_message(err, NULL));
-  exit(1);
-}
-
-static int cmp(const void *a, const void *b) {
-  double x = *(const double *)a, y = *(const double *)b;
-  return (x > y) - (x < y);
-}
 
 static eryx_call *parked;
 
@@ -120,7 +104,7 @@ int main(int argc, char **argv) {
   for (size_t k = 0; k < 3; k++) {
     for (int i = 0; i < rounds; i++)
       v[i] = one_cancel(sb, cases[k].code);
-    qsort(v, (size_t)rounds, sizeof *v, cmp);
+    qsort(v, (size_t)rounds, sizeof *v, cmp_double);
     printf("{\"bench\":\"cancel_latency_%s\",\"rounds\":%d,\"p50_ms\":%.3f,"
            "\"max_ms\":%.3f}\n",
            cases[k].where, rounds, v[rounds / 2], v[rounds - 1]);
@@ -138,8 +122,8 @@ int main(int argc, char **argv) {
     v[i] = run_ms(plain, work);
     w[i] = run_ms(fueled, work);
   }
-  qsort(v, (size_t)rounds, sizeof *v, cmp);
-  qsort(w, (size_t)rounds, sizeof *w, cmp);
+  qsort(v, (size_t)rounds, sizeof *v, cmp_double);
+  qsort(w, (size_t)rounds, sizeof *w, cmp_double);
   printf("{\"bench\":\"fuel_overhead\",\"rounds\":%d,\"plain_p50_ms\":%.2f,"
          "\"fuel_p50_ms\":%.2f,\"ratio\":%.2f}\n",
          rounds, v[rounds / 2], w[rounds / 2], w[rounds / 2] / v[rounds / 2]);

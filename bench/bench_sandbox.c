@@ -26,31 +26,15 @@
  *                         their users) and private dirty memory (what a
  *                         sandbox really adds)
  */
-#include "eryx.h"
+#include "bench_util.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
-static double now_ms(void) {
-  struct timespec t;
-  clock_gettime(CLOCK_MONOTONIC, &t);
-  return (double)t.tv_sec * 1e3 + (double)t.tv_nsec / 1e6;
-}
-
-static void die(eryx_error *err) {
-  fprintf(stderr, "bench: %s\n", eryx_error_message(err, NULL));
-  exit(1);
-}
-
-static int cmp(const void *a, const void *b) {
-  double x = *(const double *)a, y = *(const double *)b;
-  return (x > y) - (x < y);
-}
-
 static void report(const char *name, double *v, int n) {
-  qsort(v, (size_t)n, sizeof *v, cmp);
+  qsort(v, (size_t)n, sizeof *v, cmp_double);
   double sum = 0;
   for (int i = 0; i < n; i++)
     sum += v[i];
