@@ -11,7 +11,8 @@ ASAN_ENV := ASAN_OPTIONS=handle_segv=0:allow_user_segv_handler=1:detect_leaks=1 
 
 PYENV ?= $(BUILD)/pyenv
 
-.PHONY: all build run test test-asan test-python python-install bench bench-compare clean
+.PHONY: all build run test test-asan test-python test-python-versions python-install bench \
+        bench-compare clean
 
 all: build
 
@@ -25,6 +26,7 @@ run: build
 test: build
 	ctest --test-dir $(BUILD) --output-on-failure
 	$(MAKE) test-python
+	$(MAKE) test-python-versions
 	$(MAKE) test-asan
 
 # The Python package, installed into a venv the way users install it (pip,
@@ -40,6 +42,27 @@ python-install: build
 
 test-python: python-install
 	cd $(BUILD) && $(abspath $(PYENV))/bin/python -m pytest -q $(abspath python/tests)
+
+# The same on the oldest supported and the newest Python, when the machine
+# has them (on PATH or under pyenv); skipped, and said so, when it does not.
+PY_VERSIONS ?= 3.10 3.13
+test-python-versions: build
+	@for v in $(PY_VERSIONS); do \
+	  py=""; \
+	  for c in $$(command -v python$$v) $$HOME/.pyenv/versions/$$v.*/bin/python; do \
+	    if [ -x "$$c" ] && "$$c" -c 'import venv, ensurepip' >/dev/null 2>&1; then py=$$c; break; fi; \
+	  done; \
+	  if [ -z "$$py" ]; then echo "test-python-versions: no Python $$v here, skipped"; continue; fi; \
+	  env=$(abspath $(BUILD))/pyenv-$$v; \
+	  echo "test-python-versions: Python $$v ($$py)"; \
+	  { test -x $$env/bin/python || "$$py" -m venv $$env; } && \
+	  $$env/bin/pip install -q --require-hashes -r python/requirements-test.txt && \
+	  $$env/bin/pip install -q --no-build-isolation --no-deps \
+	    --config-settings=build-dir=$(abspath $(BUILD))/python-dev-$$v \
+	    --config-settings=cmake.define.ERYX_BUILD_GUEST=OFF \
+	    --config-settings=cmake.define.ERYX_RUNTIME_DIR=$(abspath $(BUILD))/runtime . && \
+	  (cd $(BUILD) && $$env/bin/python -m pytest -q $(abspath python/tests)) || exit 1; \
+	done
 
 test-asan: build
 	cmake -S . -B $(ASAN_BUILD) $(GENERATOR) -DCMAKE_BUILD_TYPE=Debug \
