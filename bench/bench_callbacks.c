@@ -39,21 +39,6 @@ static void slow(void *ud, eryx_call *call, const char *args, size_t len) {
   pthread_detach(t);
 }
 
-static double run(eryx_sandbox *sb, const char *code) {
-  eryx_result *r;
-  eryx_error *err = eryx_sandbox_execute(sb, code, strlen(code), &r);
-  if (err)
-    die(err);
-  if (eryx_result_status(r) != ERYX_STATUS_OK) {
-    fprintf(stderr, "bench: %s\n%s", eryx_result_error_message(r, NULL),
-            eryx_result_traceback(r, NULL));
-    exit(1);
-  }
-  double ms = eryx_result_duration_ms(r);
-  eryx_result_free(r);
-  return ms;
-}
-
 int main(int argc, char **argv) {
   int rounds = argc > 1 ? atoi(argv[1]) : 20;
   if (rounds < 3)
@@ -85,7 +70,7 @@ int main(int argc, char **argv) {
            "for i in range(%d):\n    await nothing(n=i)\n", n);
   double *per_call = malloc(sizeof(double) * (size_t)rounds);
   for (int i = 0; i < rounds; i++)
-    per_call[i] = (run(sb, with) - run(sb, without)) * 1000.0 / n;
+    per_call[i] = (run_ms(sb, with) - run_ms(sb, without)) * 1000.0 / n;
   qsort(per_call, (size_t)rounds, sizeof *per_call, cmp_double);
   printf("{\"bench\":\"callback_round_trip\",\"calls_per_round\":%d,\"rounds\":%d,"
          "\"p50_us\":%.2f,\"min_us\":%.2f,\"max_us\":%.2f}\n",
@@ -96,7 +81,7 @@ int main(int argc, char **argv) {
                      "r = await asyncio.gather(*(slow() for _ in range(100)))\n"
                      "assert r == [1] * 100\n";
   for (int i = 0; i < rounds; i++)
-    gather[i] = run(sb, code);
+    gather[i] = run_ms(sb, code);
   qsort(gather, (size_t)rounds, sizeof *gather, cmp_double);
   printf("{\"bench\":\"gather_100_x_50ms\",\"rounds\":%d,\"p50_ms\":%.2f,"
          "\"min_ms\":%.2f,\"max_ms\":%.2f}\n",

@@ -61,20 +61,6 @@ static double one_cancel(eryx_sandbox *sb, const char *code) {
   return ended - c.cancelled_at;
 }
 
-static double run_ms(eryx_sandbox *sb, const char *code) {
-  eryx_result *r;
-  eryx_error *err = eryx_sandbox_execute(sb, code, strlen(code), &r);
-  if (err)
-    die(err);
-  if (eryx_result_status(r) != ERYX_STATUS_OK) {
-    fprintf(stderr, "bench: %s\n", eryx_result_error_message(r, NULL));
-    exit(1);
-  }
-  double ms = eryx_result_duration_ms(r);
-  eryx_result_free(r);
-  return ms;
-}
-
 int main(int argc, char **argv) {
   int rounds = argc > 1 ? atoi(argv[1]) : 20;
   if (rounds < 3)

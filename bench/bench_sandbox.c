@@ -61,18 +61,6 @@ static mem_kb memory(void) {
   return m;
 }
 
-static void exec_code(eryx_sandbox *sb, const char *code) {
-  eryx_result *r;
-  eryx_error *err = eryx_sandbox_execute(sb, code, strlen(code), &r);
-  if (err)
-    die(err);
-  if (eryx_result_status(r) != ERYX_STATUS_OK) {
-    fprintf(stderr, "bench: %s failed: %s\n", code, eryx_result_error_message(r, NULL));
-    exit(1);
-  }
-  eryx_result_free(r);
-}
-
 int main(int argc, char **argv) {
   int n = argc > 1 ? atoi(argv[1]) : 1000;
   if (n < 10)
@@ -96,7 +84,7 @@ int main(int argc, char **argv) {
     eryx_sandbox *sb;
     if ((err = eryx_sandbox_new(rt, NULL, &sb)))
       die(err);
-    exec_code(sb, "pass");
+    run_ms(sb, "pass");
     eryx_sandbox_free(sb);
   }
 
@@ -106,7 +94,7 @@ int main(int argc, char **argv) {
     if ((err = eryx_sandbox_new(rt, NULL, &sb)))
       die(err);
     double b = now_ms();
-    exec_code(sb, "pass");
+    run_ms(sb, "pass");
     double c = now_ms();
     eryx_sandbox_free(sb);
     double d = now_ms();
@@ -128,7 +116,7 @@ int main(int argc, char **argv) {
     double a = now_ms();
     if ((err = eryx_sandbox_new(rt, NULL, &sb)))
       die(err);
-    exec_code(sb, "pass");
+    run_ms(sb, "pass");
     eryx_sandbox_free(sb);
     total[i] = now_ms() - a;
   }
@@ -137,15 +125,15 @@ int main(int argc, char **argv) {
   eryx_sandbox *sb;
   if ((err = eryx_sandbox_new(rt, NULL, &sb)))
     die(err);
-  exec_code(sb, "pass");
+  run_ms(sb, "pass");
   for (int i = 0; i < n; i++) {
     double a = now_ms();
-    exec_code(sb, "pass");
+    run_ms(sb, "pass");
     again[i] = now_ms() - a;
   }
   for (int i = 0; i < n; i++) {
     double a = now_ms();
-    exec_code(sb, "print('hi')");
+    run_ms(sb, "print('hi')");
     print[i] = now_ms() - a;
   }
   eryx_sandbox_free(sb);
@@ -178,7 +166,7 @@ int main(int argc, char **argv) {
     for (int i = 0; i < live; i++) {
       if ((err = eryx_sandbox_new(rt, NULL, &all[i])))
         die(err);
-      exec_code(all[i], "x = [i for i in range(100)]");
+      run_ms(all[i], "x = [i for i in range(100)]");
     }
     mem_kb after = memory();
     printf("{\"bench\":\"memory_per_sandbox\",\"n\":%d,\"rss_kb\":%.1f,"

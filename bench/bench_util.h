@@ -1,7 +1,8 @@
 /*
  * bench_util.h — what every benchmark needs: a monotonic clock in ms, a
- * comparator for sorting samples, and dying on an API error (a benchmark
- * that cannot run should say why and stop, not print figures).
+ * comparator for sorting samples, dying on an API error, and running code
+ * that must succeed (a benchmark that cannot run should say why and stop,
+ * not print figures).
  */
 #ifndef ERYX_BENCH_UTIL_H
 #define ERYX_BENCH_UTIL_H
@@ -10,6 +11,7 @@
 
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <time.h>
 
 static inline double now_ms(void) {
@@ -27,6 +29,23 @@ static inline void die(eryx_error *err) {
 static inline int cmp_double(const void *a, const void *b) {
   double x = *(const double *)a, y = *(const double *)b;
   return (x > y) - (x < y);
+}
+
+/* Executes `code` in `sb`; stops the benchmark unless it ran to completion.
+ * Returns the execution's own duration in ms. */
+static inline double run_ms(eryx_sandbox *sb, const char *code) {
+  eryx_result *r;
+  eryx_error *err = eryx_sandbox_execute(sb, code, strlen(code), &r);
+  if (err)
+    die(err);
+  if (eryx_result_status(r) != ERYX_STATUS_OK) {
+    fprintf(stderr, "bench: %s failed: %s\n%s", code, eryx_result_error_message(r, NULL),
+            eryx_result_traceback(r, NULL));
+    exit(1);
+  }
+  double ms = eryx_result_duration_ms(r);
+  eryx_result_free(r);
+  return ms;
 }
 
 #endif
