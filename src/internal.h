@@ -219,11 +219,10 @@ typedef struct eryx_warm {
 } eryx_warm;
 /* target 0: no pool (`*out` NULL). */
 eryx_error *eryx__pool_new(eryx_runtime *rt, size_t target, eryx_pool **out);
-/* A warm instance (owned by the caller), or NULL when none is ready. */
-eryx_warm *eryx__pool_take(eryx_pool *p);
-/* Like eryx__pool_take, but waits up to `timeout_ms` for the instance being
- * made (for when the pool's work holds the last sandbox slot). */
-eryx_warm *eryx__pool_take_waiting(eryx_pool *p, uint64_t timeout_ms);
+/* A warm instance (owned by the caller), or NULL when none is ready within
+ * `timeout_ms` (0: do not wait; waiting is for when the instance being made
+ * holds the last sandbox slot). */
+eryx_warm *eryx__pool_take(eryx_pool *p, uint64_t timeout_ms);
 void eryx__warm_free(eryx_warm *w);
 /* Deletes a used store, on the pool's thread when there is one. */
 void eryx__pool_discard(eryx_pool *p, wasmtime_store_t *store);

@@ -133,18 +133,7 @@ eryx_error *eryx__pool_new(eryx_runtime *rt, size_t target, eryx_pool **out) {
   return NULL;
 }
 
-eryx_warm *eryx__pool_take(eryx_pool *p) {
-  if (!p)
-    return NULL;
-  pthread_mutex_lock(&p->mu);
-  eryx_warm *w = p->count ? p->items[--p->count] : NULL;
-  p->failed = false; /* a slot may have come free: try again */
-  pthread_cond_signal(&p->cv);
-  pthread_mutex_unlock(&p->mu);
-  return w;
-}
-
-eryx_warm *eryx__pool_take_waiting(eryx_pool *p, uint64_t timeout_ms) {
+eryx_warm *eryx__pool_take(eryx_pool *p, uint64_t timeout_ms) {
   if (!p)
     return NULL;
   struct timespec until;
@@ -156,10 +145,10 @@ eryx_warm *eryx__pool_take_waiting(eryx_pool *p, uint64_t timeout_ms) {
     until.tv_nsec -= 1000000000L;
   }
   pthread_mutex_lock(&p->mu);
-  p->failed = false;
+  p->failed = false; /* a slot may have come free: try again */
   pthread_cond_signal(&p->cv);
   /* Until an instance is there, or the thread tried and failed. */
-  while (p->count == 0 && !p->failed && !p->stop &&
+  while (timeout_ms && p->count == 0 && !p->failed && !p->stop &&
          pthread_cond_timedwait(&p->ready, &p->mu, &until) == 0) {
   }
   eryx_warm *w = p->count ? p->items[--p->count] : NULL;

@@ -174,38 +174,41 @@ static void drop_instance(eryx_sandbox *sb) {
   sb->instance_used = false;
 }
 
-/* Gives the sandbox a fresh instance: a warm one from the runtime's pool
- * when it can (not for fuel counting; not if the pool's instance already
- * holds more memory than this sandbox's cap), else a new instantiation. */
-static eryx_error *instantiate(eryx_sandbox *sb) {
-  int64_t mem = sb->max_memory_bytes > INT64_MAX ? -1 : (int64_t)sb->max_memory_bytes;
-  eryx_warm *w = sb->max_fuel ? NULL : eryx__pool_take(eryx__runtime_pool(sb->rt));
+/* A warm instance from the runtime's pool that fits this sandbox (not for
+ * fuel counting; not if it already holds more memory than the sandbox's
+ * cap), waiting up to `wait_ms` for one being made; NULL if none. */
+static eryx_warm *take_warm(eryx_sandbox *sb, uint64_t wait_ms) {
+  if (sb->max_fuel)
+    return NULL;
+  eryx_warm *w = eryx__pool_take(eryx__runtime_pool(sb->rt), wait_ms);
   if (w && w->memory.current > sb->max_memory_bytes) {
     eryx__warm_free(w);
     w = NULL;
   }
+  return w;
+}
+
+/* Gives the sandbox a fresh instance: a warm one when it can, else a new
+ * instantiation. */
+static eryx_error *instantiate(eryx_sandbox *sb) {
+  int64_t mem = sb->max_memory_bytes > INT64_MAX ? -1 : (int64_t)sb->max_memory_bytes;
   eryx_instance inst;
-  if (w) {
-    inst = w->inst;
-    sb->memory = w->memory;
-  } else {
+  eryx_warm *w = take_warm(sb, 0);
+  if (!w) {
     sb->memory = (eryx__memory_stats){0, 0};
     eryx_error *err = eryx__instance_new(sb->rt, sb->v, mem, &sb->memory, sb->max_fuel != 0,
                                          &inst);
     /* Out of slots because the pool is filling one? Take that one. */
-    if (err && !sb->max_fuel &&
-        (w = eryx__pool_take_waiting(eryx__runtime_pool(sb->rt), 2000)) &&
-        w->memory.current <= sb->max_memory_bytes) {
+    if (err && (w = take_warm(sb, 2000))) {
       eryx_error_free(err);
       err = NULL;
-      inst = w->inst;
-      sb->memory = w->memory;
-    } else if (w) {
-      eryx__warm_free(w);
-      w = NULL;
     }
     if (err)
       return err;
+  }
+  if (w) {
+    inst = w->inst;
+    sb->memory = w->memory;
   }
   /* Now this sandbox's: its limits, its deadline checks, its output. */
   eryx_store_set_memory_limiter(inst.store, mem, &sb->memory);
