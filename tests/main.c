@@ -19,6 +19,9 @@ SUITE(trace)
 SUITE(sessions)
 SUITE(files)
 SUITE(pool)
+SUITE(hostile)
+SUITE(blocking)
+SUITE(outcome)
 
 int restore_check_main(const char *path); /* test_sessions.c */
 
@@ -43,7 +46,9 @@ int main(int argc, char **argv) {
                 {threads_tests, threads_count},   {callbacks_tests, callbacks_count},
                 {limits_tests, limits_count},     {trace_tests, trace_count},
                 {sessions_tests, sessions_count},   {files_tests, files_count},
-                {pool_tests, pool_count}};
+                {pool_tests, pool_count},
+                {hostile_tests, hostile_count},   {blocking_tests, blocking_count},
+                {outcome_tests, outcome_count}};
   /* Flatten into one list so the summary line covers everything; an
    * optional argument keeps only tests whose name contains it. */
   test_case all[256];

@@ -4,3 +4,5 @@
 pub use wasmtime_c_api::*;
 
 mod memory_limiter;
+mod json;
+mod wasi_block;

@@ -1,0 +1,1 @@
+//! JSON checks and JSON Schema validation for the C side (src/json.c).

@@ -1,0 +1,1 @@
+//! Interruptible replacements for the WASI functions that can block.
