@@ -40,8 +40,11 @@ python-install: build
 	  -C cmake.define.ERYX_BUILD_GUEST=OFF \
 	  -C cmake.define.ERYX_RUNTIME_DIR=$(abspath $(BUILD))/runtime .
 
+# The official JSON-Schema-Test-Suite (python/tests/test_schema_suite.py).
+SCHEMA_SUITE = $(shell scripts/fetch-schema-suite.sh)
+
 test-python: python-install
-	cd $(BUILD) && $(abspath $(PYENV))/bin/python -m pytest -q $(abspath python/tests)
+	cd $(BUILD) && ERYX_SCHEMA_SUITE=$(SCHEMA_SUITE) $(abspath $(PYENV))/bin/python -m pytest -q $(abspath python/tests)
 
 # The same on the oldest supported and the newest Python, when the machine
 # has them (on PATH or under pyenv); skipped, and said so, when it does not.
@@ -61,15 +64,16 @@ test-python-versions: build
 	    --config-settings=build-dir=$(abspath $(BUILD))/python-dev-$$v \
 	    --config-settings=cmake.define.ERYX_BUILD_GUEST=OFF \
 	    --config-settings=cmake.define.ERYX_RUNTIME_DIR=$(abspath $(BUILD))/runtime . && \
-	  (cd $(BUILD) && $$env/bin/python -m pytest -q $(abspath python/tests)) || exit 1; \
+	  (cd $(BUILD) && ERYX_SCHEMA_SUITE=$(SCHEMA_SUITE) $$env/bin/python -m pytest -q $(abspath python/tests)) || exit 1; \
 	done
 
 test-asan: build
 	cmake -S . -B $(ASAN_BUILD) $(GENERATOR) -DCMAKE_BUILD_TYPE=Debug \
 	  -DERYX_SANITIZE=ON -DERYX_BUILD_GUEST=OFF \
 	  -DERYX_RUNTIME_DIR=$(abspath $(BUILD))/runtime
-	cmake --build $(ASAN_BUILD) --target test_eryx
+	cmake --build $(ASAN_BUILD) --target test_eryx fuzz_host
 	$(ASAN_ENV) $(ASAN_BUILD)/test_eryx
+	$(ASAN_ENV) $(ASAN_BUILD)/fuzz_host 30 tests/fuzz/corpus tests/fuzz/guest_fuzz.py
 
 bench: build
 	$(BUILD)/bench_sandbox 1000

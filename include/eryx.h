@@ -119,8 +119,10 @@ void eryx_runtime_free(eryx_runtime *rt);
  * A callback is a host function that sandboxed Python sees as an async
  * function: `await get_time()`, `await echo(message="hi")`; a dotted name
  * ("http.get") becomes a namespace (`await http.get(url=...)`). Arguments are
- * checked against the callback's JSON Schema inside the sandbox before the
- * host is called.
+ * checked on the host, whatever the sandboxed code does: `fn` only ever sees a
+ * JSON object (at most max_callback_args_bytes, nested at most 128 deep) that
+ * satisfies the callback's JSON Schema; anything else is refused before `fn`
+ * is called, and Python gets a CallbackError saying why.
  *
  * When Python awaits a callback, `fn` is called on the thread running
  * eryx_sandbox_execute() with the arguments as a JSON object. It must answer
@@ -141,13 +143,19 @@ typedef void (*eryx_callback_fn)(void *user_data, eryx_call *call,
 typedef void (*eryx_cancel_fn)(void *user_data, eryx_call *call);
 
 typedef struct eryx_callback {
-  const char *name; /* [A-Za-z_][A-Za-z0-9_]*, dots between parts */
+  /* [A-Za-z_][A-Za-z0-9_]*, dots between parts. The first part becomes a
+   * name in the code's namespace, so it may not be a Python keyword or
+   * builtin (`print`, `open`, ...), `invoke`, `list_callbacks`, or start
+   * with an underscore (ERYX_ERR_INVALID_ARGUMENT). */
+  const char *name;
   size_t name_len;
   const char *description; /* may be NULL */
   size_t description_len;
-  /* JSON Schema of the arguments object (NULL: no arguments). Supported
-   * keywords: type, properties, required, items, enum,
-   * additionalProperties (bool). Property order gives the order of
+  /* JSON Schema of the arguments object (NULL: any object), draft 2020-12
+   * unless `$schema` names draft 4, 6, 7 or 2019-09. Compiled when the
+   * sandbox is created: an invalid schema, a keyword its draft does not
+   * define (never silently ignored) or a `$ref` to another document is an
+   * ERYX_ERR_INVALID_ARGUMENT then. Property order gives the order of
    * positional arguments. */
   const char *schema_json;
   size_t schema_len;
@@ -221,7 +229,7 @@ typedef struct eryx_trace_event {
 
 typedef void (*eryx_trace_fn)(void *user_data, const eryx_trace_event *event);
 
-#define ERYX_SANDBOX_OPTIONS_VERSION 1
+#define ERYX_SANDBOX_OPTIONS_VERSION 2
 
 typedef struct eryx_sandbox_options {
   unsigned int version; /* ERYX_SANDBOX_OPTIONS_VERSION */
@@ -290,11 +298,23 @@ typedef struct eryx_sandbox_options {
   eryx_vfs *vfs;
   const char *vfs_mount_path;
   size_t vfs_mount_path_len;
+
+  /* ---- version 2: what the host keeps of what the guest hands over ---- */
+  /* Most bytes of one callback invocation's JSON arguments; a larger call
+   * is refused before the host function sees it (CallbackError in Python,
+   * naming this limit). 0: 1 MiB. */
+  uint64_t max_callback_args_bytes;
+  /* Most bytes of arguments of all calls in flight at once (started, not
+   * yet answered or cancelled). 0: 16 MiB. */
+  uint64_t max_callback_args_in_flight_bytes;
+  /* Most bytes of the result variable's JSON text; a larger result is a
+   * result error (eryx_result_json_error). 0: 16 MiB. */
+  uint64_t max_result_bytes;
 } eryx_sandbox_options;
 
 #define ERYX_SANDBOX_OPTIONS_INIT                                              \
   {ERYX_SANDBOX_OPTIONS_VERSION, NULL, 0, 0, 0, 0, 0, NULL, NULL, NULL, NULL, 0, 0,  \
-   0, NULL, 0, 0, NULL, NULL, NULL, NULL, 0}
+   0, NULL, 0, 0, NULL, NULL, NULL, NULL, 0, 0, 0, 0}
 
 /* Creates a sandbox. `rt` must outlive it. `opts` may be NULL for defaults;
  * it is copied and need not outlive the call. On success `*out` is owned by

@@ -56,41 +56,77 @@ char *eryx__strndup(const char *s, size_t n) {
   return p;
 }
 
+/* Length of the valid UTF-8 sequence at the start of s[0..n), 0 if there
+ * is none (a stray byte, a cut sequence, an overlong form, a surrogate or
+ * a value past U+10FFFF). */
+static size_t utf8_sequence(const unsigned char *s, size_t n) {
+  unsigned char c = s[0];
+  size_t extra;
+  uint32_t cp;
+  if (c < 0x80)
+    return 1;
+  if ((c & 0xE0) == 0xC0) {
+    extra = 1;
+    cp = c & 0x1F;
+  } else if ((c & 0xF0) == 0xE0) {
+    extra = 2;
+    cp = c & 0x0F;
+  } else if ((c & 0xF8) == 0xF0) {
+    extra = 3;
+    cp = c & 0x07;
+  } else {
+    return 0;
+  }
+  if (extra >= n)
+    return 0;
+  for (size_t k = 1; k <= extra; k++) {
+    if ((s[k] & 0xC0) != 0x80)
+      return 0;
+    cp = (cp << 6) | (s[k] & 0x3F);
+  }
+  if ((extra == 1 && cp < 0x80) || (extra == 2 && cp < 0x800) ||
+      (extra == 3 && cp < 0x10000) || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF))
+    return 0;
+  return extra + 1;
+}
+
 bool eryx__utf8_valid(const char *str, size_t n) {
+  const unsigned char *s = (const unsigned char *)str;
+  for (size_t i = 0; i < n;) {
+    size_t k = utf8_sequence(s + i, n - i);
+    if (!k)
+      return false;
+    i += k;
+  }
+  return true;
+}
+
+size_t eryx__utf8_prefix(const char *str, size_t n, size_t max) {
   const unsigned char *s = (const unsigned char *)str;
   size_t i = 0;
   while (i < n) {
-    unsigned char c = s[i];
-    size_t extra;
-    uint32_t cp;
-    if (c < 0x80) {
-      i++;
-      continue;
-    } else if ((c & 0xE0) == 0xC0) {
-      extra = 1;
-      cp = c & 0x1F;
-    } else if ((c & 0xF0) == 0xE0) {
-      extra = 2;
-      cp = c & 0x0F;
-    } else if ((c & 0xF8) == 0xF0) {
-      extra = 3;
-      cp = c & 0x07;
-    } else {
-      return false;
-    }
-    if (i + extra >= n)
-      return false;
-    for (size_t k = 1; k <= extra; k++) {
-      if ((s[i + k] & 0xC0) != 0x80)
-        return false;
-      cp = (cp << 6) | (s[i + k] & 0x3F);
-    }
-    /* Overlong forms, surrogates and values past U+10FFFF are invalid. */
-    if ((extra == 1 && cp < 0x80) || (extra == 2 && cp < 0x800) ||
-        (extra == 3 && cp < 0x10000) || cp > 0x10FFFF ||
-        (cp >= 0xD800 && cp <= 0xDFFF))
-      return false;
-    i += extra + 1;
+    size_t k = utf8_sequence(s + i, n - i);
+    if (!k)
+      k = 1; /* a stray byte counts as one (it is replaced when kept) */
+    if (i + k > max)
+      break;
+    i += k;
   }
-  return true;
+  return i;
+}
+
+void eryx__buf_append_lossy(eryx_buf *b, const char *str, size_t n) {
+  const unsigned char *s = (const unsigned char *)str;
+  size_t run = 0;
+  for (size_t i = 0; i < n;) {
+    size_t k = utf8_sequence(s + i, n - i);
+    if (k) {
+      i += k;
+      continue;
+    }
+    eryx__buf_append(b, str + run, i - run);
+    eryx__buf_append(b, "\xEF\xBF\xBD", 3); /* U+FFFD */
+    run = ++i;
+  }
+  eryx__buf_append(b, str + run, n - run);
 }

@@ -26,6 +26,8 @@
 
 #define DEFAULT_MAX_INVOCATIONS 1000
 #define DEFAULT_CALLBACK_TIMEOUT_MS 10000
+#define DEFAULT_MAX_ARGS_BYTES ((uint64_t)1 << 20)
+#define DEFAULT_MAX_ARGS_IN_FLIGHT_BYTES ((uint64_t)16 << 20)
 
 struct eryx_call_queue {
   pthread_mutex_t mu;
@@ -41,6 +43,7 @@ struct eryx_call {
   size_t name_len;
   const eryx_cb_def *def; /* only used on the execution thread */
   uint64_t deadline_ns;   /* UINT64_MAX: none */
+  size_t args_len;        /* counted in args_in_flight_bytes while in flight */
   atomic_int refs;        /* host + sandbox */
   atomic_int cancelled;
   bool answered;          /* under q->mu */
@@ -51,6 +54,13 @@ uint64_t eryx__now_ns(void) {
   struct timespec ts;
   clock_gettime(CLOCK_MONOTONIC, &ts);
   return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+uint64_t eryx__deadline_after_ms(uint64_t ms) {
+  uint64_t now = eryx__now_ns();
+  if (ms == UINT64_MAX || ms > (UINT64_MAX - now) / 1000000u)
+    return UINT64_MAX;
+  return now + ms * 1000000u;
 }
 
 /* ------------------------------------------------------------------ queue */
@@ -197,6 +207,58 @@ static bool valid_name(const char *s, size_t n) {
   return n > 0 && !at_start;
 }
 
+/* Names the first part of a callback name may not take: it is bound in the
+ * code's namespace, where it would hide a keyword (unusable), a builtin
+ * (`print` would print nothing) or the runtime's own helpers. */
+static const char *const reserved_names[] = {
+    /* keywords and soft keywords */
+    "False", "None", "True", "and", "as", "assert", "async", "await", "break", "case",
+    "class", "continue", "def", "del", "elif", "else", "except", "finally", "for", "from",
+    "global", "if", "import", "in", "is", "lambda", "match", "nonlocal", "not", "or",
+    "pass", "raise", "return", "try", "type", "while", "with", "yield",
+    /* the runtime's helpers */
+    "invoke", "list_callbacks",
+    /* builtins of Python 3.14 */
+    "ArithmeticError", "AssertionError", "AttributeError", "BaseException",
+    "BaseExceptionGroup", "BlockingIOError", "BrokenPipeError", "BufferError", "BytesWarning",
+    "ChildProcessError", "ConnectionAbortedError", "ConnectionError",
+    "ConnectionRefusedError", "ConnectionResetError", "DeprecationWarning", "EOFError",
+    "Ellipsis", "EncodingWarning", "EnvironmentError", "Exception", "ExceptionGroup",
+    "FileExistsError", "FileNotFoundError", "FloatingPointError", "FutureWarning",
+    "GeneratorExit", "IOError", "ImportError", "ImportWarning", "IndentationError",
+    "IndexError", "InterruptedError", "IsADirectoryError", "KeyError", "KeyboardInterrupt",
+    "LookupError", "MemoryError", "ModuleNotFoundError", "NameError", "NotADirectoryError",
+    "NotImplemented", "NotImplementedError", "OSError", "OverflowError",
+    "PendingDeprecationWarning", "PermissionError", "ProcessLookupError",
+    "PythonFinalizationError", "RecursionError", "ReferenceError", "ResourceWarning",
+    "RuntimeError", "RuntimeWarning", "StopAsyncIteration", "StopIteration", "SyntaxError",
+    "SyntaxWarning", "SystemError", "SystemExit", "TabError", "TimeoutError", "TypeError",
+    "UnboundLocalError", "UnicodeDecodeError", "UnicodeEncodeError", "UnicodeError",
+    "UnicodeTranslateError", "UnicodeWarning", "UserWarning", "ValueError", "Warning",
+    "ZeroDivisionError", "abs", "aiter", "all", "anext", "any", "ascii", "bin", "bool",
+    "breakpoint", "bytearray", "bytes", "callable", "chr", "classmethod", "compile",
+    "complex", "copyright", "credits", "delattr", "dict", "dir", "divmod", "enumerate",
+    "eval", "exec", "exit", "filter", "float", "format", "frozenset", "getattr", "globals",
+    "hasattr", "hash", "help", "hex", "id", "input", "int", "isinstance", "issubclass",
+    "iter", "len", "license", "list", "locals", "map", "max", "memoryview", "min", "next",
+    "object", "oct", "open", "ord", "pow", "print", "property", "quit", "range", "repr",
+    "reversed", "round", "set", "setattr", "slice", "sorted", "staticmethod", "str", "sum",
+    "super", "tuple", "vars", "zip",
+};
+
+/* NULL if the first part of `name` may be bound, else why not. */
+static const char *reserved_reason(const char *name, size_t n) {
+  size_t first = 0;
+  while (first < n && name[first] != '.')
+    first++;
+  if (name[0] == '_')
+    return "names starting with an underscore are reserved";
+  for (size_t i = 0; i < sizeof reserved_names / sizeof reserved_names[0]; i++)
+    if (strlen(reserved_names[i]) == first && !memcmp(reserved_names[i], name, first))
+      return "it would hide a Python keyword, builtin or runtime helper of that name";
+  return NULL;
+}
+
 /* "a.b" is a namespace of "a.b.c": both cannot be callbacks. */
 static bool is_prefix_path(const eryx_cb_def *a, const eryx_cb_def *b) {
   return a->name_len < b->name_len && !memcmp(a->name, b->name, a->name_len) &&
@@ -212,6 +274,10 @@ static eryx_error *copy_def(eryx_cb_def *d, const eryx_callback *c, size_t i,
                            "callback %zu: name must be Python identifiers "
                            "separated by dots",
                            i);
+  const char *why = lib ? NULL : reserved_reason(c->name, c->name_len);
+  if (why)
+    return eryx__error_new(ERYX_ERR_INVALID_ARGUMENT, "callback '%.*s': %s",
+                           (int)c->name_len, c->name, why);
   if (!c->fn)
     return eryx__error_new(ERYX_ERR_INVALID_ARGUMENT,
                            "callback '%.*s': fn is NULL", (int)c->name_len, c->name);
@@ -226,11 +292,17 @@ static eryx_error *copy_def(eryx_cb_def *d, const eryx_callback *c, size_t i,
   size_t k = 0;
   while (k < schema_len && strchr(" \t\r\n", schema[k]) && schema[k])
     k++;
-  if (!eryx__utf8_valid(schema, schema_len) || !eryx__json_valid(schema, schema_len) ||
-      k == schema_len || schema[k] != '{')
+  if (!eryx__utf8_valid(schema, schema_len) || k == schema_len || schema[k] != '{')
     return eryx__error_new(ERYX_ERR_INVALID_ARGUMENT,
                            "callback '%.*s': schema is not a JSON object",
                            (int)c->name_len, c->name);
+  if (c->schema_json) {
+    char why_not[512];
+    d->validator = eryx__schema_compile(schema, schema_len, 0, why_not, sizeof why_not);
+    if (!d->validator)
+      return eryx__error_new(ERYX_ERR_INVALID_ARGUMENT, "callback '%.*s': %s",
+                             (int)c->name_len, c->name, why_not);
+  }
   eryx_buf name = {0};
   if (lib) {
     eryx__buf_append(&name, lib->name, lib->name_len);
@@ -359,6 +431,12 @@ eryx_error *eryx__callbacks_init(eryx_callbacks *cb, const eryx_sandbox_options 
                             : DEFAULT_MAX_INVOCATIONS;
   cb->timeout_ms = opts && opts->callback_timeout_ms ? opts->callback_timeout_ms
                                                      : DEFAULT_CALLBACK_TIMEOUT_MS;
+  bool v2 = opts && opts->version >= 2;
+  cb->max_args_bytes = v2 && opts->max_callback_args_bytes ? opts->max_callback_args_bytes
+                                                           : DEFAULT_MAX_ARGS_BYTES;
+  cb->max_args_in_flight_bytes = v2 && opts->max_callback_args_in_flight_bytes
+                                     ? opts->max_callback_args_in_flight_bytes
+                                     : DEFAULT_MAX_ARGS_IN_FLIGHT_BYTES;
   cb->queue = queue_new();
   cb->defs = n ? calloc(n, sizeof *cb->defs) : NULL;
   if (!cb->queue || (n && !cb->defs))
@@ -402,6 +480,7 @@ void eryx__callbacks_free(eryx_callbacks *cb) {
     free(cb->defs[i].name);
     free(cb->defs[i].description);
     free(cb->defs[i].schema);
+    eryx__schema_free(cb->defs[i].validator);
   }
   free(cb->defs);
   free(cb->list_json);
@@ -419,15 +498,19 @@ static void cancel_call(eryx_call *call) {
     call->def->on_cancel(call->def->user_data, call);
 }
 
+/* Unlinks `*p` from the in-flight list (its arguments stop counting). */
+static eryx_call *unlink_call(eryx_callbacks *cb, eryx_call **p) {
+  eryx_call *call = *p;
+  *p = call->next;
+  cb->args_in_flight_bytes -= call->args_len;
+  return call;
+}
+
 /* Unlinks `id` from the in-flight list; NULL if it is not there. */
 static eryx_call *take_in_flight(eryx_callbacks *cb, uint64_t id) {
-  for (eryx_call **p = &cb->in_flight; *p; p = &(*p)->next) {
-    if ((*p)->id == id) {
-      eryx_call *call = *p;
-      *p = call->next;
-      return call;
-    }
-  }
+  for (eryx_call **p = &cb->in_flight; *p; p = &(*p)->next)
+    if ((*p)->id == id)
+      return unlink_call(cb, p);
   return NULL;
 }
 
@@ -435,8 +518,7 @@ void eryx__callbacks_begin(eryx_callbacks *cb) { cb->invocations = 0; }
 
 void eryx__callbacks_end(eryx_callbacks *cb) {
   while (cb->in_flight) {
-    eryx_call *call = cb->in_flight;
-    cb->in_flight = call->next;
+    eryx_call *call = unlink_call(cb, &cb->in_flight);
     cancel_call(call);
     call_release(call);
   }
@@ -446,6 +528,47 @@ void eryx__callbacks_end(eryx_callbacks *cb) {
   cb->queue->head = cb->queue->tail = NULL;
   pthread_mutex_unlock(&cb->queue->mu);
   eryx__completions_free(stale);
+}
+
+/* The host's own checks of a call's arguments, whoever sent them: sizes
+ * first (nothing is parsed past a cap), then JSON and the schema. Returns
+ * true when the call may go ahead; else sets *kind and a malloc'd
+ * *message naming what was wrong. */
+static bool refuse_args(eryx_callbacks *cb, const eryx_cb_def *def, const char *args,
+                        size_t args_len, const char **kind, char **message) {
+  char text[700];
+  *message = NULL;
+  if (args_len > cb->max_args_bytes) {
+    *kind = "limit";
+    snprintf(text, sizeof text,
+             "arguments of '%s' are %zu bytes, over max_callback_args_bytes (%llu)",
+             def->name, args_len, (unsigned long long)cb->max_args_bytes);
+  } else if (args_len > cb->max_args_in_flight_bytes - cb->args_in_flight_bytes) {
+    *kind = "limit";
+    snprintf(text, sizeof text,
+             "arguments of calls in flight would exceed max_callback_args_in_flight_bytes "
+             "(%llu; %llu held, this call %zu): await some calls first",
+             (unsigned long long)cb->max_args_in_flight_bytes,
+             (unsigned long long)cb->args_in_flight_bytes, args_len);
+  } else {
+    char why[512];
+    size_t k = 0;
+    while (k < args_len && strchr(" \t\r\n", args[k]) && args[k])
+      k++;
+    int rc = def->validator
+                 ? eryx__schema_validate(def->validator, args, args_len, why, sizeof why)
+                 : eryx__json_check(args, args_len, why, sizeof why);
+    if (rc == 0 && (k == args_len || args[k] != '{')) {
+      rc = 2;
+      snprintf(why, sizeof why, "arguments must be a JSON object");
+    }
+    if (rc == 0)
+      return true;
+    *kind = "invalid";
+    snprintf(text, sizeof text, "%s: %s", def->name, why);
+  }
+  *message = eryx__strndup(text, strlen(text));
+  return false;
 }
 
 bool eryx__callbacks_start(eryx_callbacks *cb, const char *name, size_t name_len,
@@ -459,7 +582,7 @@ bool eryx__callbacks_start(eryx_callbacks *cb, const char *name, size_t name_len
   if (!def) {
     *kind = "unknown";
     snprintf(text, sizeof text, "no callback named '%.*s'",
-             (int)(name_len > 100 ? 100 : name_len), name);
+             (int)eryx__utf8_prefix(name, name_len, 100), name);
     *message = eryx__strndup(text, strlen(text));
     return false;
   }
@@ -469,6 +592,11 @@ bool eryx__callbacks_start(eryx_callbacks *cb, const char *name, size_t name_len
              "callback invocation limit reached (%u per execution)",
              cb->max_invocations);
     *message = eryx__strndup(text, strlen(text));
+    return false;
+  }
+  if (!refuse_args(cb, def, args, args_len, kind, message)) {
+    if (!*message)
+      *message = eryx__strndup("out of memory", 13);
     return false;
   }
   eryx_call *call = calloc(1, sizeof *call);
@@ -486,9 +614,9 @@ bool eryx__callbacks_start(eryx_callbacks *cb, const char *name, size_t name_len
   call->id = ++cb->next_id;
   call->name_len = def->name_len;
   call->def = def;
-  call->deadline_ns = cb->timeout_ms == UINT64_MAX
-                          ? UINT64_MAX
-                          : eryx__now_ns() + cb->timeout_ms * 1000000u;
+  call->args_len = args_len;
+  cb->args_in_flight_bytes += args_len;
+  call->deadline_ns = eryx__deadline_after_ms(cb->timeout_ms);
   atomic_init(&call->refs, 2);
   atomic_init(&call->cancelled, 0);
   call->next = cb->in_flight;
@@ -585,7 +713,7 @@ eryx_completion *eryx__callbacks_wait(eryx_callbacks *cb, uint64_t until_ns,
     for (eryx_call **p = &cb->in_flight; *p;) {
       eryx_call *call = *p;
       if (call->deadline_ns <= now) {
-        *p = call->next;
+        unlink_call(cb, p);
         cancel_call(call);
         eryx_completion *c = timeout_completion(call, cb->timeout_ms);
         call_release(call);

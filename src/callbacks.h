@@ -13,6 +13,7 @@ typedef struct eryx_cb_def {
   size_t description_len;
   char *schema; /* JSON text, "{}" when none was given */
   size_t schema_len;
+  eryx_schema *validator; /* NULL when none was given (any object) */
   eryx_callback_fn fn;
   eryx_cancel_fn on_cancel;
   void *user_data;
@@ -30,10 +31,13 @@ typedef struct eryx_callbacks {
   size_t stubs_len;
   uint32_t max_invocations;
   uint64_t timeout_ms; /* UINT64_MAX: none */
+  uint64_t max_args_bytes;           /* one call's arguments */
+  uint64_t max_args_in_flight_bytes; /* all calls in flight together */
 
   /* Per execution: */
   uint32_t invocations;
   uint64_t next_id;
+  uint64_t args_in_flight_bytes; /* arguments of the calls in `in_flight` */
   eryx_call *in_flight; /* calls started and not yet delivered/cancelled */
 
   eryx_call_queue *queue; /* shared with every eryx_call handle */
@@ -59,7 +63,10 @@ void eryx__callbacks_begin(eryx_callbacks *cb);
 void eryx__callbacks_end(eryx_callbacks *cb);
 
 /* callback-start: on success *id is set; otherwise *kind ("unknown",
- * "limit") and a malloc'd *message describe the refusal. */
+ * "limit", "invalid" for arguments the host refused, "host") and a
+ * malloc'd *message describe the refusal. `args` may be anything the
+ * guest sent: it reaches the host function only once it is a JSON object
+ * within the size caps that satisfies the callback's schema. */
 bool eryx__callbacks_start(eryx_callbacks *cb, const char *name, size_t name_len,
                            const char *args, size_t args_len, uint64_t *id,
                            const char **kind, char **message);
@@ -82,5 +89,8 @@ bool eryx__callbacks_sleep(eryx_callbacks *cb, uint64_t until_ns);
 void eryx__callbacks_wake(eryx_callbacks *cb);
 
 uint64_t eryx__now_ns(void);
+/* The monotonic time `ms` from now; UINT64_MAX (never) for UINT64_MAX or
+ * when it would not fit. */
+uint64_t eryx__deadline_after_ms(uint64_t ms);
 
 #endif

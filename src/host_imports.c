@@ -32,6 +32,10 @@ HOST_IMPORT(emit_output) {
   if (nargs != 2 || args[0].kind != WASMTIME_COMPONENT_U8 ||
       args[1].kind != WASMTIME_COMPONENT_STRING)
     return wasmtime_error_new("emit-output: unexpected arguments");
+  /* The runtime only ever sends 1 or 2: anything else is code calling the
+   * import itself, and it ends that execution with this message. */
+  if (args[0].of.u8 != 1 && args[0].of.u8 != 2)
+    return wasmtime_error_new("emit-output: the stream must be 1 (stdout) or 2 (stderr)");
   eryx__sandbox_keep_output(store_data(ctx)->sandbox, args[0].of.u8,
                             args[1].of.string.data, args[1].of.string.size);
   return NULL;
@@ -42,9 +46,10 @@ HOST_IMPORT(emit_trace) {
   if (nargs != 4 || args[0].kind != WASMTIME_COMPONENT_U8 ||
       args[1].kind != WASMTIME_COMPONENT_U32 ||
       args[2].kind != WASMTIME_COMPONENT_STRING ||
-      args[3].kind != WASMTIME_COMPONENT_STRING || args[0].of.u8 < ERYX_TRACE_CALL ||
-      args[0].of.u8 > ERYX_TRACE_EXCEPTION)
+      args[3].kind != WASMTIME_COMPONENT_STRING)
     return wasmtime_error_new("emit-trace: unexpected arguments");
+  if (args[0].of.u8 < ERYX_TRACE_CALL || args[0].of.u8 > ERYX_TRACE_EXCEPTION)
+    return wasmtime_error_new("emit-trace: the kind must be 1 to 4");
   eryx_trace_event ev = {(eryx_trace_kind)args[0].of.u8, args[1].of.u32,
                          args[2].of.string.data, args[2].of.string.size,
                          args[3].of.string.data, args[3].of.string.size};
@@ -59,9 +64,22 @@ HOST_IMPORT(sleep_fn) {
   return eryx__sandbox_sleep(store_data(ctx)->sandbox, args[0].of.u64);
 }
 
+/* Every string handed back to the guest must be valid UTF-8 (Wasmtime's C
+ * API aborts the process on one that is not): text built from what the
+ * guest sent, such as a name cut short in a message, is repaired here. */
 static void set_string(wasmtime_component_val_t *v, const char *s, size_t n) {
   v->kind = WASMTIME_COMPONENT_STRING;
-  wasm_byte_vec_new(&v->of.string, n, s); /* copied; Wasmtime frees it */
+  if (eryx__utf8_valid(s, n)) {
+    wasm_byte_vec_new(&v->of.string, n, s); /* copied; Wasmtime frees it */
+    return;
+  }
+  eryx_buf b = {0};
+  eryx__buf_append_lossy(&b, s, n);
+  if (b.oom)
+    wasm_byte_vec_new(&v->of.string, 0, "");
+  else
+    wasm_byte_vec_new(&v->of.string, b.len, b.data);
+  eryx__buf_free(&b);
 }
 
 static void set_field(wasmtime_component_valrecord_entry_t *e, const char *name) {

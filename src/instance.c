@@ -20,18 +20,18 @@ static void store_data_free(void *p) {
   free(d);
 }
 
+/* fd 1/2 writes (code that bypasses sys.stdout): bytes, so anything that
+ * is not UTF-8 is replaced; within the execution's output budget. */
 static void capture_fd(eryx_store_data *d, int which, const unsigned char *bytes,
                        size_t n) {
-  uint64_t used = d->fd_stdout.len + d->fd_stderr.len;
   if (!d->sandbox) /* a warm instance not yet taken: nobody to tell */
     return;
-  uint64_t cap = eryx__sandbox_max_output(d->sandbox);
-  size_t keep = used >= cap ? 0 : (cap - used < n ? (size_t)(cap - used) : n);
-  if (keep < n)
-    d->fd_truncated = true;
-  eryx__buf_append(which == 1 ? &d->fd_stdout : &d->fd_stderr, (const char *)bytes,
-                   keep);
-  eryx__sandbox_emit(d->sandbox, which, (const char *)bytes, keep);
+  size_t keep = eryx__output_take(d, (const char *)bytes, n);
+  eryx_buf *b = which == 1 ? &d->fd_stdout : &d->fd_stderr;
+  size_t before = b->len;
+  eryx__buf_append_lossy(b, (const char *)bytes, keep);
+  if (b->len > before)
+    eryx__sandbox_emit(d->sandbox, which, b->data + before, b->len - before);
 }
 
 static ptrdiff_t capture_fd1(void *arg, const unsigned char *bytes, size_t n) {

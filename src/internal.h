@@ -39,10 +39,35 @@ void eryx__buf_free(eryx_buf *b);
 /* Copies n bytes into a fresh NUL-terminated allocation. */
 char *eryx__strndup(const char *s, size_t n);
 bool eryx__utf8_valid(const char *s, size_t n);
+/* The longest prefix of s[0..n) of at most `max` bytes that does not cut a
+ * UTF-8 sequence. */
+size_t eryx__utf8_prefix(const char *s, size_t n, size_t max);
+/* Appends s[0..n) with each byte that is not part of valid UTF-8 replaced
+ * by U+FFFD, so the buffer stays valid UTF-8 whatever it is given. */
+void eryx__buf_append_lossy(eryx_buf *b, const char *s, size_t n);
 
-/* ---- json.c ---- */
-bool eryx__json_valid(const char *s, size_t n);
+/* ---- json.c: JSON the host writes itself ---- */
 void eryx__json_append_string(eryx_buf *b, const char *s, size_t n);
+
+/* ---- deps/wasmtime/src/json.rs: JSON the host reads ----
+ * Every JSON text from the guest is parsed here (serde_json): syntax,
+ * nesting of at most 128 levels, numbers that fit a double, no lone
+ * surrogates. Messages go to `msg` (NUL-terminated, at most `cap` bytes). */
+#define ERYX_JSON_MAX_DEPTH 128
+/* 0: acceptable JSON; 1: not, with the reason in `msg`. */
+int eryx__json_check(const char *text, size_t len, char *msg, size_t cap);
+
+/* A compiled JSON Schema (the jsonschema crate), owned by the caller. */
+typedef struct eryx_schema eryx_schema;
+/* `draft`: 0 reads `$schema` (2020-12 when absent); 4, 6, 7, 2019 or 2020
+ * forces one. Refuses invalid schemas, unknown keywords and references to
+ * other documents. NULL on failure, with the reason in `msg`. */
+eryx_schema *eryx__schema_compile(const char *text, size_t len, int draft, char *msg,
+                                  size_t cap);
+/* 0 valid; 1 not acceptable JSON; 2 refused by the schema (why in `msg`). */
+int eryx__schema_validate(const eryx_schema *s, const char *text, size_t len, char *msg,
+                          size_t cap);
+void eryx__schema_free(eryx_schema *s);
 
 /* ---- base64.c ---- */
 /* Encoded length of n bytes; encode writes exactly that many chars (no
@@ -112,8 +137,18 @@ typedef struct eryx_store_data {
   eryx_buf early_stderr;
   eryx_buf fd_stdout; /* writes to WASI fd 1 / fd 2 */
   eryx_buf fd_stderr;
-  bool fd_truncated;  /* fd writes beyond max_output_bytes were dropped */
+  /* The output budget of the current execution (max_output_bytes), shared
+   * by everything the guest hands over: emit-output, fd 1/2 and the
+   * outcome's own text. Counted here, on the host, whatever the guest
+   * runtime believes. */
+  uint64_t output_kept;
+  bool output_truncated; /* something was dropped */
 } eryx_store_data;
+
+/* How many of `n` bytes of output fit in the execution's remaining budget
+ * (never cutting a UTF-8 sequence), counted as kept; sets
+ * output_truncated when that is fewer than `n`. */
+size_t eryx__output_take(eryx_store_data *d, const char *text, size_t n);
 
 uint64_t eryx__sandbox_max_output(const struct eryx_sandbox *sb);
 

@@ -29,6 +29,7 @@
 #define DEFAULT_TIMEOUT_MS 30000
 #define DEFAULT_MAX_MEMORY ((uint64_t)128 << 20)
 #define DEFAULT_MAX_OUTPUT ((uint64_t)16 << 20)
+#define DEFAULT_MAX_RESULT ((uint64_t)16 << 20)
 #define NO_DEADLINE_TICKS ((uint64_t)1 << 62)
 
 enum interrupt_reason { INTERRUPT_NONE = 0, INTERRUPT_TIMEOUT = 1, INTERRUPT_CANCEL = 2 };
@@ -44,6 +45,7 @@ struct eryx_sandbox {
   uint64_t timeout_ms; /* UINT64_MAX: none */
   uint64_t max_memory_bytes;
   uint64_t max_output_bytes;
+  uint64_t max_result_bytes;
   eryx_output_fn on_stdout, on_stderr;
   void *output_user_data;
   eryx_trace_fn on_trace;
@@ -93,9 +95,7 @@ static eryx_error *set_mount(eryx_sandbox *sb, const eryx_sandbox_options *o) {
   return NULL;
 }
 
-uint64_t eryx__sandbox_deadline(eryx_sandbox *sb) {
-  return sb->timeout_ms == UINT64_MAX ? UINT64_MAX : sb->deadline_ns;
-}
+uint64_t eryx__sandbox_deadline(eryx_sandbox *sb) { return sb->deadline_ns; }
 
 /* Ends the guest: records a timeout unless a cancel came first. */
 wasmtime_error_t *eryx__sandbox_timed_out(eryx_sandbox *sb) {
@@ -118,7 +118,7 @@ int eryx_sandbox_cancel(eryx_sandbox *sb) {
 wasmtime_error_t *eryx__sandbox_sleep(eryx_sandbox *sb, uint64_t ns) {
   uint64_t now = eryx__now_ns();
   uint64_t until = ns > UINT64_MAX - now ? UINT64_MAX : now + ns;
-  bool limited = sb->timeout_ms != UINT64_MAX && until >= sb->deadline_ns;
+  bool limited = sb->deadline_ns != UINT64_MAX && until >= sb->deadline_ns;
   if (limited)
     until = sb->deadline_ns;
   bool stopped = eryx__callbacks_sleep(&sb->callbacks, until);
@@ -137,13 +137,26 @@ void eryx__sandbox_trace(eryx_sandbox *sb, const eryx_trace_event *ev) {
     sb->on_trace(sb->trace_user_data, ev);
 }
 
+size_t eryx__output_take(eryx_store_data *d, const char *text, size_t n) {
+  uint64_t cap = d->sandbox ? eryx__sandbox_max_output(d->sandbox) : 0;
+  uint64_t room = d->output_kept >= cap ? 0 : cap - d->output_kept;
+  size_t keep = n <= room ? n : eryx__utf8_prefix(text, n, (size_t)room);
+  if (keep < n)
+    d->output_truncated = true;
+  d->output_kept += keep;
+  return keep;
+}
+
+/* emit-output: text the guest hands over during the run, kept (so that it
+ * survives a timeout or cancel) and streamed, within the output budget. */
 void eryx__sandbox_keep_output(eryx_sandbox *sb, int which, const char *text,
                                size_t len) {
   if (!sb->data || (which != 1 && which != 2))
     return;
+  size_t keep = eryx__output_take(sb->data, text, len);
   eryx__buf_append(which == 1 ? &sb->data->early_stdout : &sb->data->early_stderr,
-                   text, len);
-  eryx__sandbox_emit(sb, which, text, len);
+                   text, keep);
+  eryx__sandbox_emit(sb, which, text, keep);
 }
 
 /* WASI stdout/stderr sinks: keep the bytes (and stream them when asked),
@@ -159,7 +172,7 @@ static wasmtime_error_t *on_deadline(wasmtime_context_t *ctx, void *arg,
   *delta = 1;
   if (atomic_load(&sb->interrupted) != INTERRUPT_NONE)
     return eryx__sandbox_timed_out(sb);
-  if (sb->timeout_ms != UINT64_MAX && eryx__now_ns() >= sb->deadline_ns)
+  if (eryx__now_ns() >= sb->deadline_ns)
     return eryx__sandbox_timed_out(sb);
   return NULL;
 }
@@ -258,8 +271,7 @@ static wasmtime_error_t *guarded_call(eryx_sandbox *sb, const wasmtime_component
                                       wasmtime_component_val_t *ret, uint64_t fuel) {
   wasmtime_context_t *ctx = wasmtime_store_context(sb->store);
   atomic_store(&sb->interrupted, INTERRUPT_NONE);
-  if (sb->timeout_ms != UINT64_MAX)
-    sb->deadline_ns = eryx__now_ns() + sb->timeout_ms * 1000000u;
+  sb->deadline_ns = eryx__deadline_after_ms(sb->timeout_ms);
   wasmtime_context_set_epoch_deadline(ctx, 1);
   refuel(sb, fuel);
   eryx__runtime_execution_begin(sb->rt);
@@ -341,6 +353,10 @@ eryx_error *eryx_sandbox_new(eryx_runtime *rt, const eryx_sandbox_options *opts,
       opts && opts->max_memory_bytes ? opts->max_memory_bytes : DEFAULT_MAX_MEMORY;
   sb->max_output_bytes =
       opts && opts->max_output_bytes ? opts->max_output_bytes : DEFAULT_MAX_OUTPUT;
+  sb->max_result_bytes = opts && opts->version >= 2 && opts->max_result_bytes
+                             ? opts->max_result_bytes
+                             : DEFAULT_MAX_RESULT;
+  sb->deadline_ns = UINT64_MAX;
   if (opts) {
     sb->on_stdout = opts->on_stdout;
     sb->on_stderr = opts->on_stderr;
@@ -444,15 +460,40 @@ static bool read_outcome(const wasmtime_component_val_t *rec, eryx_result *r) {
   return true;
 }
 
+/* The result variable's JSON is the guest's word: the host parses it
+ * (serde_json) and checks its size; a result it refuses becomes a result
+ * error, so a caller only ever sees JSON that any parser reads. */
+static bool check_result(eryx_sandbox *sb, eryx_result *r) {
+  if (!r->json)
+    return true;
+  char why[600];
+  if (r->json_len > sb->max_result_bytes)
+    snprintf(why, sizeof why, "the result is %zu bytes of JSON, over max_result_bytes (%llu)",
+             r->json_len, (unsigned long long)sb->max_result_bytes);
+  else if (eryx__json_check(r->json, r->json_len, why, sizeof why) == 0)
+    return true;
+  free(r->json);
+  r->json = NULL;
+  r->json_len = 0;
+  if (r->json_error)
+    free(r->json_error);
+  r->json_error = eryx__strndup(why, strlen(why));
+  r->json_error_len = r->json_error ? strlen(why) : 0;
+  return r->json_error != NULL;
+}
+
 /* The whole output of one stream: what the guest handed over during the
- * run, then the rest it returned at the end (`*text`), then what reached
- * fd 1/2 directly (bypassing sys.stdout). Empties both buffers. */
-static bool assemble_output(char **text, size_t *len, eryx_buf *early, eryx_buf *fd) {
+ * run, then the rest it returned at the end (`*text`, which takes what is
+ * left of the output budget), then what reached fd 1/2 directly
+ * (bypassing sys.stdout). Empties both buffers. */
+static bool assemble_output(eryx_store_data *d, char **text, size_t *len, eryx_buf *early,
+                            eryx_buf *fd) {
   bool ok = true;
-  if (early->len || fd->len) {
+  size_t keep = eryx__output_take(d, *text, *len);
+  if (early->len || fd->len || keep < *len) {
     eryx_buf b = {0};
     eryx__buf_append(&b, early->data, early->len);
-    eryx__buf_append(&b, *text, *len);
+    eryx__buf_append(&b, *text, keep);
     eryx__buf_append(&b, fd->data, fd->len);
     if (b.oom) {
       eryx__buf_free(&b);
@@ -531,6 +572,8 @@ eryx_error *eryx__sandbox_run(eryx_sandbox *sb, const char *code, size_t code_le
   wasmtime_component_val_t ret;
   memset(&ret, 0, sizeof ret);
 
+  sb->data->output_kept = 0;
+  sb->data->output_truncated = false;
   uint64_t start = eryx__now_ns();
   eryx__callbacks_begin(&sb->callbacks);
   wasmtime_error_t *werr = guarded_call(sb, &sb->execute_fn, args, 2, &ret, sb->max_fuel);
@@ -566,18 +609,18 @@ eryx_error *eryx__sandbox_run(eryx_sandbox *sb, const char *code, size_t code_le
     }
     free(msg);
   } else {
-    ok = read_outcome(&ret, r);
+    ok = read_outcome(&ret, r) && check_result(sb, r);
     wasmtime_component_val_delete(&ret);
     if (!ok)
       eryx__result_set_error(r, ERYX_STATUS_INTERNAL, "ProtocolError",
                              "the guest returned a malformed outcome", "");
   }
   if (sb->data) {
-    r->output_truncated = r->output_truncated || sb->data->fd_truncated;
-    sb->data->fd_truncated = false;
     eryx_store_data *d = sb->data;
-    ok = assemble_output(&r->out, &r->out_len, &d->early_stdout, &d->fd_stdout) &&
-         assemble_output(&r->err, &r->err_len, &d->early_stderr, &d->fd_stderr) && ok;
+    ok = assemble_output(d, &r->out, &r->out_len, &d->early_stdout, &d->fd_stdout) &&
+         assemble_output(d, &r->err, &r->err_len, &d->early_stderr, &d->fd_stderr) && ok;
+    /* The host's count decides, whatever the guest reported. */
+    r->output_truncated = r->output_truncated || d->output_truncated;
   }
   if (werr)
     drop_instance(sb); /* a trapped instance must not run again */

@@ -93,7 +93,7 @@ static eryx_error *apply_or_error(eryx_vfs *v, vfs_request *req, vfs_reply *rep)
   if (rep->code == VFS_OK)
     return NULL;
   eryx_error_code code = rep->code == VFS_ENOMEM ? ERYX_ERR_RESOURCES : ERYX_ERR_FILES;
-  return eryx__error_new(code, "'%.*s': %s", (int)(req->path_len > 200 ? 200 : req->path_len),
+  return eryx__error_new(code, "'%.*s': %s", (int)eryx__utf8_prefix(req->path, req->path_len, 200),
                          req->path, code_text(rep->code));
 }
 

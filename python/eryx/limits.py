@@ -17,7 +17,14 @@ class ResourceLimits:
       uses about 17 MiB of it); beyond it Python raises MemoryError;
     - max_callback_invocations: callback calls per execution;
     - max_fuel: an instruction budget, for limits that do not depend on the
-      machine's speed (fuel-counting code runs somewhat slower).
+      machine's speed (fuel-counting code runs somewhat slower);
+    - max_output_bytes: stdout + stderr kept per execution (the rest is
+      dropped, `output_truncated` says so);
+    - max_callback_args_bytes: JSON arguments of one callback call;
+    - max_callback_args_in_flight_bytes: arguments of all calls in flight;
+    - max_result_bytes: JSON text of the result variable (a larger result
+      is a `result_error`).
+    All of them are enforced by the host, whatever the sandboxed code does.
     """
 
     execution_timeout_ms: Optional[int] = 30_000
@@ -25,12 +32,17 @@ class ResourceLimits:
     max_memory_bytes: Optional[int] = 128 * 1024 * 1024
     max_callback_invocations: Optional[int] = 1000
     max_fuel: Optional[int] = None
+    max_output_bytes: Optional[int] = 16 * 1024 * 1024
+    max_callback_args_bytes: Optional[int] = 1024 * 1024
+    max_callback_args_in_flight_bytes: Optional[int] = 16 * 1024 * 1024
+    max_result_bytes: Optional[int] = 16 * 1024 * 1024
 
     @classmethod
     def unlimited(cls) -> "ResourceLimits":
         """No timeout, no callback timeout, wasm32's full 4 GiB of memory,
-        no invocation cap, no fuel budget."""
-        return cls(None, None, None, None, None)
+        no invocation cap, no fuel budget, no caps on output, callback
+        arguments or results."""
+        return cls(None, None, None, None, None, None, None, None, None)
 
     def _native(self) -> dict:
         def positive(name, value, none, cap):
@@ -52,4 +64,7 @@ class ResourceLimits:
                                                  self.max_callback_invocations,
                                                  _U32_MAX, _U32_MAX),
             "max_fuel": positive("max_fuel", self.max_fuel, 0, _U64_MAX),
+            **{name: positive(name, getattr(self, name), _U64_MAX, _U64_MAX)
+               for name in ("max_output_bytes", "max_callback_args_bytes",
+                            "max_callback_args_in_flight_bytes", "max_result_bytes")},
         }

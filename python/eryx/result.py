@@ -30,7 +30,14 @@ class ExecuteResult:
     @property
     def result(self) -> Any:
         if self._parsed is None and self.result_json is not None:
-            self._parsed = json.loads(self.result_json)
+            try:
+                self._parsed = json.loads(self.result_json)
+            except (ValueError, RecursionError) as exc:
+                # The host only passes JSON it parsed itself; this is a
+                # difference between its parser and Python's.
+                from .errors import ExecutionError
+                raise ExecutionError(f"the result could not be read as JSON: {exc}",
+                                     error_type="ResultError") from None
         return self._parsed
 
     def __str__(self) -> str:

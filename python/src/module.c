@@ -7,6 +7,7 @@
  * the process ends.
  */
 #include "ext.h"
+#include "internal.h" /* eryx__schema_*: the host's schema check */
 
 PyObject *ext_error;
 static eryx_runtime *runtime;
@@ -53,7 +54,32 @@ static PyObject *load_runtime(PyObject *mod, PyObject *arg) {
   Py_RETURN_NONE;
 }
 
+/* _check_schema(schema, instance, draft) -- the host's own schema check,
+ * as callbacks use it: None when `instance` is valid, else why not; raises
+ * ValueError when the schema itself is refused. For the JSON-Schema-Test-
+ * Suite run in python/tests (the check itself is liberyx's). */
+static PyObject *check_schema(PyObject *mod, PyObject *args) {
+  (void)mod;
+  const char *schema, *instance;
+  Py_ssize_t schema_len, instance_len;
+  int draft;
+  if (!PyArg_ParseTuple(args, "s#s#i", &schema, &schema_len, &instance, &instance_len,
+                        &draft))
+    return NULL;
+  char msg[512];
+  eryx_schema *s = eryx__schema_compile(schema, (size_t)schema_len, draft, msg, sizeof msg);
+  if (!s)
+    return PyErr_Format(PyExc_ValueError, "%s", msg);
+  int rc = eryx__schema_validate(s, instance, (size_t)instance_len, msg, sizeof msg);
+  eryx__schema_free(s);
+  if (rc == 0)
+    Py_RETURN_NONE;
+  return PyUnicode_FromString(msg);
+}
+
 static PyMethodDef methods[] = {
+    {"_check_schema", check_schema, METH_VARARGS,
+     "_check_schema(schema, instance, draft) -- None if valid, else why not"},
     {"load_runtime", load_runtime, METH_O,
      "load_runtime(dir) -- load the runtime from `dir` (once per process)"},
     {NULL, NULL, 0, NULL},

@@ -128,9 +128,11 @@ static int init(SandboxObject *self, PyObject *args, PyObject *kw) {
                            "max_output_bytes", "callbacks", "dispatch",
                            "max_callback_invocations", "callback_timeout_ms",
                            "on_stdout", "on_stderr", "on_trace", "result_variable",
-                           "vfs", "vfs_mount_path", "echo", NULL};
+                           "vfs", "vfs_mount_path", "echo", "max_callback_args_bytes",
+                           "max_callback_args_in_flight_bytes", "max_result_bytes", NULL};
   int session = 0, echo = 0;
   unsigned long long timeout = 0, memory = 0, fuel = 0, output = 0, cb_timeout = 0;
+  unsigned long long args_max = 0, args_in_flight = 0, result_max = 0;
   unsigned int max_calls = 0;
   PyObject *callbacks = Py_None, *dispatch = Py_None, *out = Py_None, *err_ = Py_None,
            *trace = Py_None, *result_var = Py_None, *vfs = Py_None, *mount = Py_None;
@@ -138,10 +140,11 @@ static int init(SandboxObject *self, PyObject *args, PyObject *kw) {
     PyErr_SetString(PyExc_RuntimeError, "already initialized");
     return -1;
   }
-  if (!PyArg_ParseTupleAndKeywords(args, kw, "|$pKKKKOOIKOOOOOOp", kwlist, &session,
+  if (!PyArg_ParseTupleAndKeywords(args, kw, "|$pKKKKOOIKOOOOOOpKKK", kwlist, &session,
                                    &timeout, &memory, &fuel, &output, &callbacks,
                                    &dispatch, &max_calls, &cb_timeout, &out, &err_,
-                                   &trace, &result_var, &vfs, &mount, &echo))
+                                   &trace, &result_var, &vfs, &mount, &echo, &args_max,
+                                   &args_in_flight, &result_max))
     return -1;
   eryx_runtime *rt = ext_runtime();
   if (!rt)
@@ -153,6 +156,9 @@ static int init(SandboxObject *self, PyObject *args, PyObject *kw) {
   o.max_output_bytes = output;
   o.max_callback_invocations = max_calls;
   o.callback_timeout_ms = cb_timeout;
+  o.max_callback_args_bytes = args_max;
+  o.max_callback_args_in_flight_bytes = args_in_flight;
+  o.max_result_bytes = result_max;
   o.echo_expressions = echo;
   o.output_user_data = self;
   o.trace_user_data = self;

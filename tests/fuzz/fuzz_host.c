@@ -1,0 +1,312 @@
+/*
+ * fuzz_host.c — a bounded-time fuzzer of the trust boundary.
+ *
+ *   fuzz_host SECONDS CORPUS_DIR GUEST_SCRIPT
+ *
+ * Two halves, alternating until SECONDS pass:
+ *  - the host imports, from inside: guest_fuzz.py (run in a sandbox with a
+ *    callback and a file tree) calls every import directly with junk made
+ *    from a seed and the corpus;
+ *  - the C API's entry points that take bytes from outside: session
+ *    restore, file-tree import, callback schemas and code, fed mutated
+ *    corpus entries and random bytes.
+ * Each round checks what must always hold: the host does not crash, every
+ * answer is an OK result or a clean error, the process's RSS stays under a
+ * bound, and the sandbox works afterwards. Any violation prints what and
+ * exits 1; the last line is the plain "N passed, N failed" summary.
+ * Deterministic per round (seeds 1, 2, ...), so a failure names its seed.
+ */
+#include "eryx.h"
+
+#include <dirent.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#define MAX_CORPUS 64
+#define RSS_BOUND ((uint64_t)1536 << 20) /* far above a healthy run's ~300 MiB */
+
+static char *corpus[MAX_CORPUS];
+static size_t corpus_len[MAX_CORPUS];
+static size_t ncorpus;
+static int passed, failed;
+static int rounds_whole, rounds_trapped; /* how guest rounds ended */
+
+static double now_s(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static uint64_t rss_bytes(void) {
+  FILE *f = fopen("/proc/self/statm", "r");
+  unsigned long pages = 0, resident = 0;
+  if (f) {
+    if (fscanf(f, "%lu %lu", &pages, &resident) != 2)
+      resident = 0;
+    fclose(f);
+  }
+  return (uint64_t)resident * (uint64_t)sysconf(_SC_PAGESIZE);
+}
+
+static char *read_all(const char *path, size_t *len) {
+  FILE *f = fopen(path, "rb");
+  if (!f)
+    return NULL;
+  fseek(f, 0, SEEK_END);
+  long n = ftell(f);
+  fseek(f, 0, SEEK_SET);
+  char *buf = n >= 0 ? malloc((size_t)n + 1) : NULL;
+  if (buf && fread(buf, 1, (size_t)n, f) != (size_t)n) {
+    free(buf);
+    buf = NULL;
+  }
+  fclose(f);
+  if (buf) {
+    buf[n] = '\0';
+    *len = (size_t)n;
+  }
+  return buf;
+}
+
+static void verdict(int ok, unsigned seed, const char *what, const char *detail) {
+  if (ok) {
+    passed++;
+    return;
+  }
+  failed++;
+  printf("FAIL seed %u: %s: %s\n", seed, what, detail ? detail : "");
+}
+
+/* xorshift: the C half's own deterministic junk. */
+static uint64_t rng_state;
+static uint64_t next_u64(void) {
+  rng_state ^= rng_state << 13;
+  rng_state ^= rng_state >> 7;
+  rng_state ^= rng_state << 17;
+  return rng_state;
+}
+
+/* A corpus entry, possibly mutated, or random bytes; caller frees. */
+static char *junk_bytes(size_t *len) {
+  size_t n;
+  char *out;
+  if (ncorpus && next_u64() % 3) {
+    size_t i = next_u64() % ncorpus;
+    n = corpus_len[i];
+    out = malloc(n + 1);
+    memcpy(out, corpus[i], n);
+    for (size_t k = next_u64() % 4; k > 0 && n; k--)
+      out[next_u64() % n] = (char)(next_u64() & 0xFF);
+    if (n && next_u64() % 4 == 0)
+      n = next_u64() % n;
+  } else {
+    n = next_u64() % 512;
+    out = malloc(n + 1);
+    for (size_t k = 0; k < n; k++)
+      out[k] = (char)(next_u64() & 0xFF);
+  }
+  out[n] = '\0';
+  *len = n;
+  return out;
+}
+
+static void echo_fn(void *ud, eryx_call *call, const char *args, size_t len) {
+  (void)ud;
+  eryx_error_free(eryx_call_succeed(call, args, len));
+}
+
+/* The guest half: one execution of guest_fuzz.py with this seed. */
+static void guest_round(eryx_runtime *rt, const char *script, size_t script_len,
+                        unsigned seed) {
+  eryx_vfs *vfs = NULL;
+  eryx_error *err = eryx_vfs_new(1 << 20, &vfs);
+  eryx_callback cb = {0};
+  cb.name = "echo";
+  cb.name_len = 4;
+  cb.schema_json = "{\"type\": \"object\", \"properties\": {\"id\": {\"type\": \"integer\"}}}";
+  cb.schema_len = strlen(cb.schema_json);
+  cb.fn = echo_fn;
+  eryx_sandbox_options o = ERYX_SANDBOX_OPTIONS_INIT;
+  o.callbacks = &cb;
+  o.callback_count = 1;
+  o.vfs = vfs;
+  o.timeout_ms = 20000;
+  o.max_output_bytes = 256 << 10;
+  eryx_sandbox *sb = NULL;
+  if (!err)
+    err = eryx_sandbox_new(rt, &o, &sb);
+  verdict(!err, seed, "sandbox_new", err ? eryx_error_message(err, NULL) : NULL);
+  eryx_error_free(err);
+  if (!sb) {
+    eryx_vfs_free(vfs);
+    return;
+  }
+  /* SEED, ROUNDS and CORPUS, then the script. */
+  size_t cap = script_len + 4096;
+  for (size_t i = 0; i < ncorpus; i++)
+    cap += corpus_len[i] * 6 + 8;
+  char *code = malloc(cap);
+  size_t n = (size_t)snprintf(code, cap, "SEED = %u\nROUNDS = 400\nCORPUS = [", seed);
+  for (size_t i = 0; i < ncorpus; i++) {
+    n += (size_t)snprintf(code + n, cap - n, "bytes.fromhex('");
+    for (size_t k = 0; k < corpus_len[i]; k++)
+      n += (size_t)snprintf(code + n, cap - n, "%02x", (unsigned char)corpus[i][k]);
+    n += (size_t)snprintf(code + n, cap - n, "').decode('utf-8', 'replace'), ");
+  }
+  n += (size_t)snprintf(code + n, cap - n, "]\n");
+  memcpy(code + n, script, script_len);
+  n += script_len;
+
+  eryx_result *r = NULL;
+  err = eryx_sandbox_execute(sb, code, n, &r);
+  free(code);
+  verdict(!err, seed, "execute", err ? eryx_error_message(err, NULL) : NULL);
+  eryx_error_free(err);
+  if (r) {
+    eryx_status st = eryx_result_status(r);
+    const char *type = eryx_result_error_type(r, NULL);
+    /* OK with the counts, or the guest trapped itself cleanly. */
+    int ok = (st == ERYX_STATUS_OK && eryx_result_json(r, NULL)) ||
+             (st == ERYX_STATUS_INTERNAL && !strcmp(type, "Trap"));
+    char detail[300];
+    snprintf(detail, sizeof detail, "status %s %s: %.200s", eryx_status_name(st), type,
+             eryx_result_error_message(r, NULL));
+    verdict(ok, seed, "guest round", detail);
+    if (st == ERYX_STATUS_OK)
+      rounds_whole++;
+    else if (rounds_trapped++ < 3)
+      printf("seed %u trapped: %.200s\n", seed, eryx_result_error_message(r, NULL));
+    eryx_result_free(r);
+  }
+  /* The sandbox still works. */
+  r = NULL;
+  err = eryx_sandbox_execute(sb, "result = 6 * 7", 14, &r);
+  verdict(!err && r && eryx_result_json(r, NULL) &&
+              !strcmp(eryx_result_json(r, NULL), "42"),
+          seed, "execute after the round", NULL);
+  eryx_error_free(err);
+  eryx_result_free(r);
+  eryx_sandbox_free(sb);
+  eryx_vfs_free(vfs);
+}
+
+/* The C half: entry points that take bytes from outside. */
+static void api_round(eryx_runtime *rt, unsigned seed) {
+  rng_state = 0x9E3779B97F4A7C15ull ^ seed;
+  eryx_session *s = NULL;
+  eryx_vfs *vfs = NULL;
+  eryx_error *err = eryx_vfs_new(1 << 20, &vfs);
+  eryx_sandbox_options o = ERYX_SANDBOX_OPTIONS_INIT;
+  o.vfs = vfs;
+  if (!err)
+    err = eryx_session_new(rt, &o, &s);
+  verdict(!err, seed, "session_new", err ? eryx_error_message(err, NULL) : NULL);
+  eryx_error_free(err);
+  if (!s) {
+    eryx_vfs_free(vfs);
+    return;
+  }
+  eryx_result *r = NULL;
+  eryx_error_free(eryx_session_execute(s, "x = 41", 6, &r));
+  eryx_result_free(r);
+  for (int i = 0; i < 20; i++) {
+    size_t len;
+    char *junk = junk_bytes(&len);
+    switch (next_u64() % 4) {
+    case 0: /* a bad snapshot leaves the session as it was */
+      eryx_error_free(eryx_session_restore_state(s, (const uint8_t *)junk, len));
+      break;
+    case 1:
+      eryx_error_free(eryx_vfs_import(vfs, (const uint8_t *)junk, len));
+      break;
+    case 2: { /* a schema: accepted or refused, never a crash */
+      eryx_callback cb = {0};
+      cb.name = "echo";
+      cb.name_len = 4;
+      cb.schema_json = junk;
+      cb.schema_len = len;
+      cb.fn = echo_fn;
+      eryx_sandbox_options so = ERYX_SANDBOX_OPTIONS_INIT;
+      so.callbacks = &cb;
+      so.callback_count = 1;
+      eryx_sandbox *sb = NULL;
+      eryx_error_free(eryx_sandbox_new(rt, &so, &sb));
+      eryx_sandbox_free(sb);
+      break;
+    }
+    default: /* code: any bytes, UTF-8 or not */
+      r = NULL;
+      eryx_error_free(eryx_session_execute(s, junk, len, &r));
+      eryx_result_free(r);
+      eryx_error_free(eryx_session_execute(s, "x = 41", 6, &r));
+      eryx_result_free(r);
+      break;
+    }
+    free(junk);
+  }
+  r = NULL;
+  err = eryx_session_execute(s, "result = x + 1", 14, &r);
+  verdict(!err && r && eryx_result_json(r, NULL) && !strcmp(eryx_result_json(r, NULL), "42"),
+          seed, "session state after junk", r ? eryx_result_error_message(r, NULL) : NULL);
+  eryx_error_free(err);
+  eryx_result_free(r);
+  eryx_session_free(s);
+  eryx_vfs_free(vfs);
+}
+
+int main(int argc, char **argv) {
+  if (argc != 4) {
+    fprintf(stderr, "usage: fuzz_host SECONDS CORPUS_DIR GUEST_SCRIPT\n");
+    return 2;
+  }
+  double budget = atof(argv[1]);
+  DIR *d = opendir(argv[2]);
+  for (struct dirent *e; d && (e = readdir(d)) && ncorpus < MAX_CORPUS;) {
+    if (e->d_name[0] == '.')
+      continue;
+    char path[4096];
+    snprintf(path, sizeof path, "%s/%s", argv[2], e->d_name);
+    if ((corpus[ncorpus] = read_all(path, &corpus_len[ncorpus])))
+      ncorpus++;
+  }
+  if (d)
+    closedir(d);
+  size_t script_len = 0;
+  char *script = read_all(argv[3], &script_len);
+  eryx_runtime *rt = NULL;
+  eryx_error *err = script && ncorpus ? eryx_runtime_new(NULL, &rt) : NULL;
+  if (!script || !ncorpus || err) {
+    fprintf(stderr, "fuzz_host: cannot start (%s)\n",
+            err ? eryx_error_message(err, NULL) : "script or corpus missing");
+    eryx_error_free(err);
+    printf("0 passed, 1 failed\n");
+    return 1;
+  }
+  double start = now_s();
+  unsigned seed = 0;
+  uint64_t peak = 0;
+  while (now_s() - start < budget) {
+    seed++;
+    guest_round(rt, script, script_len, seed);
+    api_round(rt, seed);
+    uint64_t rss = rss_bytes();
+    if (rss > peak)
+      peak = rss;
+    verdict(rss < RSS_BOUND, seed, "host RSS bound", NULL);
+  }
+  printf("fuzz_host: %u rounds in %.1f s (guest rounds: %d whole, %d ended by a clean trap), "
+         "peak RSS %llu MiB, corpus %zu entries\n",
+         seed, now_s() - start, rounds_whole, rounds_trapped, (unsigned long long)(peak >> 20),
+         ncorpus);
+  /* A fuzzer whose rounds all trap at once would test nothing. */
+  verdict(rounds_whole > 0, seed, "some guest rounds ran whole", NULL);
+  eryx_runtime_free(rt);
+  free(script);
+  for (size_t i = 0; i < ncorpus; i++)
+    free(corpus[i]);
+  printf("%d passed, %d failed\n", passed, failed);
+  return failed ? 1 : 0;
+}

@@ -1,0 +1,93 @@
+# Runs inside the sandbox (tests/fuzz/fuzz_host.c sets SEED, ROUNDS and
+# CORPUS before this text): calls every host import directly, as hostile
+# code can, with junk made from a seeded random generator and the small JSON
+# corpus in tests/fuzz/corpus. Nothing here may crash the host, make it
+# grow without bound, block past the deadline or print on its stderr; a
+# refusal (an Err, or an error code) is the expected answer. Counts what
+# each import answered, so the host can check that the calls really ran.
+# A stream or trace kind the runtime never sends traps the guest (a clean
+# error of that execution): rare here, so that most runs go the distance.
+import random
+
+from componentize_py_types import Err
+from wit_world.imports import host
+
+rng = random.Random(SEED)
+counts = {}
+
+
+def junk_text():
+    kind = rng.randrange(7)
+    if kind == 0:
+        return rng.choice(CORPUS)
+    if kind == 1:  # a corpus entry with bytes flipped, cut or repeated
+        s = list(rng.choice(CORPUS))
+        for _ in range(rng.randrange(1, 4)):
+            if s:
+                s[rng.randrange(len(s))] = chr(rng.randrange(32, 0x2FF))
+        return "".join(s)[: rng.randrange(1, len(s) + 2)]
+    if kind == 2:
+        return "".join(chr(rng.randrange(0, 0xD7FF)) for _ in range(rng.randrange(64)))
+    if kind == 3:
+        return rng.choice(["", "{}", "[]", "null", "{", "}", '"', "\x00", "a" * 70000])
+    if kind == 4:
+        depth = rng.randrange(1, 3000)
+        return "[" * depth + "]" * depth
+    if kind == 5:
+        return "/".join(rng.choice(["..", ".", "", "a", "b", "\x00", "é", "x" * 300])
+                        for _ in range(rng.randrange(1, 6)))
+    return '{"' + "k" * rng.randrange(10) + '": ' + rng.choice(CORPUS) + "}"
+
+
+def junk_u64():
+    return rng.choice([0, 1, 2, 255, 256, 2**31, 2**32 - 1, 2**32, 2**63, 2**64 - 1,
+                       rng.randrange(2**64)])
+
+
+def rare(bad, good):
+    """Mostly a value the runtime sends; once in a while one it never does."""
+    return rng.choice(bad) if rng.random() < 0.002 else rng.choice(good)
+
+
+def count(name, outcome):
+    counts[name + ":" + outcome] = counts.get(name + ":" + outcome, 0) + 1
+
+
+def one():
+    op = rng.randrange(8)
+    try:
+        if op == 0:
+            host.emit_output(rare([0, 3, 255], [1, 2]), junk_text())
+            count("emit-output", "ok")
+        elif op == 1:
+            host.emit_trace(rare([0, 5, 255], [1, 2, 3, 4]), rng.randrange(2**32),
+                            junk_text(), junk_text())
+            count("emit-trace", "ok")
+        elif op == 2:
+            host.sleep(rng.randrange(2_000_000))  # at most 2 ms
+            count("sleep", "ok")
+        elif op == 3:
+            host.list_callbacks()
+            count("list-callbacks", "ok")
+        elif op == 4:
+            name = rng.choice(["echo", "echo", "nope", "", "echo.x", junk_text()])
+            host.callback_start(name, junk_text())
+            count("callback-start", "ok")
+        elif op == 5:
+            host.callback_cancel(junk_u64())
+            count("callback-cancel", "ok")
+        elif op == 6:
+            host.callback_wait(rng.choice([0, 1000, 1_000_000]))  # None: until the deadline
+            count("callback-wait", "ok")
+        else:
+            reply = host.fs(rng.randrange(256), junk_text(), junk_text(), junk_u64(),
+                            junk_u64(), junk_text())
+            count("fs", "code%d" % min(reply.code, 1))
+    except Err:
+        count(["emit-output", "emit-trace", "sleep", "list-callbacks", "callback-start",
+               "callback-cancel", "callback-wait", "fs"][op], "refused")
+
+
+for _ in range(ROUNDS):
+    one()
+result = counts
