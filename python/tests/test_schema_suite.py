@@ -24,14 +24,19 @@ from eryx import _eryx
 DEBIAN = Path("/usr/share/json-schema-test-suite/tests")
 FETCHED = Path(os.environ["ERYX_SCHEMA_SUITE"]) if os.environ.get("ERYX_SCHEMA_SUITE") else None
 
-# draft -> (directory name, source root, lowest pass rate accepted)
+# draft -> (directory name, source root, lowest pass rate accepted).
+# Measured (2026-12): every failure is a refusal by design (a `$ref` to a
+# remote document, or the suite's "percent%field" subschema under a key that
+# is no keyword) except one vocabulary case that needs a custom meta-schema.
 DRAFTS = {
-    4: ("draft4", DEBIAN, 0.97),
-    6: ("draft6", DEBIAN, 0.97),
-    7: ("draft7", DEBIAN, 0.97),
-    2019: ("draft2019-09", FETCHED, 0.95),
-    2020: ("draft2020-12", FETCHED, 0.95),
+    4: ("draft4", DEBIAN, 0.93),
+    6: ("draft6", DEBIAN, 0.94),
+    7: ("draft7", DEBIAN, 0.95),
+    2019: ("draft2019-09", FETCHED, 0.97),
+    2020: ("draft2020-12", FETCHED, 0.96),
 }
+# Wrong verdicts (not refusals) tolerated per draft.
+MAX_WRONG = 1
 
 
 def run_suite(directory, draft):
@@ -75,6 +80,8 @@ def test_official_suite(draft):
         print("  ", line)
     assert total > 300, f"only {total} cases found in {root / name}"
     assert rate >= floor, f"{name}: pass rate {rate:.1%} is under {floor:.0%}"
+    wrong = [f for f in failures if ": refused: " not in f]
+    assert len(wrong) <= MAX_WRONG, f"{name}: wrong verdicts: {wrong}"
 
 
 def test_check_refuses_what_it_cannot_check():
