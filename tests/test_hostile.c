@@ -96,6 +96,23 @@ static void test_fd_output_is_capped_and_utf8(void) {
   eryx_sandbox_free(sb);
 }
 
+/* A long write to sys.__stdout__ arrives whole (WASI takes at most 8 KiB a
+ * write; nothing in between may drop the rest). */
+static void test_std_fd_long_write_whole(void) {
+  eryx_result *r = run_once("import sys\n"
+                            "sys.__stdout__.write('a' * 100000)\n"
+                            "sys.__stderr__.write('b' * 50000 + '\\ud800')\n");
+  CHECK_MSG(eryx_result_status(r) == ERYX_STATUS_OK, "%s", describe(r));
+  size_t out_len, err_len;
+  eryx_result_stdout(r, &out_len);
+  const char *err = eryx_result_stderr(r, &err_len);
+  CHECK_MSG(out_len == 100000, "stdout has %zu bytes", out_len);
+  CHECK_MSG(err_len == 50006 && !memcmp(err + 50000, "\\ud800", 6), "stderr has %zu bytes",
+            err_len);
+  CHECK(!eryx_result_output_truncated(r));
+  eryx_result_free(r);
+}
+
 /* --------------------------------------------------------- callbacks */
 
 static atomic_int calls_seen;
@@ -375,6 +392,7 @@ static void test_huge_timeouts(void) {
 const test_case hostile_tests[] = {
     {"hostile_raw_output_is_capped", test_raw_output_is_capped},
     {"hostile_fd_output_is_capped_and_utf8", test_fd_output_is_capped_and_utf8},
+    {"hostile_std_fd_long_write_whole", test_std_fd_long_write_whole},
     {"hostile_raw_callback_args_checked_on_host", test_raw_callback_args_checked_on_host},
     {"hostile_callback_args_size_caps", test_callback_args_size_caps},
     {"hostile_reserved_callback_names", test_reserved_callback_names},

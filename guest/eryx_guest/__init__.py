@@ -50,6 +50,21 @@ from .runner import Runner
 
 loop.install()
 
+
+def _buffered_std_fds():
+    """sys.__stdout__ / sys.__stderr__ as CPython builds them here sit on a
+    raw FileIO, and a TextIOWrapper does not retry a partial write: WASI
+    takes at most 8 KiB per write, so the rest of a longer one was lost
+    without a word. A BufferedWriter in between writes everything."""
+    for fd, name in ((1, "__stdout__"), (2, "__stderr__")):
+        raw = io.FileIO(fd, "w", closefd=False)
+        stream = io.TextIOWrapper(io.BufferedWriter(raw), encoding="utf-8",
+                                  errors="backslashreplace", line_buffering=True)
+        setattr(sys, name, stream)
+
+
+_buffered_std_fds()
+
 _runner = Runner(host.emit_output)
 _fresh_instance = True
 
