@@ -27,8 +27,8 @@ use std::ffi::c_void;
 use std::future::Future;
 use std::time::Duration;
 
-use wasmtime::component::{Linker, Resource, ResourceTable};
-use wasmtime::{AsContext, Error, Result, StoreContextMut};
+use wasmtime::component::{ComponentNamedList, Lift, Linker, Lower, Resource, ResourceTable};
+use wasmtime::{bail, AsContext, Error, Result, StoreContextMut};
 use wasmtime_c_api::{
     wasmtime_component_linker_add_wasip2, wasmtime_component_linker_t, wasmtime_context_get_data,
     wasmtime_error_t, WasmtimeStoreData,
@@ -46,7 +46,7 @@ use wasmtime_wasi_io::streams::{DynInputStream, DynOutputStream, StreamResult};
 /// every `0.2.x` import with these (semver matching), so shadowing the
 /// functions in them covers whichever 0.2 version a guest imports. If a
 /// future wasmtime-wasi moves to another patch version, these must follow
-/// (tests/test_blocking.c fails if they do not).
+/// (`replace` fails, and with it loading the runtime, if they do not).
 const POLL: &str = "wasi:io/poll@0.2.12";
 const STREAMS: &str = "wasi:io/streams@0.2.12";
 
@@ -55,7 +55,8 @@ const STREAMS: &str = "wasi:io/streams@0.2.12";
 /// after `*wait_ns` (u64::MAX: never, no limit applies). Otherwise the
 /// execution must stop and the result is the (owned) error that traps the
 /// guest.
-pub type CheckFn = unsafe extern "C" fn(store_data: *mut c_void, wait_ns: *mut u64) -> *mut wasmtime_error_t;
+pub type CheckFn =
+    unsafe extern "C" fn(store_data: *mut c_void, wait_ns: *mut u64) -> *mut wasmtime_error_t;
 
 /// Resolves, with the trap error, once C says the execution must stop.
 async fn stop(check: CheckFn, store_data: *mut c_void) -> Error {
@@ -97,7 +98,10 @@ where
 
 /// A `StreamResult` as the WIT function returns it (what Wasmtime's
 /// generated bindings do with `convert_stream_error`).
-fn to_wit<T>(table: &mut ResourceTable, r: StreamResult<T>) -> Result<(Result<T, WitStreamError>,)> {
+fn to_wit<T>(
+    table: &mut ResourceTable,
+    r: StreamResult<T>,
+) -> Result<(Result<T, WitStreamError>,)> {
     match r {
         Ok(v) => Ok((Ok(v),)),
         Err(e) => Ok((Err(table.convert_stream_error(e)?),)),
@@ -106,40 +110,56 @@ fn to_wit<T>(table: &mut ResourceTable, r: StreamResult<T>) -> Result<(Result<T,
 
 type Store<'a> = StoreContextMut<'a, WasmtimeStoreData>;
 
-fn shadow(linker: &mut Linker<WasmtimeStoreData>, check: CheckFn) -> Result<()> {
-    let mut poll = linker.instance(POLL)?;
-    poll.func_wrap("poll", move |mut s: Store<'_>, (list,): (Vec<Resource<DynPollable>>,)| {
+/// Replaces the function `name` of interface `inst`. Fails if wasmtime-wasi
+/// did not define it there (e.g. its WASI version moved on): the new one
+/// would then be ignored, silently, in favour of the original.
+fn replace<F, P, R>(linker: &mut Linker<WasmtimeStoreData>, inst: &str, name: &str, f: F) -> Result<()>
+where
+    F: Fn(Store<'_>, P) -> Result<R> + Send + Sync + 'static,
+    P: ComponentNamedList + Lift + 'static,
+    R: ComponentNamedList + Lower + 'static,
+{
+    // Without shadowing, defining an existing name fails (and changes nothing).
+    linker.allow_shadowing(false);
+    if linker.instance(inst)?.func_wrap(name, |_: Store<'_>, (): ()| Ok(())).is_ok() {
+        bail!("eryx: WASI has no `{inst}` `{name}` to make interruptible");
+    }
+    linker.allow_shadowing(true);
+    let result = linker.instance(inst)?.func_wrap(name, f);
+    linker.allow_shadowing(false);
+    result
+}
+
+fn shadow(l: &mut Linker<WasmtimeStoreData>, check: CheckFn) -> Result<()> {
+    replace(l, POLL, "poll", move |mut s: Store<'_>, (list,): (Vec<Resource<DynPollable>>,)| {
         let ready = interruptible(check, &mut s, |t| t.poll(list))??;
         Ok((ready,))
     })?;
-    poll.func_wrap("[method]pollable.block", move |mut s: Store<'_>, (p,): (Resource<DynPollable>,)| {
+    replace(l, POLL, "[method]pollable.block", move |mut s: Store<'_>, (p,): (Resource<DynPollable>,)| {
         interruptible(check, &mut s, |t| t.block(p))??;
         Ok(())
     })?;
 
     // Each stream method: run the async version, then convert its error.
     macro_rules! stream_fn {
-        ($inst:ident, $name:literal, |$t:ident, $($arg:ident: $ty:ty),*| $call:expr) => {
-            $inst.func_wrap($name, move |mut s: Store<'_>, ($($arg,)*): ($($ty,)*)| {
+        ($name:literal, |$t:ident, $($arg:ident: $ty:ty),*| $call:expr) => {
+            replace(l, STREAMS, $name, move |mut s: Store<'_>, ($($arg,)*): ($($ty,)*)| {
                 let r = interruptible(check, &mut s, |$t| $call)?;
                 to_wit(s.data_mut().ctx().table, r)
             })?;
         };
     }
-    let mut streams = linker.instance(STREAMS)?;
-    stream_fn!(streams, "[method]input-stream.blocking-read",
-               |t, st: Resource<DynInputStream>, len: u64| t.blocking_read(st, len));
-    stream_fn!(streams, "[method]input-stream.blocking-skip",
-               |t, st: Resource<DynInputStream>, len: u64| t.blocking_skip(st, len));
-    stream_fn!(streams, "[method]output-stream.blocking-write-and-flush",
-               |t, st: Resource<DynOutputStream>, bytes: Vec<u8>| t.blocking_write_and_flush(st, bytes));
-    stream_fn!(streams, "[method]output-stream.blocking-write-zeroes-and-flush",
-               |t, st: Resource<DynOutputStream>, len: u64| t.blocking_write_zeroes_and_flush(st, len));
-    stream_fn!(streams, "[method]output-stream.blocking-flush",
-               |t, st: Resource<DynOutputStream>| t.blocking_flush(st));
-    stream_fn!(streams, "[method]output-stream.blocking-splice",
-               |t, dst: Resource<DynOutputStream>, src: Resource<DynInputStream>, len: u64|
-               t.blocking_splice(dst, src, len));
+    type In = Resource<DynInputStream>;
+    type Out = Resource<DynOutputStream>;
+    stream_fn!("[method]input-stream.blocking-read", |t, st: In, n: u64| t.blocking_read(st, n));
+    stream_fn!("[method]input-stream.blocking-skip", |t, st: In, n: u64| t.blocking_skip(st, n));
+    stream_fn!("[method]output-stream.blocking-write-and-flush",
+               |t, st: Out, bytes: Vec<u8>| t.blocking_write_and_flush(st, bytes));
+    stream_fn!("[method]output-stream.blocking-write-zeroes-and-flush",
+               |t, st: Out, n: u64| t.blocking_write_zeroes_and_flush(st, n));
+    stream_fn!("[method]output-stream.blocking-flush", |t, st: Out| t.blocking_flush(st));
+    stream_fn!("[method]output-stream.blocking-splice",
+               |t, dst: Out, src: In, n: u64| t.blocking_splice(dst, src, n));
     Ok(())
 }
 
@@ -156,9 +176,7 @@ pub unsafe extern "C" fn eryx_linker_add_wasi(
     }
     // `wasmtime_component_linker_t` is `#[repr(transparent)]` over the
     // Linker, so a pointer to it is a pointer to the Linker.
-    let linker = unsafe { &mut *(linker as *mut wasmtime_component_linker_t as *mut Linker<WasmtimeStoreData>) };
-    linker.allow_shadowing(true);
-    let result = shadow(linker, check);
-    linker.allow_shadowing(false);
+    let linker = linker as *mut wasmtime_component_linker_t as *mut Linker<WasmtimeStoreData>;
+    let result = shadow(unsafe { &mut *linker }, check);
     result.err().map(|e| Box::new(wasmtime_error_t::from(e)))
 }
