@@ -281,4 +281,20 @@ const wasmtime_component_val_t *eryx__val_field(const wasmtime_component_val_t *
 char *eryx__val_dup_string(const wasmtime_component_val_t *v, size_t *len,
                            bool *ok);
 
+/* ---- blocking.c: interruptible WASI waits (with deps/wasmtime/src/wasi_block.rs) ---- */
+/* Asked by the WASI functions that can block while they wait. `store_data`
+ * is the store's eryx_store_data. NULL: wait on, ask again after *wait_ns
+ * (UINT64_MAX: never; no sandbox, so no limit). Otherwise the execution
+ * must stop: the reason is recorded and the returned (owned) error traps
+ * the guest. */
+typedef wasmtime_error_t *(*eryx_blocking_check_fn)(void *store_data, uint64_t *wait_ns);
+wasmtime_error_t *eryx__blocking_check(void *store_data, uint64_t *wait_ns);
+/* Adds WASI p2 to the linker like wasmtime_component_linker_add_wasip2, with
+ * every WASI function that can block (wasi:io/poll `poll` and
+ * `pollable.block`, the `blocking-*` stream methods) asking `check`, so it
+ * ends at the execution's deadline and on cancel. Defined in Rust (the hook
+ * is passed in so that the Rust library needs no symbol of liberyx). */
+wasmtime_error_t *eryx_linker_add_wasi(wasmtime_component_linker_t *linker,
+                                       eryx_blocking_check_fn check);
+
 #endif /* ERYX_INTERNAL_H */

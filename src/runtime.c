@@ -4,8 +4,9 @@
  *
  * Everything that does not depend on one sandbox is done here, once: the
  * .cwasm is mapped (not read) with wasmtime_component_deserialize_file, the
- * linker with WASI and our host imports is built, and the `execute` export
- * is resolved to an index. A sandbox then only needs a store, a WASI
+ * linker with WASI (its blocking calls made interruptible: blocking.c) and
+ * our host imports is built, and the `execute` export is resolved to an
+ * index. A sandbox then only needs a store, a WASI
  * context and an instantiation.
  *
  * Two compiled forms may exist: eryx.cwasm, and eryx-fuel.cwasm for
@@ -177,7 +178,7 @@ static eryx_error *variant_load(eryx_runtime *rt, eryx_variant *v, const char *f
   free(cwasm);
 
   v->linker = wasmtime_component_linker_new(v->engine);
-  if ((werr = wasmtime_component_linker_add_wasip2(v->linker)))
+  if ((werr = eryx_linker_add_wasi(v->linker, eryx__blocking_check)))
     return eryx__error_from_wasmtime(werr, "cannot add WASI to the linker");
   if ((werr = eryx__define_host_imports(v->linker)))
     return eryx__error_from_wasmtime(werr, "cannot define host imports");

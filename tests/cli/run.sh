@@ -35,6 +35,14 @@ check "missing file exits 2" $([ "$rc" -eq 2 ]; echo $?)
 "$eryx" --timeout 200 -c 'while True: pass' >/dev/null 2>"$tmp/e"; rc=$?
 check "timeout exits 3" $([ "$rc" -eq 3 ] && grep -q TimeoutError "$tmp/e"; echo $?)
 
+# A wait inside WASI (select, not our sleep import) ends at the timeout too.
+start=$(date +%s%N)
+timeout 20 "$eryx" --timeout 500 -c 'import select; select.select([], [], [], 1e6)' \
+  >/dev/null 2>"$tmp/e"; rc=$?
+ms=$(( ($(date +%s%N) - start) / 1000000 ))
+check "timeout ends a WASI wait fast (${ms} ms)" \
+  $([ "$rc" -eq 3 ] && [ "$ms" -lt 1500 ] && grep -q TimeoutError "$tmp/e"; echo $?)
+
 printf 'import sys\nprint(sum(range(10)))\n' > "$tmp/s.py"
 out=$("$eryx" run "$tmp/s.py"); rc=$?
 check "run FILE" $([ "$rc" -eq 0 ] && [ "$out" = "45" ]; echo $?)
