@@ -297,4 +297,7 @@ wasmtime_error_t *eryx__blocking_check(void *store_data, uint64_t *wait_ns);
 wasmtime_error_t *eryx_linker_add_wasi(wasmtime_component_linker_t *linker,
                                        eryx_blocking_check_fn check);
 
+/* ---- deps/wasmtime/src/net.rs: the WIT interface `eryx:sandbox/net` ---- */
+wasmtime_error_t *eryx_linker_add_net(wasmtime_component_linker_t *linker);
+
 #endif /* ERYX_INTERNAL_H */

@@ -1,8 +1,11 @@
 //! Re-export of Wasmtime's C API so cargo produces one static library, plus
-//! the one thing Eryx needs that the C API lacks: a store limiter that also
-//! reports how much linear memory the store holds (for result statistics).
+//! what Eryx needs that the C API lacks: a store limiter that reports the
+//! linear memory a store holds (memory_limiter), JSON and JSON Schema checks
+//! (json), WASI waits that end at the deadline (wasi_block), and the typed
+//! network imports (net).
 pub use wasmtime_c_api::*;
 
 mod memory_limiter;
 mod json;
 mod wasi_block;
+mod net;
