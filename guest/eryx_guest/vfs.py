@@ -21,6 +21,8 @@ import posixpath
 import stat as _stat
 import sys
 
+from . import text
+
 OP_STAT, OP_OPEN, OP_READ, OP_WRITE, OP_TRUNCATE, OP_LIST = 1, 2, 3, 4, 5, 6
 OP_MKDIR, OP_RMDIR, OP_UNLINK, OP_RENAME, OP_UTIME = 7, 8, 9, 10, 11
 O_CREATE, O_EXCL, O_TRUNC, O_WRITE = 1, 2, 4, 8
@@ -43,6 +45,11 @@ _orig = {}
 
 
 def _call(op, rel, rel2="", offset=0, size=0, data="", filename=None, filename2=None):
+    if text.surrogate_at(rel) >= 0 or text.surrogate_at(rel2) >= 0:
+        # A name that is not valid UTF-8 (e.g. from os.fsdecode of bytes)
+        # cannot be stored, and could not even be handed to the host.
+        raise OSError(errno.EILSEQ, os.strerror(errno.EILSEQ),
+                      filename2 if text.surrogate_at(rel) < 0 else filename)
     reply = _fs(op, rel, rel2, offset, size, data)
     if reply.code:
         code = _ERRNO.get(reply.code, errno.EIO)
