@@ -47,7 +47,7 @@ from wit_world.imports import host
 
 from . import loop, snapshot, vfs
 from .runner import Runner
-from .text import clean
+from .text import clean, u32
 
 loop.install()
 
@@ -79,7 +79,7 @@ class WitWorld(wit_world.WitWorld):
             return Outcome(r.status, clean(r.stdout), clean(r.stderr), r.result_json,
                            None if r.result_error is None else clean(r.result_error),
                            clean(r.error_type), clean(r.error_message),
-                           clean(r.traceback), r.error_line, r.output_truncated)
+                           clean(r.traceback), u32(r.error_line), r.output_truncated)
         except BaseException as exc:  # noqa: BLE001 - an escape would trap
             return Outcome(3, "", "", None, None, clean(type(exc).__name__),
                            clean("eryx guest failure: " + _safe_repr(exc)), "", 0,

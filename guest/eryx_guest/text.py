@@ -15,6 +15,12 @@ import re
 _SURROGATE = re.compile("[\ud800-\udfff]")
 
 
+def u32(n):
+    """`n` when it is an int that fits a WIT u32, else 0 (a line number
+    from user code, e.g. SyntaxError.lineno, can be anything)."""
+    return n if type(n) is int and 0 <= n <= 0xFFFFFFFF else 0
+
+
 def surrogate_at(s):
     """Index of the first lone surrogate in the str `s`, or -1."""
     if s.isascii():

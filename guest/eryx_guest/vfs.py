@@ -16,6 +16,7 @@ import binascii
 import builtins
 import errno
 import io
+import operator
 import os
 import posixpath
 import stat as _stat
@@ -50,6 +51,11 @@ def _call(op, rel, rel2="", offset=0, size=0, data="", filename=None, filename2=
         # cannot be stored, and could not even be handed to the host.
         raise OSError(errno.EILSEQ, os.strerror(errno.EILSEQ),
                       filename2 if text.surrogate_at(rel) < 0 else filename)
+    # Offsets and sizes are u64s at the host: anything else (a float, a
+    # negative truncate, a seek past 2**64) could not even be handed over.
+    offset, size = operator.index(offset), operator.index(size)
+    if not (0 <= offset < 1 << 64 and 0 <= size < 1 << 64):
+        raise OSError(errno.EINVAL, os.strerror(errno.EINVAL), filename)
     reply = _fs(op, rel, rel2, offset, size, data)
     if reply.code:
         code = _ERRNO.get(reply.code, errno.EIO)
