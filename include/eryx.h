@@ -238,7 +238,9 @@ typedef struct eryx_sandbox_options {
   uint64_t timeout_ms;
 
   /* Most linear memory the Python heap may grow to, in bytes. Beyond it
-   * allocations fail inside Python (MemoryError). 0: 128 MiB. UINT64_MAX:
+   * allocations fail inside Python: a MemoryError, which code can catch;
+   * uncaught, it ends the run with ERYX_STATUS_LIMIT, error type
+   * "MemoryError". 0: 128 MiB. UINT64_MAX:
    * wasm32's 4 GiB. Must leave room for the runtime's own ~17 MiB. */
   uint64_t max_memory_bytes;
 

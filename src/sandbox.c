@@ -404,6 +404,7 @@ static bool read_outcome(const wasmtime_component_val_t *rec, eryx_result *r) {
   case 0: r->status = ERYX_STATUS_OK; break;
   case 1: r->status = ERYX_STATUS_SYNTAX; break;
   case 2: r->status = ERYX_STATUS_EXCEPTION; break;
+  case 4: r->status = ERYX_STATUS_LIMIT; break; /* an uncaught MemoryError */
   default: r->status = ERYX_STATUS_INTERNAL; break;
   }
   r->error_line = line->of.u32;

@@ -46,7 +46,7 @@ from wit_world import Outcome, SnapshotResult
 from wit_world.imports import host
 
 from . import loop, snapshot, vfs
-from .runner import Runner
+from .runner import STATUS_INTERNAL, STATUS_LIMIT, Runner
 from .text import clean, u32
 
 loop.install()
@@ -81,7 +81,8 @@ class WitWorld(wit_world.WitWorld):
                            clean(r.error_type), clean(r.error_message),
                            clean(r.traceback), u32(r.error_line), r.output_truncated)
         except BaseException as exc:  # noqa: BLE001 - an escape would trap
-            return Outcome(3, "", "", None, None, clean(type(exc).__name__),
+            status = STATUS_LIMIT if isinstance(exc, MemoryError) else STATUS_INTERNAL
+            return Outcome(status, "", "", None, None, clean(type(exc).__name__),
                            clean("eryx guest failure: " + _safe_repr(exc)), "", 0,
                            False)
 

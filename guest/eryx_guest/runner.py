@@ -29,11 +29,15 @@ STATUS_OK = 0
 STATUS_SYNTAX = 1
 STATUS_EXCEPTION = 2
 STATUS_INTERNAL = 3
+STATUS_LIMIT = 4  # an uncaught MemoryError: the memory cap was reached
 
 # The host refuses JSON nested deeper than this (src/json.c); the guest
 # checks it before json.dumps, whose C recursion would exhaust the wasm
 # stack long before Python's recursion limit (a trap, not an error).
 MAX_RESULT_DEPTH = 128
+
+# Taken now, so that user code rebinding the builtin name changes nothing.
+_MemoryError = MemoryError
 
 _COMPILE_FLAGS = ast.PyCF_ALLOW_TOP_LEVEL_AWAIT
 
@@ -135,7 +139,8 @@ class Runner:
                 # result rather than this one's again.
                 namespace.pop(result_variable, None)
         except BaseException as exc:  # noqa: BLE001 - must never escape
-            report.status = STATUS_INTERNAL
+            report.status = (STATUS_LIMIT if isinstance(exc, _MemoryError)
+                             else STATUS_INTERNAL)
             report.error_type = type(exc).__name__
             report.error_message = _safe_str(exc)
         finally:
@@ -176,7 +181,13 @@ class Runner:
             if exc.code not in (None, 0):
                 _describe_error(exc, report, STATUS_EXCEPTION, err)
         except BaseException as exc:  # noqa: BLE001
-            _describe_error(exc, report, STATUS_EXCEPTION, err)
+            status = STATUS_LIMIT if isinstance(exc, _MemoryError) else STATUS_EXCEPTION
+            try:
+                _describe_error(exc, report, status, err)
+            except BaseException:  # noqa: BLE001 - e.g. no memory left to format it
+                report.status = status
+                report.error_type = type(exc).__name__
+                report.error_message = _safe_str(exc)
         finally:
             if tracing:
                 trace.stop()
