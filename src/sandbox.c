@@ -408,6 +408,12 @@ static bool read_outcome(const wasmtime_component_val_t *rec, eryx_result *r) {
   default: r->status = ERYX_STATUS_INTERNAL; break;
   }
   r->error_line = line->of.u32;
+  /* sys.exit(): option<u8>, so always a status in 0..255. */
+  const wasmtime_component_val_t *code = eryx__val_field(rec, "exit-code");
+  if (!code || code->kind != WASMTIME_COMPONENT_OPTION ||
+      (code->of.option && code->of.option->kind != WASMTIME_COMPONENT_U8))
+    return false;
+  r->exit_code = code->of.option ? code->of.option->of.u8 : -1;
   const wasmtime_component_val_t *trunc = eryx__val_field(rec, "output-truncated");
   if (!trunc || trunc->kind != WASMTIME_COMPONENT_BOOL)
     return false;

@@ -79,12 +79,13 @@ class WitWorld(wit_world.WitWorld):
             return Outcome(r.status, clean(r.stdout), clean(r.stderr), r.result_json,
                            None if r.result_error is None else clean(r.result_error),
                            clean(r.error_type), clean(r.error_message),
-                           clean(r.traceback), u32(r.error_line), r.output_truncated)
+                           clean(r.traceback), u32(r.error_line), r.output_truncated,
+                           r.exit_code)
         except BaseException as exc:  # noqa: BLE001 - an escape would trap
             status = STATUS_LIMIT if isinstance(exc, MemoryError) else STATUS_INTERNAL
             return Outcome(status, "", "", None, None, clean(type(exc).__name__),
                            clean("eryx guest failure: " + _safe_repr(exc)), "", 0,
-                           False)
+                           False, None)
 
     def warm_up(self):
         global _fresh_instance

@@ -47,7 +47,7 @@ class Report:
 
     __slots__ = ("status", "stdout", "stderr", "result_json", "result_error",
                  "error_type", "error_message", "traceback", "error_line",
-                 "output_truncated")
+                 "output_truncated", "exit_code")
 
     def __init__(self):
         self.status = STATUS_OK
@@ -60,6 +60,7 @@ class Report:
         self.traceback = ""
         self.error_line = 0
         self.output_truncated = False
+        self.exit_code = None  # 0..255 when the code raised SystemExit
 
 
 class Runner:
@@ -178,8 +179,7 @@ class Runner:
             if echo:
                 _echo_last(namespace)
         except SystemExit as exc:
-            if exc.code not in (None, 0):
-                _describe_error(exc, report, STATUS_EXCEPTION, err)
+            _describe_exit(exc, report, err)
         except BaseException as exc:  # noqa: BLE001
             status = STATUS_LIMIT if isinstance(exc, _MemoryError) else STATUS_EXCEPTION
             try:
@@ -260,6 +260,35 @@ def _describe_error(exc, report, status, err, user_only=True):
         report.traceback = "".join(traceback.format_exception(exc))
     # Like CPython, an uncaught exception is also printed to stderr.
     err.write(report.traceback)
+
+
+def _exit_status(code):
+    """The process exit status CPython gives `sys.exit(code)`, kept within
+    0..255: None is 0, an int is itself (out of range: 255, so that a
+    failure never reads as success), anything else is 1."""
+    if code is None:
+        return 0
+    if isinstance(code, int):
+        return code if 0 <= code <= 255 else 255
+    return 1
+
+
+def _describe_exit(exc, report, err):
+    """sys.exit() as CPython's interpreter treats it: no traceback; 0 is
+    success; a code that is not an int is printed to stderr (status 1)."""
+    code = exc.code
+    report.exit_code = _exit_status(code)
+    if report.exit_code == 0:
+        return
+    report.status = STATUS_EXCEPTION
+    report.error_type = type(exc).__name__
+    report.error_message = _safe_str(code)
+    for frame in reversed(traceback.extract_tb(_user_frames(exc.__traceback__))):
+        if frame.filename == FILENAME:
+            report.error_line = frame.lineno or 0
+            break
+    if code is not None and not isinstance(code, int):
+        err.write(report.error_message + "\n")
 
 
 _CONTAINERS = (list, tuple, dict)  # what json's encoder descends into
