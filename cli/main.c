@@ -15,6 +15,7 @@
 #include "eryx.h"
 #include "forward.h"
 #include "json_out.h"
+#include "options.h"
 #include "repl.h"
 
 #include <errno.h>
@@ -31,7 +32,8 @@ static const char usage[] =
     "       eryx repl [--timeout MS]    interactive session (%save/%load FILE)\n"
     "options:\n"
     "  --json             print the result (output, result, error) as JSON\n"
-    "  --timeout MS       execution time limit in milliseconds (default 30000)\n"
+    "  --timeout MS       execution time limit in milliseconds, 1 to 4294967295\n"
+    "                     (default 30000)\n"
     "  --result-var NAME  variable returned as JSON (default: result)\n"
     "exit status: 0 ok, 1 Python error, 2 usage, 3 limit reached, 4 Eryx failure\n";
 
@@ -129,13 +131,8 @@ int main(int argc, char **argv) {
         code_arg = v;
       } else if (!strcmp(a, "--result-var")) {
         result_var = v;
-      } else {
-        char *end;
-        errno = 0;
-        unsigned long long ms = strtoull(v, &end, 10);
-        if (errno || *end || !*v || ms == 0)
-          return usage_error("--timeout needs a positive number of milliseconds");
-        timeout_ms = ms;
+      } else if (!cli_parse_uint("--timeout", v, 1, CLI_MAX_TIMEOUT_MS, &timeout_ms)) {
+        return EXIT_USAGE;
       }
     } else if (!strcmp(a, "run") && !file && !code_arg) {
       if (i + 1 >= argc)

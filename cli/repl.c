@@ -19,6 +19,7 @@
 #include "repl.h"
 
 #include "forward.h"
+#include "options.h"
 
 #include "eryx.h"
 
@@ -219,7 +220,8 @@ int repl_main(int argc, char **argv) {
   eryx_sandbox_options opts = ERYX_SANDBOX_OPTIONS_INIT;
   for (int i = 1; i < argc; i++) {
     if (!strcmp(argv[i], "--timeout") && i + 1 < argc) {
-      opts.timeout_ms = strtoull(argv[++i], NULL, 10);
+      if (!cli_parse_uint("--timeout", argv[++i], 1, CLI_MAX_TIMEOUT_MS, &opts.timeout_ms))
+        return 2;
     } else {
       fprintf(stderr, "usage: eryx repl [--timeout MS]\n");
       return 2;
