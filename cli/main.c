@@ -10,7 +10,9 @@
  * forwarding output; see json_out.h), --timeout MS, --result-var NAME.
  *
  * Exit status: 0 the code ran, 1 Python raised (or did not compile),
- * 2 usage error, 3 a limit ended it, 4 Eryx itself failed.
+ * 2 usage error, 3 a limit ended it (timeout, memory: an uncaught
+ * MemoryError), 4 Eryx itself failed. sys.exit(n) exits with n, as python
+ * would (see eryx_result_exit_code).
  */
 #include "eryx.h"
 #include "forward.h"
@@ -35,7 +37,8 @@ static const char usage[] =
     "  --timeout MS       execution time limit in milliseconds, 1 to 4294967295\n"
     "                     (default 30000)\n"
     "  --result-var NAME  variable returned as JSON (default: result)\n"
-    "exit status: 0 ok, 1 Python error, 2 usage, 3 limit reached, 4 Eryx failure\n";
+    "exit status: 0 ok, 1 Python error, 2 usage, 3 limit reached, 4 Eryx failure;\n"
+    "             sys.exit(n): n\n";
 
 static int usage_error(const char *msg) {
   fprintf(stderr, "eryx: %s\n%s", msg, usage);
@@ -169,6 +172,8 @@ int main(int argc, char **argv) {
     if (!json && rc == EXIT_ERYX)
       fprintf(stderr, "eryx: sandbox failure: %s\n",
               eryx_result_error_message(r, NULL));
+    if (eryx_result_exit_code(r) >= 0) /* sys.exit(): as python would exit */
+      rc = eryx_result_exit_code(r);
     if (json && json_write_result(stdout, r) != 0) {
       fprintf(stderr, "eryx: cannot write the JSON output\n");
       rc = EXIT_ERYX;
