@@ -1,11 +1,18 @@
-/* json_out.h — minimal JSON writing for the CLI's --json output. */
+/* json_out.h — the CLI's --json output. */
 #ifndef ERYX_CLI_JSON_OUT_H
 #define ERYX_CLI_JSON_OUT_H
 
-#include <stddef.h>
+#include "eryx.h"
+
 #include <stdio.h>
 
-/* Writes `s` (`len` bytes of UTF-8) as a JSON string literal. */
-void json_write_string(FILE *f, const char *s, size_t len);
+/* Writes the whole result as one JSON object on one line:
+ *   {"status", "stdout", "stderr", "result" (the parsed value or null),
+ *    "result_error" (string or null), "error" (null or {"type", "message",
+ *    "traceback", "line"}), "exit_code" (0..255 after sys.exit, else null),
+ *    "duration_ms", "callback_invocations", "peak_memory_bytes",
+ *    "fuel_consumed"}
+ * Returns 0, or -1 when out of memory or the write failed. */
+int json_write_result(FILE *f, const eryx_result *r);
 
 #endif

@@ -7,14 +7,17 @@
  *   eryx repl            an interactive session (cli/repl.c)
  *
  * Options: --json (print the whole result as one JSON object instead of
- * forwarding output), --timeout MS, --result-var NAME.
+ * forwarding output; see json_out.h), --timeout MS, --result-var NAME.
  *
  * Exit status: 0 the code ran, 1 Python raised (or did not compile),
- * 2 usage error, 3 a limit ended it, 4 Eryx itself failed.
+ * 2 usage error, 3 a limit ended it (timeout, memory: an uncaught
+ * MemoryError), 4 Eryx itself failed. sys.exit(n) exits with n, as python
+ * would (see eryx_result_exit_code).
  */
 #include "eryx.h"
 #include "forward.h"
 #include "json_out.h"
+#include "options.h"
 #include "repl.h"
 
 #include <errno.h>
@@ -31,9 +34,11 @@ static const char usage[] =
     "       eryx repl [--timeout MS]    interactive session (%save/%load FILE)\n"
     "options:\n"
     "  --json             print the result (output, result, error) as JSON\n"
-    "  --timeout MS       execution time limit in milliseconds (default 30000)\n"
+    "  --timeout MS       execution time limit in milliseconds, 1 to 4294967295\n"
+    "                     (default 30000)\n"
     "  --result-var NAME  variable returned as JSON (default: result)\n"
-    "exit status: 0 ok, 1 Python error, 2 usage, 3 limit reached, 4 Eryx failure\n";
+    "exit status: 0 ok, 1 Python error, 2 usage, 3 limit reached, 4 Eryx failure;\n"
+    "             sys.exit(n): n\n";
 
 static int usage_error(const char *msg) {
   fprintf(stderr, "eryx: %s\n%s", msg, usage);
@@ -63,50 +68,6 @@ static char *read_all(FILE *f, size_t *len) {
   return buf;
 }
 
-/* A JSON string literal, or null when `s` is NULL; `raw` writes `s` as is
- * (it already is JSON). */
-static void write_json_field(const char *name, const char *s, size_t n, int raw) {
-  printf(",\"%s\":", name);
-  if (!s)
-    fputs("null", stdout);
-  else if (raw)
-    fwrite(s, 1, n, stdout);
-  else
-    json_write_string(stdout, s, n);
-}
-
-static void print_json(const eryx_result *r) {
-  size_t n;
-  const char *s;
-  printf("{\"status\":\"%s\"", eryx_status_name(eryx_result_status(r)));
-  s = eryx_result_stdout(r, &n);
-  write_json_field("stdout", s, n, 0);
-  s = eryx_result_stderr(r, &n);
-  write_json_field("stderr", s, n, 0);
-  s = eryx_result_json(r, &n);
-  write_json_field("result", s, n, 1);
-  s = eryx_result_json_error(r, &n);
-  write_json_field("result_error", s, n, 0);
-  fputs(",\"error\":", stdout);
-  if (eryx_result_status(r) == ERYX_STATUS_OK) {
-    fputs("null", stdout);
-  } else {
-    s = eryx_result_error_type(r, &n);
-    fputs("{\"type\":", stdout);
-    json_write_string(stdout, s, n);
-    s = eryx_result_error_message(r, &n);
-    write_json_field("message", s, n, 0);
-    s = eryx_result_traceback(r, &n);
-    write_json_field("traceback", s, n, 0);
-    printf(",\"line\":%u}", eryx_result_error_line(r));
-  }
-  printf(",\"duration_ms\":%.3f,\"callback_invocations\":%u"
-         ",\"peak_memory_bytes\":%llu,\"fuel_consumed\":%llu}\n",
-         eryx_result_duration_ms(r), eryx_result_callback_invocations(r),
-         (unsigned long long)eryx_result_peak_memory_bytes(r),
-         (unsigned long long)eryx_result_fuel_consumed(r));
-}
-
 int main(int argc, char **argv) {
   const char *file = NULL, *code_arg = NULL, *result_var = NULL;
   int json = 0;
@@ -129,13 +90,8 @@ int main(int argc, char **argv) {
         code_arg = v;
       } else if (!strcmp(a, "--result-var")) {
         result_var = v;
-      } else {
-        char *end;
-        errno = 0;
-        unsigned long long ms = strtoull(v, &end, 10);
-        if (errno || *end || !*v || ms == 0)
-          return usage_error("--timeout needs a positive number of milliseconds");
-        timeout_ms = ms;
+      } else if (!cli_parse_uint("--timeout", v, 1, CLI_MAX_TIMEOUT_MS, &timeout_ms)) {
+        return EXIT_USAGE;
       }
     } else if (!strcmp(a, "run") && !file && !code_arg) {
       if (i + 1 >= argc)
@@ -202,8 +158,6 @@ int main(int argc, char **argv) {
     eryx_error_free(err);
     rc = c == ERYX_ERR_INVALID_ARGUMENT ? EXIT_USAGE : EXIT_ERYX;
   } else {
-    if (json)
-      print_json(r);
     switch (eryx_result_status(r)) {
     case ERYX_STATUS_OK: rc = 0; break;
     case ERYX_STATUS_SYNTAX:
@@ -218,6 +172,12 @@ int main(int argc, char **argv) {
     if (!json && rc == EXIT_ERYX)
       fprintf(stderr, "eryx: sandbox failure: %s\n",
               eryx_result_error_message(r, NULL));
+    if (eryx_result_exit_code(r) >= 0) /* sys.exit(): as python would exit */
+      rc = eryx_result_exit_code(r);
+    if (json && json_write_result(stdout, r) != 0) {
+      fprintf(stderr, "eryx: cannot write the JSON output\n");
+      rc = EXIT_ERYX;
+    }
   }
   eryx_result_free(r);
   eryx_sandbox_free(sb);

@@ -9,6 +9,7 @@
  * but the program's output.
  *
  * Commands: %save [--skip] FILE, %load FILE, %clear, %reset, %exit.
+ * sys.exit(n) ends the REPL with exit status n, as in python.
  *
  * Ctrl-C cancels the running input and the REPL carries on; as with any
  * cancel the interpreter cannot resume, so the session starts over (and
@@ -19,6 +20,7 @@
 #include "repl.h"
 
 #include "forward.h"
+#include "options.h"
 
 #include "eryx.h"
 
@@ -199,13 +201,16 @@ static bool command(eryx_session *s, char *line) {
   return true;
 }
 
-static void run(eryx_session *s, const char *code) {
+/* Runs one input; returns the exit status the code asked for with
+ * sys.exit() (the REPL then ends), or -1. */
+static int run(eryx_session *s, const char *code) {
   eryx_result *r = NULL;
   eryx_error *err = eryx_session_execute(s, code, strlen(code), &r);
   if (err) {
     report(err);
-    return;
+    return -1;
   }
+  int exit_code = eryx_result_exit_code(r);
   eryx_status st = eryx_result_status(r);
   if (st == ERYX_STATUS_CANCELLED)
     fprintf(stderr, "KeyboardInterrupt (the session starts over)\n");
@@ -213,13 +218,15 @@ static void run(eryx_session *s, const char *code) {
     fprintf(stderr, "eryx: %s: %s (the session starts over)\n",
             eryx_result_error_type(r, NULL), eryx_result_error_message(r, NULL));
   eryx_result_free(r);
+  return exit_code;
 }
 
 int repl_main(int argc, char **argv) {
   eryx_sandbox_options opts = ERYX_SANDBOX_OPTIONS_INIT;
   for (int i = 1; i < argc; i++) {
     if (!strcmp(argv[i], "--timeout") && i + 1 < argc) {
-      opts.timeout_ms = strtoull(argv[++i], NULL, 10);
+      if (!cli_parse_uint("--timeout", argv[++i], 1, CLI_MAX_TIMEOUT_MS, &opts.timeout_ms))
+        return 2;
     } else {
       fprintf(stderr, "usage: eryx repl [--timeout MS]\n");
       return 2;
@@ -254,7 +261,8 @@ int repl_main(int argc, char **argv) {
   char *line = NULL, *buf = NULL;
   size_t line_cap = 0, len = 0;
   bool block = false;
-  for (;;) {
+  int exit_code = -1;
+  while (exit_code < 0) {
     if (tty)
       fputs(len ? "... " : ">>> ", stderr);
     ssize_t n = getline(&line, &line_cap, stdin);
@@ -280,13 +288,13 @@ int repl_main(int argc, char **argv) {
     if (open || (block && !is_blank(line)))
       continue;
     atomic_store(&in.running, true);
-    run(s, buf);
+    exit_code = run(s, buf);
     atomic_store(&in.running, false);
     len = 0;
     block = false;
   }
-  if (len) /* input ended inside a block: run what there is */
-    run(s, buf);
+  if (len && exit_code < 0) /* input ended inside a block: run what there is */
+    exit_code = run(s, buf);
   if (have_thread) {
     atomic_store(&in.quitting, true);
     pthread_kill(interrupt_thread, SIGINT);
@@ -296,5 +304,5 @@ int repl_main(int argc, char **argv) {
   free(buf);
   eryx_session_free(s);
   eryx_runtime_free(rt);
-  return 0;
+  return exit_code < 0 ? 0 : exit_code;
 }

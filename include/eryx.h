@@ -246,7 +246,9 @@ typedef struct eryx_sandbox_options {
   uint64_t timeout_ms;
 
   /* Most linear memory the Python heap may grow to, in bytes. Beyond it
-   * allocations fail inside Python (MemoryError). 0: 128 MiB. UINT64_MAX:
+   * allocations fail inside Python: a MemoryError, which code can catch;
+   * uncaught, it ends the run with ERYX_STATUS_LIMIT, error type
+   * "MemoryError". 0: 128 MiB. UINT64_MAX:
    * wasm32's 4 GiB. Must leave room for the runtime's own ~17 MiB. */
   uint64_t max_memory_bytes;
 
@@ -525,6 +527,16 @@ const char *eryx_result_error_type(const eryx_result *r, size_t *len);
 const char *eryx_result_error_message(const eryx_result *r, size_t *len);
 const char *eryx_result_traceback(const eryx_result *r, size_t *len);
 uint32_t eryx_result_error_line(const eryx_result *r);
+
+/* The exit status the code asked for by raising SystemExit (sys.exit),
+ * as CPython's interpreter would exit with it: 0..255, or -1 when the code
+ * did not end that way. sys.exit(), sys.exit(0) and sys.exit(None) are a
+ * success (ERYX_STATUS_OK, exit status 0); any other exit is
+ * ERYX_STATUS_EXCEPTION with error type "SystemExit", the code as the
+ * message and no traceback: sys.exit(n) gives n (n outside 0..255 gives
+ * 255, never a false success), sys.exit("text") prints the text to stderr
+ * and gives 1. */
+int eryx_result_exit_code(const eryx_result *r);
 
 /* Wall-clock time of the execution in milliseconds (guest call only). */
 double eryx_result_duration_ms(const eryx_result *r);

@@ -215,6 +215,7 @@ struct eryx_result {
   char *traceback;
   size_t traceback_len;
   uint32_t error_line;
+  int exit_code; /* -1: the code did not raise SystemExit */
   double duration_ms;
   uint32_t callback_invocations;
   bool output_truncated;

@@ -17,6 +17,7 @@ eryx_result *eryx__result_new(void) {
   if (!r)
     return NULL;
   r->out = r->err = r->error_type = r->error_message = r->traceback = empty;
+  r->exit_code = -1;
   return r;
 }
 
@@ -93,6 +94,7 @@ const char *eryx_result_traceback(const eryx_result *r, size_t *len) {
   return get(r->traceback, r->traceback_len, len);
 }
 uint32_t eryx_result_error_line(const eryx_result *r) { return r->error_line; }
+int eryx_result_exit_code(const eryx_result *r) { return r->exit_code; }
 double eryx_result_duration_ms(const eryx_result *r) { return r->duration_ms; }
 uint64_t eryx_result_fuel_consumed(const eryx_result *r) { return r->fuel_consumed; }
 uint64_t eryx_result_peak_memory_bytes(const eryx_result *r) {

@@ -420,9 +420,16 @@ static bool read_outcome(const wasmtime_component_val_t *rec, eryx_result *r) {
   case 0: r->status = ERYX_STATUS_OK; break;
   case 1: r->status = ERYX_STATUS_SYNTAX; break;
   case 2: r->status = ERYX_STATUS_EXCEPTION; break;
+  case 4: r->status = ERYX_STATUS_LIMIT; break; /* an uncaught MemoryError */
   default: r->status = ERYX_STATUS_INTERNAL; break;
   }
   r->error_line = line->of.u32;
+  /* sys.exit(): option<u8>, so always a status in 0..255. */
+  const wasmtime_component_val_t *code = eryx__val_field(rec, "exit-code");
+  if (!code || code->kind != WASMTIME_COMPONENT_OPTION ||
+      (code->of.option && code->of.option->kind != WASMTIME_COMPONENT_U8))
+    return false;
+  r->exit_code = code->of.option ? code->of.option->of.u8 : -1;
   const wasmtime_component_val_t *trunc = eryx__val_field(rec, "output-truncated");
   if (!trunc || trunc->kind != WASMTIME_COMPONENT_BOOL)
     return false;

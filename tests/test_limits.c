@@ -116,7 +116,7 @@ static void memory_bombs_stop_at_the_cap(void) {
   };
   for (size_t i = 0; i < sizeof bombs / sizeof bombs[0]; i++) {
     eryx_result *r = run(sb, bombs[i]);
-    CHECK_MSG(r && eryx_result_status(r) == ERYX_STATUS_EXCEPTION &&
+    CHECK_MSG(r && eryx_result_status(r) == ERYX_STATUS_LIMIT &&
                   str_eq(eryx_result_error_type(r, NULL), "MemoryError"),
               "bomb %zu: %s", i, describe(r));
     eryx_result_free(r);
@@ -163,7 +163,7 @@ static void peak_memory_is_reported(void) {
 
   /* A bomb stops at the cap: the peak stays within it. */
   r = run(sb, "b = bytearray(500 * 2**20)");
-  CHECK(r && eryx_result_status(r) == ERYX_STATUS_EXCEPTION);
+  CHECK(r && eryx_result_status(r) == ERYX_STATUS_LIMIT);
   if (r)
     CHECK(eryx_result_peak_memory_bytes(r) <= cap);
   eryx_result_free(r);

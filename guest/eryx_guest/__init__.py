@@ -46,7 +46,8 @@ from wit_world import Outcome, SnapshotResult
 from wit_world.imports import host
 
 from . import loop, snapshot, vfs
-from .runner import Runner
+from .runner import STATUS_INTERNAL, STATUS_LIMIT, Runner
+from .text import clean, u32
 
 loop.install()
 
@@ -88,12 +89,18 @@ class WitWorld(wit_world.WitWorld):
             r = _runner.run(code, options.result_variable, options.stream_output,
                             options.max_output, options.trace, options.persistent,
                             options.clear_first, options.echo)
-            return Outcome(r.status, r.stdout, r.stderr, r.result_json,
-                           r.result_error, r.error_type, r.error_message,
-                           r.traceback, r.error_line, r.output_truncated)
+            # Every string is made safe to lower (text.py): a lone
+            # surrogate in an exception's message would trap.
+            return Outcome(r.status, clean(r.stdout), clean(r.stderr), r.result_json,
+                           None if r.result_error is None else clean(r.result_error),
+                           clean(r.error_type), clean(r.error_message),
+                           clean(r.traceback), u32(r.error_line), r.output_truncated,
+                           r.exit_code)
         except BaseException as exc:  # noqa: BLE001 - an escape would trap
-            return Outcome(3, "", "", None, None, type(exc).__name__,
-                           "eryx guest failure: " + repr(exc), "", 0, False)
+            status = STATUS_LIMIT if isinstance(exc, MemoryError) else STATUS_INTERNAL
+            return Outcome(status, "", "", None, None, clean(type(exc).__name__),
+                           clean("eryx guest failure: " + _safe_repr(exc)), "", 0,
+                           False, None)
 
     def warm_up(self):
         global _fresh_instance
@@ -108,22 +115,32 @@ class WitWorld(wit_world.WitWorld):
     def snapshot_state(self, skip_unserializable):
         try:
             text, skipped = _runner.snapshot(skip_unserializable)
-            return SnapshotResult(True, text, skipped, "")
+            return SnapshotResult(True, text, [clean(n) for n in skipped], "")
         except BaseException as exc:  # noqa: BLE001
-            return SnapshotResult(False, "", [], _message(exc))
+            return SnapshotResult(False, "", [], clean(_message(exc)))
 
     def restore_state(self, text):
         try:
             _runner.restore(text)
             return None
         except BaseException as exc:  # noqa: BLE001
-            return _message(exc)
+            return clean(_message(exc))
 
 
 def _message(exc):
-    if isinstance(exc, snapshot.SnapshotError):
-        return str(exc)
-    return f"{type(exc).__name__}: {exc}"
+    try:
+        if isinstance(exc, snapshot.SnapshotError):
+            return str(exc)
+        return f"{type(exc).__name__}: {exc}"
+    except BaseException:  # noqa: BLE001 - str() of user code's exception
+        return f"{type(exc).__name__}: <unprintable>"
+
+
+def _safe_repr(exc):
+    try:
+        return repr(exc)
+    except BaseException:  # noqa: BLE001
+        return f"<unprintable {type(exc).__name__}>"
 
 
 def _warm_up_dill():

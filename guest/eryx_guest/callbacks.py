@@ -17,6 +17,8 @@ import types
 from componentize_py_types import Err
 from wit_world.imports import host
 
+from . import text
+
 
 class CallbackError(Exception):
     """A callback failed on the host, or was called with bad arguments."""
@@ -117,6 +119,11 @@ async def call(name, schema, args):
     except (TypeError, ValueError) as exc:
         raise CallbackError(f"{where}: arguments are not JSON-serializable: {exc}",
                             "InvalidArguments", name) from None
+    at = text.surrogate_at(payload)
+    if at >= 0:  # the host could not even be handed this string
+        raise CallbackError(f"{where}: arguments contain a lone surrogate "
+                            f"({payload[at]!r}), which is not valid Unicode text",
+                            "InvalidArguments", name)
     try:
         started = host.callback_start(name, payload)
     except Err as exc:

@@ -7,12 +7,17 @@ EAGER_WRITES writes of a run (a script that prints and then hangs keeps
 its output), then at most every FLUSH_SECONDS or FLUSH_BYTES, and before
 the guest blocks (flush_all). What the host already has survives a timeout or a
 cancel; the rest comes back with the outcome. Few host calls, little lost.
+
+Text the host cannot take (a lone surrogate, '\\ud800') is written as its
+backslash escape, so print('\\ud800') outputs the six characters \\ud800.
 """
 
 import codecs
 import io
 import os
 import time
+
+from . import text
 
 EAGER_WRITES = 16
 FLUSH_SECONDS = 0.02
@@ -48,12 +53,12 @@ class OutputBudget:
         self.remaining = limit
         self.truncated = False
 
-    def take(self, s):
-        """Returns the part of `s` that fits, at a character boundary."""
+    def take(self, s, size):
+        """Returns the part of `s` (valid text of `size` UTF-8 bytes) that
+        fits, at a character boundary."""
         if self.remaining <= 0:
             self.truncated = True
             return ""
-        size = len(s) if s.isascii() else len(s.encode("utf-8", "surrogatepass"))
         if size <= self.remaining:
             self.remaining -= size
             return s
@@ -61,8 +66,7 @@ class OutputBudget:
         if s.isascii():
             kept = s[:self.remaining]
         else:
-            kept = s.encode("utf-8", "surrogatepass")[:self.remaining].decode(
-                "utf-8", "ignore")
+            kept = s.encode("utf-8")[:self.remaining].decode("utf-8", "ignore")
         self.remaining = 0
         return kept
 
@@ -112,7 +116,10 @@ class CaptureWriter(io.TextIOBase):
             raise TypeError(f"write() argument must be str, not {type(s).__name__}")
         n = len(s)
         if s:
-            s = self._budget.take(s)
+            # A lone surrogate would trap the instance at the host call:
+            # it is written as its backslash escape (see text.py).
+            s, size = text.clean_sized(s)
+            s = self._budget.take(s, size)
         if s:
             self._parts.append(s)
             self._pending += len(s)

@@ -10,14 +10,16 @@ would trap the whole instance.
 import ast
 import asyncio
 import builtins
+import gc
 import inspect
+import itertools
 import json
 import linecache
 import sys
 import traceback
 import types
 
-from . import callbacks, capture, snapshot, trace
+from . import callbacks, capture, snapshot, text, trace
 from .capture import CaptureWriter, OutputBudget
 from .loop import SandboxEventLoop
 
@@ -27,6 +29,15 @@ STATUS_OK = 0
 STATUS_SYNTAX = 1
 STATUS_EXCEPTION = 2
 STATUS_INTERNAL = 3
+STATUS_LIMIT = 4  # an uncaught MemoryError: the memory cap was reached
+
+# The host refuses JSON nested deeper than this (src/json.c); the guest
+# checks it before json.dumps, whose C recursion would exhaust the wasm
+# stack long before Python's recursion limit (a trap, not an error).
+MAX_RESULT_DEPTH = 128
+
+# Taken now, so that user code rebinding the builtin name changes nothing.
+_MemoryError = MemoryError
 
 _COMPILE_FLAGS = ast.PyCF_ALLOW_TOP_LEVEL_AWAIT
 
@@ -36,7 +47,7 @@ class Report:
 
     __slots__ = ("status", "stdout", "stderr", "result_json", "result_error",
                  "error_type", "error_message", "traceback", "error_line",
-                 "output_truncated")
+                 "output_truncated", "exit_code")
 
     def __init__(self):
         self.status = STATUS_OK
@@ -49,6 +60,7 @@ class Report:
         self.traceback = ""
         self.error_line = 0
         self.output_truncated = False
+        self.exit_code = None  # 0..255 when the code raised SystemExit
 
 
 class Runner:
@@ -128,7 +140,8 @@ class Runner:
                 # result rather than this one's again.
                 namespace.pop(result_variable, None)
         except BaseException as exc:  # noqa: BLE001 - must never escape
-            report.status = STATUS_INTERNAL
+            report.status = (STATUS_LIMIT if isinstance(exc, _MemoryError)
+                             else STATUS_INTERNAL)
             report.error_type = type(exc).__name__
             report.error_message = _safe_str(exc)
         finally:
@@ -166,10 +179,15 @@ class Runner:
             if echo:
                 _echo_last(namespace)
         except SystemExit as exc:
-            if exc.code not in (None, 0):
-                _describe_error(exc, report, STATUS_EXCEPTION, err)
+            _describe_exit(exc, report, err)
         except BaseException as exc:  # noqa: BLE001
-            _describe_error(exc, report, STATUS_EXCEPTION, err)
+            status = STATUS_LIMIT if isinstance(exc, _MemoryError) else STATUS_EXCEPTION
+            try:
+                _describe_error(exc, report, status, err)
+            except BaseException:  # noqa: BLE001 - e.g. no memory left to format it
+                report.status = status
+                report.error_type = type(exc).__name__
+                report.error_message = _safe_str(exc)
         finally:
             if tracing:
                 trace.stop()
@@ -244,12 +262,128 @@ def _describe_error(exc, report, status, err, user_only=True):
     err.write(report.traceback)
 
 
+def _exit_status(code):
+    """The process exit status CPython gives `sys.exit(code)`, kept within
+    0..255: None is 0, an int is itself (out of range: 255, so that a
+    failure never reads as success), anything else is 1."""
+    if code is None:
+        return 0
+    if isinstance(code, int):
+        return code if 0 <= code <= 255 else 255
+    return 1
+
+
+def _describe_exit(exc, report, err):
+    """sys.exit() as CPython's interpreter treats it: no traceback; 0 is
+    success; a code that is not an int is printed to stderr (status 1)."""
+    code = exc.code
+    report.exit_code = _exit_status(code)
+    if report.exit_code == 0:
+        return
+    report.status = STATUS_EXCEPTION
+    report.error_type = type(exc).__name__
+    report.error_message = _safe_str(code)
+    for frame in reversed(traceback.extract_tb(_user_frames(exc.__traceback__))):
+        if frame.filename == FILENAME:
+            report.error_line = frame.lineno or 0
+            break
+    if code is not None and not isinstance(code, int):
+        err.write(report.error_message + "\n")
+
+
+_CONTAINERS = (list, tuple, dict)  # what json's encoder descends into
+_EXACT = frozenset(_CONTAINERS)
+
+
+def _containers_among(objs):
+    """The lists, tuples and dicts (or subclasses) among `objs`, found by C
+    loops: no Python code runs per object."""
+    types = list(map(type, objs))
+    kinds = {t for t in set(types) if issubclass(t, _CONTAINERS)}
+    if not kinds:
+        return []
+    return list(itertools.compress(objs, map(kinds.__contains__, types)))
+
+
+def _next_level(level):
+    """The containers one level below those of `level`, each once."""
+    if set(map(type, level)) <= _EXACT:
+        refs = gc.get_referents(*level)  # items, dict keys and values
+    else:
+        exact = list(itertools.compress(level, map(_EXACT.__contains__, map(type, level))))
+        refs = gc.get_referents(*exact) if exact else []
+        for c in level:  # subclasses, walked as json's encoder walks them
+            if type(c) in _EXACT:
+                continue
+            if isinstance(c, dict):
+                refs.extend(v for _, v in c.items())
+            else:
+                refs.extend((list if isinstance(c, list) else tuple).__iter__(c))
+    kids = _containers_among(refs)
+    if len(set(map(id, kids))) < len(kids):  # shared: keep each once
+        kids = list(dict(zip(map(id, kids), kids)).values())
+    return kids
+
+
+def _cycle_or_depth(value, limit):
+    """Why `value` (known to be nested more than `limit` levels when its
+    shared parts are followed) cannot be encoded: a depth-first walk that
+    tells a circular reference from real depth."""
+    def children(v):
+        if isinstance(v, dict):
+            vals = v.values() if type(v) is dict else [i[1] for i in v.items()]
+        else:
+            vals = v
+        return [c for c in vals if isinstance(c, _CONTAINERS)]
+
+    on_path = {id(value)}
+    stack = [(value, iter(children(value)))]
+    while stack:
+        child = next(stack[-1][1], None)
+        if child is None:
+            on_path.discard(id(stack.pop()[0]))
+            continue
+        if id(child) in on_path:
+            return "it contains a circular reference"
+        if len(stack) >= limit:
+            break
+        on_path.add(id(child))
+        stack.append((child, iter(children(child))))
+    return f"it is nested more than {limit} levels deep"
+
+
+def _nesting_problem(value, limit):
+    """Why json.dumps cannot take `value` because of its shape (nested
+    deeper than `limit`, or circular), or None. Level by level, without
+    recursion: json's C encoder recurses on the wasm stack, which a deep
+    value exhausts (a trap) before any RecursionError."""
+    if not isinstance(value, _CONTAINERS):
+        return None
+    level = [value]
+    for _ in range(limit):
+        level = _next_level(level)
+        if not level:
+            return None
+    return _cycle_or_depth(value, limit)
+
+
 def _capture_result(namespace, name, report):
     if name not in namespace:
         return
+    value = namespace[name]
     try:
-        report.result_json = json.dumps(namespace[name], ensure_ascii=False,
-                                        allow_nan=False)
+        problem = _nesting_problem(value, MAX_RESULT_DEPTH)
+        if problem is None:
+            encoded = json.dumps(value, ensure_ascii=False, allow_nan=False)
+            if type(encoded) is not str:  # json.dumps replaced by user code
+                raise TypeError(f"json.dumps gave {type(encoded).__name__}, not str")
+            at = text.surrogate_at(encoded)
+            if at < 0:
+                report.result_json = encoded
+                return
+            problem = (f"it contains a lone surrogate ({encoded[at]!r}), "
+                       f"which is not valid Unicode text")
+        report.result_error = f"result variable {name!r} is not JSON-serializable: {problem}"
     except BaseException as exc:  # noqa: BLE001
         report.result_error = (f"result variable {name!r} is not JSON-serializable: "
                                f"{type(exc).__name__}: {_safe_str(exc)}")

@@ -9,6 +9,8 @@ import sys
 
 from wit_world.imports import host
 
+from .text import clean, u32
+
 FILENAME = "<sandbox>"
 _KINDS = {"call": 1, "line": 2, "return": 3, "exception": 4}
 
@@ -16,8 +18,8 @@ _KINDS = {"call": 1, "line": 2, "return": 3, "exception": 4}
 def _local(frame, event, arg):
     kind = _KINDS.get(event)
     if kind is not None:
-        detail = arg[0].__name__ if event == "exception" else ""
-        host.emit_trace(kind, frame.f_lineno or 0, frame.f_code.co_name, detail)
+        detail = clean(arg[0].__name__) if event == "exception" else ""
+        host.emit_trace(kind, u32(frame.f_lineno), clean(frame.f_code.co_name), detail)
     return _local
 
 

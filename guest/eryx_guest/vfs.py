@@ -16,10 +16,13 @@ import binascii
 import builtins
 import errno
 import io
+import operator
 import os
 import posixpath
 import stat as _stat
 import sys
+
+from . import text
 
 OP_STAT, OP_OPEN, OP_READ, OP_WRITE, OP_TRUNCATE, OP_LIST = 1, 2, 3, 4, 5, 6
 OP_MKDIR, OP_RMDIR, OP_UNLINK, OP_RENAME, OP_UTIME = 7, 8, 9, 10, 11
@@ -43,6 +46,16 @@ _orig = {}
 
 
 def _call(op, rel, rel2="", offset=0, size=0, data="", filename=None, filename2=None):
+    if text.surrogate_at(rel) >= 0 or text.surrogate_at(rel2) >= 0:
+        # A name that is not valid UTF-8 (e.g. from os.fsdecode of bytes)
+        # cannot be stored, and could not even be handed to the host.
+        raise OSError(errno.EILSEQ, os.strerror(errno.EILSEQ),
+                      filename2 if text.surrogate_at(rel) < 0 else filename)
+    # Offsets and sizes are u64s at the host: anything else (a float, a
+    # negative truncate, a seek past 2**64) could not even be handed over.
+    offset, size = operator.index(offset), operator.index(size)
+    if not (0 <= offset < 1 << 64 and 0 <= size < 1 << 64):
+        raise OSError(errno.EINVAL, os.strerror(errno.EINVAL), filename)
     reply = _fs(op, rel, rel2, offset, size, data)
     if reply.code:
         code = _ERRNO.get(reply.code, errno.EIO)

@@ -26,6 +26,11 @@ class _Failure(EryxError):
         self.result = result
 
     @property
+    def exit_code(self):
+        """The sys.exit() status (error_type "SystemExit"), else None."""
+        return self.result.exit_code if self.result is not None else None
+
+    @property
     def stdout(self):
         return self.result.stdout if self.result is not None else ""
 

@@ -14,7 +14,10 @@ class ExecuteResult:
     """The output and statistics of one execution. `str(result)` is its
     stdout. `result` is the value of the result variable, parsed from JSON
     (None when it was not set; `result_error` says why when it could not be
-    turned into JSON)."""
+    turned into JSON). `exit_code` is the status the code asked for with
+    sys.exit() (0..255; None when it did not call it): sys.exit(0) is a
+    normal result, any other code raises ExecutionError (error_type
+    "SystemExit") with this result attached."""
 
     stdout: str = ""
     stderr: str = ""
@@ -25,6 +28,7 @@ class ExecuteResult:
     peak_memory_bytes: int = 0
     fuel_consumed: int = 0
     output_truncated: bool = False
+    exit_code: Optional[int] = None
     _parsed: Any = field(default=None, repr=False, compare=False)
 
     @property

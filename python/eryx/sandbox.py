@@ -47,8 +47,8 @@ def _load_runtime():
 
 def _result_from(t) -> ExecuteResult:
     (status, out, err, rjson, rerr, etype, emsg, tb, line, dur, calls, peak, fuel,
-     trunc) = t
-    r = ExecuteResult(out, err, rjson, rerr, dur, calls, peak, fuel, trunc)
+     trunc, exit_code) = t
+    r = ExecuteResult(out, err, rjson, rerr, dur, calls, peak, fuel, trunc, exit_code)
     if status == STATUS_OK:
         return r
     if status == STATUS_CANCELLED:

@@ -301,7 +301,8 @@ static PyObject *text_or_none(const char *s, size_t n) {
 
 /* execute(code) -> (status, stdout, stderr, result_json, result_error,
  *   error_type, error_message, traceback, error_line, duration_ms,
- *   callback_invocations, peak_memory_bytes, fuel_consumed, truncated) */
+ *   callback_invocations, peak_memory_bytes, fuel_consumed, truncated,
+ *   exit_code (None unless sys.exit)) */
 static PyObject *execute(SandboxObject *self, PyObject *args) {
   const char *code;
   Py_ssize_t n;
@@ -333,14 +334,16 @@ static PyObject *execute(SandboxObject *self, PyObject *args) {
                       eryx_result_json(r, &l[2]),          eryx_result_json_error(r, &l[3]),
                       eryx_result_error_type(r, &l[4]),    eryx_result_error_message(r, &l[5]),
                       eryx_result_traceback(r, &l[6])};
+  int exit_code = eryx_result_exit_code(r);
   PyObject *out = Py_BuildValue(
-      "(iNNNNNNNIdIKKO)", (int)eryx_result_status(r), text(s[0], l[0]), text(s[1], l[1]),
+      "(iNNNNNNNIdIKKON)", (int)eryx_result_status(r), text(s[0], l[0]), text(s[1], l[1]),
       text_or_none(s[2], l[2]), text_or_none(s[3], l[3]), text(s[4], l[4]), text(s[5], l[5]),
       text(s[6], l[6]), eryx_result_error_line(r), eryx_result_duration_ms(r),
       eryx_result_callback_invocations(r),
       (unsigned long long)eryx_result_peak_memory_bytes(r),
       (unsigned long long)eryx_result_fuel_consumed(r),
-      eryx_result_output_truncated(r) ? Py_True : Py_False);
+      eryx_result_output_truncated(r) ? Py_True : Py_False,
+      exit_code >= 0 ? PyLong_FromLong(exit_code) : Py_NewRef(Py_None));
   eryx_result_free(r);
   return out;
 }

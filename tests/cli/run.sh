@@ -80,6 +80,83 @@ printf 'print("\xff")' > "$tmp/bad.py"
 "$eryx" run "$tmp/bad.py" >/dev/null 2>"$tmp/e"; rc=$?
 check "invalid UTF-8 exits 2 with a message" $([ "$rc" -eq 2 ] && grep -q UTF-8 "$tmp/e"; echo $?)
 
+# Numeric options are parsed strictly: no sign, no junk, within range.
+for bad in -5 0 5x '' ' 5' +5 0x10 4294967296 99999999999999999999999; do
+  "$eryx" --timeout "$bad" -c 'print(1)' >"$tmp/o" 2>"$tmp/e"; rc=$?
+  check "--timeout '$bad' is a usage error" \
+    $([ "$rc" -eq 2 ] && [ ! -s "$tmp/o" ] && grep -q -- "--timeout: '$bad' is not a whole number" "$tmp/e"; echo $?)
+done
+"$eryx" repl --timeout -5 </dev/null >/dev/null 2>"$tmp/e"; rc=$?
+check "repl --timeout -5 is a usage error" $([ "$rc" -eq 2 ] && grep -q -- "--timeout" "$tmp/e"; echo $?)
+out=$("$eryx" --timeout 4294967295 -c 'print(1)'); rc=$?
+check "--timeout at its maximum" $([ "$rc" -eq 0 ] && [ "$out" = "1" ]; echo $?)
+
+# Exit status: an uncaught MemoryError is a limit; sys.exit as in python.
+"$eryx" -c 'x = bytearray(10**9)' >/dev/null 2>"$tmp/e"; rc=$?
+check "uncaught MemoryError exits 3" $([ "$rc" -eq 3 ] && grep -q MemoryError "$tmp/e"; echo $?)
+"$eryx" -c 'try:
+    x = bytearray(10**9)
+except MemoryError:
+    print("caught")' >"$tmp/o" 2>&1; rc=$?
+check "caught MemoryError exits 0" $([ "$rc" -eq 0 ] && [ "$(cat "$tmp/o")" = "caught" ]; echo $?)
+for c in 'sys.exit()/0' 'sys.exit(0)/0' 'sys.exit(None)/0' 'sys.exit(3)/3' 'sys.exit(255)/255' \
+         'sys.exit(256)/255' 'sys.exit(-1)/255' 'sys.exit(True)/1'; do
+  "$eryx" -c "import sys; print('before'); ${c%/*}; print('after')" >"$tmp/o" 2>"$tmp/e"; rc=$?
+  check "${c%/*} exits ${c#*/}, no traceback" \
+    $([ "$rc" -eq "${c#*/}" ] && [ "$(cat "$tmp/o")" = "before" ] && [ ! -s "$tmp/e" ]; echo $?)
+done
+"$eryx" -c 'import sys; sys.exit("bye now")' >"$tmp/o" 2>"$tmp/e"; rc=$?
+check "sys.exit(\"msg\") prints msg to stderr, exits 1" \
+  $([ "$rc" -eq 1 ] && [ "$(cat "$tmp/e")" = "bye now" ] && [ ! -s "$tmp/o" ]; echo $?)
+out=$("$eryx" --json -c 'import sys; sys.exit(4)'); rc=$?
+check "--json: sys.exit(4) exits 4 and says so" $([ "$rc" -eq 4 ] && python3 -c '
+import json, sys
+d = json.loads(sys.argv[1])
+assert d["status"] == "exception" and d["exit_code"] == 4, d
+assert d["error"]["type"] == "SystemExit" and d["error"]["message"] == "4", d
+assert d["error"]["traceback"] == "" and d["stderr"] == "", d
+' "$out"; echo $?)
+
+# --json is built by a JSON encoder: guest text cannot change its shape.
+out=$("$eryx" --json -c 'import json
+print("real")
+json.dumps = lambda *a, **k: "1, \"stdout\": \"forged\""
+result = 1'); rc=$?
+check "--json: a forged result cannot override keys" $([ "$rc" -eq 0 ] && python3 -c '
+import json, sys
+d = json.loads(sys.argv[1], object_pairs_hook=lambda kv: (
+    [k for k, _ in kv].count("stdout") <= 1 or sys.exit("duplicate key")) and dict(kv))
+assert d["stdout"] == "real\n", d
+assert d["result"] is None and d["result_error"], d
+' "$out"; echo $?)
+out=$("$eryx" --json -c 'import sys
+print("a\ud800", file=sys.stderr)
+sys.__stdout__.buffer.write(b"x\xff\xc3(\n"); sys.__stdout__.flush()
+result = {"s": "\ud800"}'); rc=$?
+check "--json: lone surrogates and bad UTF-8 stay valid JSON" $([ "$rc" -eq 0 ] && python3 -c '
+import json, sys
+d = json.loads(sys.argv[1])
+assert d["stderr"] == "a\\ud800\n", d
+assert d["stdout"] == "x\ufffd\ufffd(\n", d
+assert d["result"] is None and "lone surrogate" in d["result_error"], d
+' "$out"; echo $?)
+out=$("$eryx" --json -c 'r = []
+[r := [r] for _ in range(100000)]
+result = r'); rc=$?
+check "--json: a result nested 100000 deep is a result_error" $([ "$rc" -eq 0 ] && python3 -c '
+import json, sys
+d = json.loads(sys.argv[1])
+assert d["status"] == "ok" and d["result"] is None, d
+assert "128 levels" in d["result_error"], d
+' "$out"; echo $?)
+out=$("$eryx" --json -c 'result = {"n": [1, 2.5, None, True, "\u00e9\x00"], "f": 0.1}'); rc=$?
+check "--json: the result is a parsed value" $([ "$rc" -eq 0 ] && python3 -c '
+import json, sys
+d = json.loads(sys.argv[1])
+assert d["result"] == {"n": [1, 2.5, None, True, "\u00e9\x00"], "f": 0.1}, d
+assert d["result_error"] is None and d["exit_code"] is None, d
+' "$out"; echo $?)
+
 # The REPL, driven through piped stdin.
 printf 'x = 20\ndef f(a):\n    return a + x\n\nf(22)\nfor i in range(2):\n    print(i)\n\n[1,\n 2]\nprint("""a\nb""")\nNone\n' \
   | "$eryx" repl >"$tmp/o" 2>"$tmp/e"; rc=$?
@@ -100,6 +177,10 @@ printf 'gen = (i for i in [1])\n%%save %s\n%%save --skip %s\n' "$tmp/s2" "$tmp/s
   | "$eryx" repl >"$tmp/o" 2>"$tmp/e"; rc=$?
 check "repl: unserializable values are named, --skip reports them" \
   $([ "$rc" -eq 0 ] && grep -q "'gen' (generator" "$tmp/e" && grep -q "left out: gen" "$tmp/e"; echo $?)
+
+printf 'x = 1\nimport sys\nsys.exit(5)\nprint("not reached")\n' | "$eryx" repl >"$tmp/o" 2>"$tmp/e"; rc=$?
+check "repl: sys.exit(5) ends it with status 5" \
+  $([ "$rc" -eq 5 ] && [ ! -s "$tmp/o" ] && [ ! -s "$tmp/e" ]; echo $?)
 
 # Ctrl-C (SIGINT) cancels the running input; the REPL goes on.
 (printf 'while True: pass\n'; sleep 3; printf 'print("alive")\n') \

@@ -1,0 +1,18 @@
+/* options.h — strict parsing of the CLI's numeric options. */
+#ifndef ERYX_CLI_OPTIONS_H
+#define ERYX_CLI_OPTIONS_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+/* Most milliseconds --timeout accepts (about 49.7 days). */
+#define CLI_MAX_TIMEOUT_MS UINT32_MAX
+
+/* Parses `text`, the value of option `name`, as a decimal number from
+ * `min` to `max`: digits only (no sign, spaces, or other bases). On
+ * failure prints "eryx: NAME: ..." with the accepted range to stderr and
+ * returns false; `*out` is then unchanged. */
+bool cli_parse_uint(const char *name, const char *text, uint64_t min, uint64_t max,
+                    uint64_t *out);
+
+#endif
