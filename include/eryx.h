@@ -120,7 +120,7 @@ void eryx_runtime_free(eryx_runtime *rt);
  * function: `await get_time()`, `await echo(message="hi")`; a dotted name
  * ("http.get") becomes a namespace (`await http.get(url=...)`). Arguments are
  * checked on the host, whatever the sandboxed code does: `fn` only ever sees a
- * JSON object (at most max_callback_args_bytes, nested at most 128 deep) that
+ * JSON object (at most max_callback_args_bytes, nested at most 127 levels deep) that
  * satisfies the callback's JSON Schema; anything else is refused before `fn`
  * is called, and Python gets a CallbackError saying why.
  *

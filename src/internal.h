@@ -51,9 +51,9 @@ void eryx__json_append_string(eryx_buf *b, const char *s, size_t n);
 
 /* ---- deps/wasmtime/src/json.rs: JSON the host reads ----
  * Every JSON text from the guest is parsed here (serde_json): syntax,
- * nesting of at most 128 levels, numbers that fit a double, no lone
+ * nesting of at most 127 levels (serde_json's limit), numbers that fit a double, no lone
  * surrogates. Messages go to `msg` (NUL-terminated, at most `cap` bytes). */
-#define ERYX_JSON_MAX_DEPTH 128
+#define ERYX_JSON_MAX_DEPTH 127
 /* 0: acceptable JSON; 1: not, with the reason in `msg`. */
 int eryx__json_check(const char *text, size_t len, char *msg, size_t cap);
 

@@ -183,7 +183,7 @@ static void test_raw_callback_args_checked_on_host(void) {
   CHECK_CONTAINS(json, "is not of type");
   CHECK_CONTAINS(json, "minimum");
   CHECK_CONTAINS(json, "not valid JSON");
-  CHECK_CONTAINS(json, "nested deeper than 128");
+  CHECK_CONTAINS(json, "nested deeper than 127");
   CHECK_CONTAINS(json, "[1] is not of type \\\"object\\\"");
   CHECK(atomic_load(&calls_seen) == 1);
   eryx_result_free(r);
@@ -336,7 +336,7 @@ static void test_result_text_checked_on_host(void) {
   } cases[] = {
       {"'not json'", "not valid JSON"},
       {"'1' * 5001", "number out of range"},
-      {"'[' * 200 + ']' * 200", "nested deeper than 128"},
+      {"'[' * 200 + ']' * 200", "nested deeper than 127"},
       {"'\"\\\\ud800\"'", "hex escape"}, /* a lone surrogate */
       {"'{\"stdout\": 1} trailing'", "not valid JSON"},
   };

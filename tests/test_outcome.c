@@ -88,13 +88,13 @@ static void lone_surrogate_in_the_result_is_a_result_error(void) {
 static void deeply_nested_results_are_result_errors(void) {
   /* 100 000 levels would exhaust the wasm stack inside json.dumps. */
   expect_result_error("r = []\n[r := [r] for _ in range(100000)]\nresult = r",
-                      "nested more than 128 levels deep");
+                      "nested more than 127 levels deep");
   expect_result_error("r = {}\n[r := {'k': r} for _ in range(100000)]\nresult = r",
-                      "nested more than 128 levels deep");
+                      "nested more than 127 levels deep");
   expect_result_error("r = ()\n[r := (1, r) for _ in range(100000)]\nresult = r",
-                      "nested more than 128 levels deep");
+                      "nested more than 127 levels deep");
   expect_result_error("r = []\n[r := [r] for _ in range(128)]\nresult = r",
-                      "nested more than 128 levels deep"); /* 129 levels */
+                      "nested more than 127 levels deep"); /* 129 levels */
   expect_result_error("r = []\nr.append({'a': r})\nresult = r", "circular reference");
 
   /* 127 levels (what every JSON library the host might use accepts). */

@@ -5,7 +5,7 @@
 //!
 //! Why here: the guest is hostile, so its JSON is parsed and judged on the
 //! host, with well-kept libraries rather than a parser of our own:
-//! `serde_json` for syntax (its recursion limit of 128 bounds nesting, so a
+//! `serde_json` for syntax (its recursion limit bounds nesting to 127 levels, so a
 //! deep text cannot exhaust the host's stack) and the `jsonschema` crate for
 //! schemas (drafts 4, 6, 7, 2019-09 and 2020-12; the schema itself is checked
 //! against its meta-schema when it is compiled).
@@ -54,13 +54,13 @@ fn bytes<'a>(p: *const c_char, len: usize) -> &'a [u8] {
 }
 
 /// Parses a JSON text the way every guest JSON is parsed. serde_json
-/// refuses nesting deeper than 128, numbers beyond a double's range, lone
+/// refuses nesting deeper than 127 levels, numbers beyond a double's range, lone
 /// surrogate escapes and anything after the value.
 fn parse(text: &[u8]) -> Result<Value, String> {
     serde_json::from_slice(text).map_err(|e| {
         let what = e.to_string();
         if what.starts_with("recursion limit exceeded") {
-            format!("JSON nested deeper than 128 levels ({what})")
+            format!("JSON nested deeper than 127 levels ({what})")
         } else {
             format!("not valid JSON: {what}")
         }
