@@ -411,7 +411,10 @@ void eryx_session_free(eryx_session *s);
 /* Creates an empty tree. `quota_bytes`: most bytes it may hold, counting
  * file contents plus, for each file or directory, its path's length and 64
  * bytes (so empty files and long names are bounded too); 0: 64 MiB;
- * UINT64_MAX: no quota. At most 100000 files and directories.
+ * UINT64_MAX: no quota. At most 100000 files and directories. The host
+ * memory a tree holds follows what the quota counts: a file's buffer keeps
+ * at most a quarter of its size (and at most 1 MiB) spare, and shrinking or
+ * truncating a file gives the rest back at once.
  * `*out` is owned by the caller (eryx_vfs_free). */
 eryx_error *eryx_vfs_new(uint64_t quota_bytes, eryx_vfs **out);
 
