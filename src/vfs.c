@@ -452,11 +452,32 @@ static vfs_code op_rename(eryx_vfs *v, const vfs_request *r) {
   return VFS_OK;
 }
 
+/* The request is well formed: a known op, normalized paths, and nothing in
+ * the fields the op does not use (so a hand-made call cannot smuggle
+ * anything past these checks). Sizes and offsets are checked against the
+ * file and the quota by each op, before anything is allocated. */
+static vfs_code check_request(const vfs_request *r) {
+  if (r->op < VFS_OP_STAT || r->op > VFS_OP_UTIME)
+    return VFS_EINVAL;
+  vfs_code c = eryx__vfs_check_path(r->path, r->path_len);
+  if (c != VFS_OK)
+    return c;
+  if (r->op == VFS_OP_RENAME && (c = eryx__vfs_check_path(r->path2, r->path2_len)) != VFS_OK)
+    return c;
+  bool offset = r->op == VFS_OP_READ || r->op == VFS_OP_WRITE || r->op == VFS_OP_UTIME;
+  bool size = r->op == VFS_OP_READ || r->op == VFS_OP_TRUNCATE || r->op == VFS_OP_OPEN;
+  if ((r->op != VFS_OP_RENAME && r->path2_len) || (!offset && r->offset) ||
+      (!size && r->size) || (r->op != VFS_OP_WRITE && r->data_len))
+    return VFS_EINVAL;
+  if (r->op == VFS_OP_OPEN &&
+      (r->size & ~(uint64_t)(VFS_O_CREATE | VFS_O_EXCL | VFS_O_TRUNC | VFS_O_WRITE)))
+    return VFS_EINVAL;
+  return VFS_OK;
+}
+
 void eryx__vfs_apply(eryx_vfs *v, const vfs_request *r, vfs_reply *rep) {
   memset(rep, 0, sizeof *rep);
-  vfs_code c = eryx__vfs_check_path(r->path, r->path_len);
-  if (c == VFS_OK && r->op == VFS_OP_RENAME)
-    c = eryx__vfs_check_path(r->path2, r->path2_len);
+  vfs_code c = check_request(r);
   if (c != VFS_OK) {
     rep->code = c;
     return;

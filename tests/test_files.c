@@ -525,8 +525,82 @@ static void host_memory_follows_the_quota(void) {
   eryx_vfs_free(v);
 }
 
+/* Calls of the raw `fs` import with every op code and junk in every field:
+ * each is an error code (never a trap or a host crash), nothing is
+ * allocated beyond what the quota allows, and the tree is unchanged. */
+static void raw_fs_calls_with_junk_are_errors(void) {
+  eryx_vfs *v;
+  eryx_session *s;
+  if (!tree_and_session(1 << 20, &v, &s))
+    return;
+  expect(s, "open('/data/f', 'w').write('hello')\nimport os\nos.mkdir('/data/d')", NULL);
+  uint64_t used = eryx_vfs_used_bytes(v);
+  double before = rss_mib();
+  reset_peak_rss();
+  expect(s, "from wit_world.imports import host\n"
+            "bad = []\n"
+            "def want(codes, op, path='f', path2='', offset=0, size=0, data=''):\n"
+            "    r = host.fs(op, path, path2, offset, size, data)\n"
+            "    if r.code not in codes:\n"
+            "        bad.append((op, path[:20], path2[:20], offset, size, data[:20], r.code))\n"
+            "    return r\n"
+            "EINVAL, ENAMETOOLONG, ENOSPC, ENOENT = 7, 8, 6, 1\n"
+            "U64 = (1 << 64) - 1\n"
+            /* unknown ops, with every field set and not */
+            "for op in [0] + list(range(12, 256)):\n"
+            "    want([EINVAL], op)\n"
+            "    want([EINVAL], op, 'x' * 5000, 'y', U64, U64, 'z' * 1000)\n"
+            /* known ops with junk in fields they do not use, or bad values */
+            "for op in range(1, 12):\n"
+            "    want([EINVAL], op, 'f', '../x' if op == 10 else 'g', 1, 1, 'd')\n"
+            "    want([EINVAL], op, 'f', '', U64, U64, 'junk')\n"
+            /* bad paths */
+            "paths = ['/f', 'f/', '../f', 'd/../f', 'd//f', '.', '..', 'd/.', 'f\\0g', '\\0',\n"
+            "         'a' * 256, 'd/' + 'a' * 300, 'a/' * 3000, 'x' * (1 << 20)]\n"
+            "for p in paths:\n"
+            "    for op in range(1, 12):\n"
+            "        want([EINVAL, ENAMETOOLONG], op, p, p if op == 10 else '')\n"
+            "    want([EINVAL, ENAMETOOLONG], 10, 'f', p)\n"
+            /* sizes and offsets: reads are capped by the file, writes and
+             * truncates by the quota before any allocation */
+            "r = want([0], 3, size=1 << 40)\n"
+            "if r.data != 'hello': bad.append(('read', r.data[:20]))\n"
+            "want([0], 3, offset=U64, size=U64)\n"
+            "want([0], 3, offset=1 << 63, size=1 << 40)\n"
+            "want([ENOSPC], 4, offset=1 << 63, data='x')\n"
+            "want([ENOSPC], 4, offset=1 << 40, data='x')\n"
+            "want([EINVAL], 4, offset=U64, data='xy')\n"
+            "want([ENOSPC], 5, size=1 << 63)\n"
+            "want([ENOSPC], 5, size=U64)\n"
+            "want([ENOSPC], 5, size=2 << 20)\n"
+            /* the base64 flag: only 0 or 1, and then real base64 */
+            "for size, data in [(1, '!!!!'), (1, 'QUJD='), (1, 'QQ'), (2, 'QUJD'), (U64, 'QUJD'),\n"
+            "                   (1, '=' * 8), (1, 'QU=D')]:\n"
+            "    want([EINVAL], 4, size=size, data=data)\n"
+            "want([0], 4, offset=5, size=1, data='')\n"
+            /* open flags beyond the four known ones */
+            "for flags in [16, 1 << 63, U64]:\n"
+            "    want([EINVAL], 2, 'new', size=flags)\n"
+            "want([EINVAL], 10, 'f', '')\n"
+            "want([EINVAL], 10, '', 'g')\n"
+            "want([ENOENT], 1, 'missing')\n"
+            "want([0], 11, offset=U64)\n"
+            "result = bad",
+         "[]");
+  double peak = peak_rss_mib();
+  CHECK_MSG(peak - before < 64, "peak RSS grew by %.0f MiB", peak - before);
+  CHECK_MSG(eryx_vfs_used_bytes(v) == used, "used %llu, was %llu",
+            (unsigned long long)eryx_vfs_used_bytes(v), (unsigned long long)used);
+  /* The sandbox and the tree still work. */
+  expect(s, "import os\nresult = [open('/data/f').read(), sorted(os.listdir('/data'))]",
+         "[\"hello\", [\"d\", \"f\"]]");
+  eryx_session_free(s);
+  eryx_vfs_free(v);
+}
+
 const test_case files_tests[] = {
     {"host_memory_follows_the_quota", host_memory_follows_the_quota},
+    {"raw_fs_calls_with_junk_are_errors", raw_fs_calls_with_junk_are_errors},
     {"python_file_apis_work_and_persist", python_file_apis_work_and_persist},
     {"quota_is_enforced_with_enospc", quota_is_enforced_with_enospc},
     {"escapes_stay_inside", escapes_stay_inside},
