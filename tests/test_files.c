@@ -410,6 +410,23 @@ static void host_api(void) {
   eryx_error_free(err);
   CHECK(eryx_vfs_used_bytes(tiny) == 0);
   eryx_vfs_bytes_free(arch);
+  /* A body far larger than the quota is refused before it is decoded:
+   * 256 MiB of base64 against a 1 MiB tree, in no time, nothing changed. */
+  size_t huge = (size_t)256 << 20;
+  char *fake = malloc(huge);
+  const char head[] = "ERYXFILES 1 0123456789abcdef\n";
+  memset(fake, 'A', huge);
+  memcpy(fake, head, sizeof head - 1);
+  eryx_vfs *small = new_vfs(1 << 20);
+  err = eryx_vfs_write_file(small, "kept", 4, (const uint8_t *)"k", 1);
+  eryx_error_free(err);
+  err = eryx_vfs_import(small, (const uint8_t *)fake, huge);
+  CHECK(err && eryx_error_get_code(err) == ERYX_ERR_FILES);
+  CHECK_CONTAINS(err ? eryx_error_message(err, NULL) : NULL, "quota");
+  eryx_error_free(err);
+  check_host_file(small, "kept", "k");
+  free(fake);
+  eryx_vfs_free(small);
 
   err = eryx_vfs_remove(v, "x", 1);
   CHECK(!err);
