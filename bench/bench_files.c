@@ -13,12 +13,16 @@
  *                            take two bytes on the way)
  *   small_files_us           create + write + close one small file
  *   stat_us                  one os.path.exists on the mount
- *   restore_ms               eryx_session_restore_state of a small
+ *   restore_*                eryx_session_restore_state of a small
  *                            snapshot (a few variables, a function, a
- *                            class, 20 small files), timed on the host,
- *                            p50 and p99 over 50
- *   restore_execute_ms       the same restore then `pass` (the first
- *                            execution after it)
+ *                            class, 20 small files), timed on the host, p50
+ *                            and p99 over 50: into a session that has run
+ *                            code, one every 20 ms (`restore`) and back to
+ *                            back (`restore_back_to_back`); the same
+ *                            spaced restore then `pass`, the first
+ *                            execution after it (`restore_execute`); and
+ *                            eryx_session_new + restore, how a stored
+ *                            session is resumed (`restore_new_session`)
  */
 #include "bench_util.h"
 
@@ -81,25 +85,34 @@ static void restore_figures(eryx_runtime *rt) {
     die(err);
   size_t len;
   const uint8_t *data = eryx_snapshot_data(snap, &len);
-  double restore[N], with_exec[N];
-  for (int i = 0; i < N; i++) {
-    double t = now_ms();
-    if ((err = eryx_session_restore_state(s, data, len)))
-      die(err);
-    restore[i] = now_ms() - t;
-    t = now_ms();
-    if ((err = eryx_session_restore_state(s, data, len)))
-      die(err);
-    if ((err = eryx_session_execute(s, "pass", 4, &r)))
-      die(err);
-    eryx_result_free(r);
-    with_exec[i] = now_ms() - t;
+  enum { SPACED, BACK_TO_BACK, EXECUTE, NEW_SESSION, KINDS };
+  static const char *kinds[KINDS] = {"restore", "restore_back_to_back", "restore_execute",
+                                     "restore_new_session"};
+  double ms[KINDS][N];
+  struct timespec gap = {0, 20 * 1000000L};
+  for (int k = 0; k < KINDS; k++) {
+    for (int i = 0; i < N; i++) {
+      if (k != BACK_TO_BACK)
+        nanosleep(&gap, NULL);
+      eryx_session *t = s;
+      double t0 = now_ms();
+      if (k == NEW_SESSION && (err = eryx_session_new(rt, &o, &t)))
+        die(err);
+      if ((err = eryx_session_restore_state(t, data, len)))
+        die(err);
+      if (k == EXECUTE) {
+        if ((err = eryx_session_execute(s, "pass", 4, &r)))
+          die(err);
+        eryx_result_free(r);
+      }
+      ms[k][i] = now_ms() - t0;
+      if (t != s)
+        eryx_session_free(t);
+    }
+    printf("{\"bench\":\"files_%s_ms\",\"n\":%d,\"bytes\":%zu,\"p50\":%.3f,"
+           "\"p99\":%.3f}\n",
+           kinds[k], N, len, percentile(ms[k], N, 0.5), percentile(ms[k], N, 0.99));
   }
-  printf("{\"bench\":\"files_restore_ms\",\"n\":%d,\"bytes\":%zu,\"p50\":%.3f,"
-         "\"p99\":%.3f}\n",
-         N, len, percentile(restore, N, 0.5), percentile(restore, N, 0.99));
-  printf("{\"bench\":\"files_restore_execute_ms\",\"n\":%d,\"p50\":%.3f,\"p99\":%.3f}\n", N,
-         percentile(with_exec, N, 0.5), percentile(with_exec, N, 0.99));
   eryx_snapshot_free(snap);
   eryx_session_free(s);
   eryx_vfs_free(vfs);
