@@ -395,9 +395,33 @@ const char *eryx_snapshot_skipped(const eryx_snapshot *snap, size_t i, size_t *l
 
 void eryx_snapshot_free(eryx_snapshot *snap);
 
-/* Replaces the session's user variables with those of a snapshot. A
- * corrupt, truncated or foreign snapshot gives ERYX_ERR_SNAPSHOT and leaves
- * the session unchanged. Does not count as an execution. */
+/* Replaces the session's user variables (and, when the snapshot has files,
+ * the whole content of the session's eryx_vfs) with those of a snapshot.
+ * Does not count as an execution; the execution count is kept.
+ *
+ * Nothing changes unless the whole restore works, whatever the input (it
+ * may come from anyone). The files are checked and staged on the host; the
+ * Python state is restored into a fresh interpreter while the session's own
+ * is set aside untouched (that interpreter has no file tree mounted, so
+ * code in a forged snapshot cannot reach the files); only when both worked
+ * are they swapped in and the old interpreter freed. After a successful
+ * restore the interpreter is therefore a new one (patches to builtins or
+ * modules made before are gone); after a failed one the session is exactly
+ * as it was: variables, files and interpreter.
+ *
+ * Errors, each leaving the session unchanged: ERYX_ERR_SNAPSHOT for
+ * anything that is not a good snapshot (garbage of any size; a truncated,
+ * corrupted or foreign snapshot; one larger than half of max_memory_bytes,
+ * which could not be decoded inside; one whose body makes the guest fail,
+ * run out of memory or trap); ERYX_ERR_FILES when its files exceed the
+ * tree's quota; ERYX_ERR_RESOURCES when the restore timed out or was
+ * cancelled, or no fresh instance could be made (max_sandboxes in use).
+ *
+ * Cost: restoring into a session that has run code takes a fresh instance
+ * (a warm one from the pool, else an instantiation) and pays that
+ * interpreter's first restore, a few ms instead of a fraction of one; for
+ * the length of the call both instances exist. A session that has not run
+ * code yet (eryx_session_new, then restore) restores in its own instance. */
 eryx_error *eryx_session_restore_state(eryx_session *s, const uint8_t *data,
                                        size_t len);
 
@@ -433,7 +457,10 @@ void eryx_session_free(eryx_session *s);
 /* Creates an empty tree. `quota_bytes`: most bytes it may hold, counting
  * file contents plus, for each file or directory, its path's length and 64
  * bytes (so empty files and long names are bounded too); 0: 64 MiB;
- * UINT64_MAX: no quota. At most 100000 files and directories.
+ * UINT64_MAX: no quota. At most 100000 files and directories. The host
+ * memory a tree holds follows what the quota counts: a file's buffer keeps
+ * at most a quarter of its size (and at most 1 MiB) spare, and shrinking or
+ * truncating a file gives the rest back at once.
  * `*out` is owned by the caller (eryx_vfs_free). */
 eryx_error *eryx_vfs_new(uint64_t quota_bytes, eryx_vfs **out);
 

@@ -212,14 +212,19 @@ HOST_IMPORT(fs) {
   vfs_reply rep = {0};
   uint8_t *payload = NULL;
   bool oom = false;
+  /* Every field is checked by eryx__vfs_apply; for WRITE, `size` is the
+   * base64 flag (0 or 1), consumed here. */
+  bool base64 = req.op == VFS_OP_WRITE && req.size == 1;
+  if (req.op == VFS_OP_WRITE && req.size <= 1)
+    req.size = 0;
   if (!vfs) {
     rep.code = VFS_ENOENT;
-  } else if (req.op == VFS_OP_WRITE && req.size == 1 &&
+  } else if (base64 &&
              !(payload = eryx__base64_decode(args[5].of.string.data, args[5].of.string.size,
                                              &req.data_len, &oom))) {
     rep.code = oom ? VFS_ENOMEM : VFS_EINVAL;
   } else {
-    if (req.op == VFS_OP_WRITE && !payload) { /* ASCII, as is */
+    if (!base64) { /* ASCII, as is (any other op: must be empty) */
       req.data = (const uint8_t *)args[5].of.string.data;
       req.data_len = args[5].of.string.size;
     } else {

@@ -178,6 +178,19 @@ eryx_error *eryx__sandbox_call(struct eryx_sandbox *sb,
                                const wasmtime_component_val_t *args, size_t nargs,
                                wasmtime_component_val_t *ret);
 const eryx_variant *eryx__sandbox_variant(struct eryx_sandbox *sb);
+/* A trial: begin sets the sandbox's instance aside untouched and gives it a
+ * fresh one with no file tree mounted (for calls that must not change the
+ * session unless they succeed: a restore); end keeps the fresh instance
+ * (`keep`, the old one is discarded) or puts the old one back exactly as it
+ * was. An instance that never ran anything is used as the fresh one (and
+ * replaced by another fresh one on failure). The generation is unchanged
+ * either way. Begin fails (and changes nothing) when no instance can be
+ * made. */
+typedef struct eryx__sandbox_trial eryx__sandbox_trial;
+eryx_error *eryx__sandbox_trial_begin(struct eryx_sandbox *sb, eryx__sandbox_trial **out);
+void eryx__sandbox_trial_end(struct eryx_sandbox *sb, eryx__sandbox_trial *t, bool keep);
+/* The cap on the sandbox's linear memory, in bytes. */
+uint64_t eryx__sandbox_max_memory(const struct eryx_sandbox *sb);
 struct eryx_sandbox *eryx__session_sandbox(eryx_session *s);
 
 /* Forwards a trace event to the sandbox's handler. */

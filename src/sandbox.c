@@ -239,6 +239,8 @@ static eryx_error *instantiate(eryx_sandbox *sb) {
 
 uint64_t eryx__sandbox_max_output(const eryx_sandbox *sb) { return sb->max_output_bytes; }
 
+uint64_t eryx__sandbox_max_memory(const eryx_sandbox *sb) { return sb->max_memory_bytes; }
+
 void eryx__sandbox_set_persistent(eryx_sandbox *sb) { sb->persistent = true; }
 
 const eryx_variant *eryx__sandbox_variant(eryx_sandbox *sb) { return sb->v; }
@@ -313,6 +315,75 @@ uint64_t eryx__sandbox_generation(const eryx_sandbox *sb) { return sb->generatio
 eryx_error *eryx__sandbox_reinstantiate(eryx_sandbox *sb) {
   drop_instance(sb);
   return instantiate(sb);
+}
+
+/* The current instance is set aside as it is (nothing runs in it) and a
+ * fresh one takes its place, without the file tree; trial_end keeps one of
+ * the two and discards the other. Both stores' limiters write sb->memory,
+ * but only the one that runs. An instance that never ran anything holds
+ * nothing a fresh one would not: the trial then runs in it, and a failure
+ * replaces it with a fresh one (the same state, without a second instance
+ * in the common "new session, then restore" case). */
+struct eryx__sandbox_trial {
+  bool in_place;
+  wasmtime_store_t *store;
+  wasmtime_component_instance_t instance;
+  wasmtime_component_func_t execute_fn;
+  eryx_store_data *data;
+  eryx__memory_stats memory;
+  bool instance_used;
+  uint64_t generation;
+  eryx_vfs *vfs;
+};
+
+eryx_error *eryx__sandbox_trial_begin(eryx_sandbox *sb, eryx__sandbox_trial **out) {
+  eryx__sandbox_trial *t = calloc(1, sizeof *t);
+  if (!(*out = t))
+    return eryx__error_new(ERYX_ERR_RESOURCES, "out of memory");
+  *t = (eryx__sandbox_trial){sb->store && !sb->instance_used, sb->store, sb->instance,
+                             sb->execute_fn, sb->data, sb->memory, sb->instance_used,
+                             sb->generation, sb->vfs};
+  sb->vfs = NULL; /* the fs import finds no tree while the trial runs */
+  if (t->in_place)
+    return NULL;
+  sb->store = NULL;
+  sb->data = NULL;
+  eryx_error *err = instantiate(sb);
+  if (err) {
+    eryx__sandbox_trial_end(sb, t, false);
+    *out = NULL;
+  }
+  return err;
+}
+
+void eryx__sandbox_trial_end(eryx_sandbox *sb, eryx__sandbox_trial *t, bool keep) {
+  sb->vfs = t->vfs;
+  if (keep) {
+    if (sb->data) { /* what the trial printed belongs to no execution */
+      eryx__buf_free(&sb->data->early_stdout);
+      eryx__buf_free(&sb->data->early_stderr);
+      eryx__buf_free(&sb->data->fd_stdout);
+      eryx__buf_free(&sb->data->fd_stderr);
+    }
+    if (t->store && !t->in_place) {
+      t->data->sandbox = NULL;
+      eryx__pool_discard(eryx__runtime_pool(sb->rt), t->store);
+    }
+    sb->instance_used = true; /* it holds state now */
+  } else if (t->in_place) {
+    drop_instance(sb);
+    eryx_error_free(instantiate(sb)); /* if it fails, the next call tries again */
+  } else {
+    drop_instance(sb);
+    sb->store = t->store;
+    sb->instance = t->instance;
+    sb->execute_fn = t->execute_fn;
+    sb->data = t->data;
+    sb->memory = t->memory;
+    sb->instance_used = t->instance_used;
+  }
+  sb->generation = t->generation; /* replaced on purpose: nothing was lost */
+  free(t);
 }
 
 eryx_error *eryx_sandbox_new(eryx_runtime *rt, const eryx_sandbox_options *opts,

@@ -125,13 +125,33 @@ eryx_error *eryx_session_snapshot_state(eryx_session *s, int skip_unserializable
   return NULL;
 }
 
-/* Restores the guest's part of a snapshot (the Python variables). */
+/* Restores the guest's part of a snapshot (the Python variables). Anything
+ * that goes wrong inside, a trap included (the body may make the guest run
+ * out of memory), is the snapshot's fault; a timeout or cancel is not. */
 static eryx_error *restore_python(eryx_sandbox *sb, const char *text, size_t len) {
   wasmtime_component_val_t arg, ret;
   eryx__val_string(&arg, text, len);
   memset(&ret, 0, sizeof ret);
   eryx_error *err =
       eryx__sandbox_call(sb, eryx__sandbox_variant(sb)->restore_index, &arg, 1, &ret);
+  if (err && eryx_error_get_code(err) == ERYX_ERR_WASMTIME) {
+    /* Wasmtime's message ends with the cause, after a backtrace. */
+    size_t n;
+    const char *msg = eryx_error_message(err, &n), *end = msg + n;
+    while (end > msg && (end[-1] == '\n' || end[-1] == ' '))
+      end--;
+    const char *line = end;
+    while (line > msg && line[-1] != '\n')
+      line--;
+    while (line < end && *line == ' ')
+      line++;
+    eryx_error *e = eryx__error_new(ERYX_ERR_SNAPSHOT,
+                                    "the snapshot cannot be restored: it made the sandbox "
+                                    "trap (%.*s)",
+                                    (int)(end - line), line);
+    eryx_error_free(err);
+    return e;
+  }
   if (err)
     return err;
   bool fine = true;
@@ -147,6 +167,40 @@ static eryx_error *restore_python(eryx_sandbox *sb, const char *text, size_t len
   return err;
 }
 
+/* What the host can tell about the guest's part without the guest (see
+ * guest/eryx_guest/snapshot.py): "ERYXSNAP <format> <python> <sha256>\n"
+ * then base64. The guest checks the rest; this only spares it inputs that
+ * cannot be snapshots, or cannot fit in its memory (the text is copied in,
+ * then decoded: more than half the memory cap can never restore). */
+static eryx_error *precheck_python(eryx_sandbox *sb, const char *text, size_t len) {
+  static const char magic[] = "ERYXSNAP ";
+  const char *nl = memchr(text, '\n', len < 256 ? len : 256);
+  if (len < sizeof magic - 1 || memcmp(text, magic, sizeof magic - 1) != 0 || !nl)
+    return eryx__error_new(ERYX_ERR_SNAPSHOT, "not an Eryx snapshot");
+  uint64_t cap = eryx__sandbox_max_memory(sb);
+  if (len > cap / 2)
+    return eryx__error_new(ERYX_ERR_SNAPSHOT,
+                           "the snapshot (%zu bytes) is too large for the session's memory "
+                           "limit (%llu bytes)",
+                           len, (unsigned long long)cap);
+  for (const char *p = nl + 1; p < text + len; p++) {
+    char c = *p;
+    if (!((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
+          c == '+' || c == '/' || c == '='))
+      return eryx__error_new(ERYX_ERR_SNAPSHOT, "snapshot is corrupted (bad encoding)");
+  }
+  return NULL;
+}
+
+/*
+ * Restoring never touches the session until every part has worked: the
+ * files are checked and staged on the host, the Python state is restored
+ * into a fresh instance (a trial: the session's own instance is set aside,
+ * untouched), and only then are both swapped in. On any failure, whatever
+ * the input (garbage, a broken or huge body, one that makes the guest trap
+ * or run out of memory), the staged files are dropped and the old instance
+ * goes back: variables, files and interpreter exactly as they were.
+ */
 eryx_error *eryx_session_restore_state(eryx_session *s, const uint8_t *data,
                                        size_t len) {
   if (!s || (!data && len))
@@ -163,31 +217,32 @@ eryx_error *eryx_session_restore_state(eryx_session *s, const uint8_t *data,
   const size_t mlen = sizeof marker - 1;
   size_t py_len = len;
   const char *files = NULL;
-  for (size_t i = 0; i + mlen <= len; i++)
-    if (memcmp(text + i, marker, mlen) == 0) {
-      files = text + i + 1;
-      py_len = i;
-      break;
+  for (const char *nl = memchr(text, '\n', len); nl && !files;
+       nl = memchr(nl + 1, '\n', len - (size_t)(nl + 1 - text)))
+    if (len - (size_t)(nl - text) >= mlen && memcmp(nl, marker, mlen) == 0) {
+      files = nl + 1;
+      py_len = (size_t)(nl - text);
     }
-  if (!files)
-    return restore_python(sb, text, len);
-  if (!vfs)
+  eryx_error *err = precheck_python(sb, text, py_len);
+  if (err)
+    return err;
+  if (files && !vfs)
     return eryx__error_new(ERYX_ERR_SNAPSHOT,
                            "the snapshot holds files but the session has no file "
                            "storage (eryx_sandbox_options.vfs)");
-  /* Files first (the archive is checked whole before anything changes);
-   * if the Python state then fails to restore, the old files go back. */
-  eryx_buf old = {0};
-  eryx_error *err = eryx__vfs_export_text(vfs, &old);
-  if (!err)
-    err = eryx__vfs_import_text(vfs, files, len - (size_t)(files - text));
+  vfs_staged *staged = NULL;
+  if (files && (err = eryx__vfs_stage_text(vfs, files, len - (size_t)(files - text), &staged)))
+    return err;
+  eryx__sandbox_trial *trial = NULL;
+  err = eryx__sandbox_trial_begin(sb, &trial);
   if (!err) {
     err = restore_python(sb, text, py_len);
-    if (err) {
-      eryx_error *back = eryx__vfs_import_text(vfs, old.data, old.len);
-      eryx_error_free(back); /* cannot fail: the same tree, same quota */
+    if (!err && staged) {
+      eryx__vfs_commit(vfs, staged);
+      staged = NULL;
     }
+    eryx__sandbox_trial_end(sb, trial, err == NULL);
   }
-  eryx__buf_free(&old);
+  eryx__vfs_staged_free(staged);
   return err;
 }

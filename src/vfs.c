@@ -141,6 +141,41 @@ void eryx__vfs_drop(eryx_vfs *v, vfs_entry *e) {
   *e = v->entries[--v->count]; /* unordered: move the last one here */
 }
 
+/* Host memory held for a file's bytes follows its size: growth leaves at
+ * most SLACK(size) spare bytes (a quarter of the size, never more than
+ * 1 MiB), so appends stay amortized; any shrink that would leave more spare
+ * than that gives it back at once. A tree therefore holds at most about
+ * 1.25 times what its quota counts, whatever the guest grows and truncates. */
+#define MIN_CAP 64
+#define MAX_SLACK ((size_t)1 << 20)
+
+static size_t slack(size_t size) { return size / 4 < MAX_SLACK ? size / 4 : MAX_SLACK; }
+
+/* Reallocates `e`'s buffer to exactly `cap` bytes (0 frees it). */
+static bool set_cap(vfs_entry *e, size_t cap) {
+  if (cap == 0) {
+    free(e->data);
+    e->data = NULL;
+    e->cap = 0;
+    return true;
+  }
+  uint8_t *p = realloc(e->data, cap);
+  if (!p)
+    return false;
+  e->data = p;
+  e->cap = cap;
+  return true;
+}
+
+/* After the size dropped: gives back spare memory beyond the slack (a
+ * failed shrink keeps the larger buffer, which still holds the bytes). */
+static void trim(vfs_entry *e) {
+  if (e->size == 0)
+    set_cap(e, 0);
+  else if (e->cap - e->size > slack(e->size) + MIN_CAP)
+    set_cap(e, e->size);
+}
+
 /* Sets a file's size (zero-filling growth) within the quota. */
 static vfs_code resize(eryx_vfs *v, vfs_entry *e, uint64_t size) {
   if (size > e->size) {
@@ -150,21 +185,18 @@ static vfs_code resize(eryx_vfs *v, vfs_entry *e, uint64_t size) {
     if (size > SIZE_MAX / 2)
       return VFS_ENOMEM;
     if (size > e->cap) {
-      size_t cap = e->cap ? e->cap : 64;
-      while (cap < size)
-        cap *= 2;
-      uint8_t *p = realloc(e->data, cap);
-      if (!p)
+      size_t want = (size_t)size + slack((size_t)size);
+      if (!set_cap(e, want < MIN_CAP ? MIN_CAP : want) && !set_cap(e, (size_t)size))
         return VFS_ENOMEM;
-      e->data = p;
-      e->cap = cap;
     }
     memset(e->data + e->size, 0, (size_t)more);
     v->used += more;
+    e->size = (size_t)size;
   } else {
     v->used -= e->size - size;
+    e->size = (size_t)size;
+    trim(e);
   }
-  e->size = (size_t)size;
   return VFS_OK;
 }
 
@@ -420,11 +452,32 @@ static vfs_code op_rename(eryx_vfs *v, const vfs_request *r) {
   return VFS_OK;
 }
 
+/* The request is well formed: a known op, normalized paths, and nothing in
+ * the fields the op does not use (so a hand-made call cannot smuggle
+ * anything past these checks). Sizes and offsets are checked against the
+ * file and the quota by each op, before anything is allocated. */
+static vfs_code check_request(const vfs_request *r) {
+  if (r->op < VFS_OP_STAT || r->op > VFS_OP_UTIME)
+    return VFS_EINVAL;
+  vfs_code c = eryx__vfs_check_path(r->path, r->path_len);
+  if (c != VFS_OK)
+    return c;
+  if (r->op == VFS_OP_RENAME && (c = eryx__vfs_check_path(r->path2, r->path2_len)) != VFS_OK)
+    return c;
+  bool offset = r->op == VFS_OP_READ || r->op == VFS_OP_WRITE || r->op == VFS_OP_UTIME;
+  bool size = r->op == VFS_OP_READ || r->op == VFS_OP_TRUNCATE || r->op == VFS_OP_OPEN;
+  if ((r->op != VFS_OP_RENAME && r->path2_len) || (!offset && r->offset) ||
+      (!size && r->size) || (r->op != VFS_OP_WRITE && r->data_len))
+    return VFS_EINVAL;
+  if (r->op == VFS_OP_OPEN &&
+      (r->size & ~(uint64_t)(VFS_O_CREATE | VFS_O_EXCL | VFS_O_TRUNC | VFS_O_WRITE)))
+    return VFS_EINVAL;
+  return VFS_OK;
+}
+
 void eryx__vfs_apply(eryx_vfs *v, const vfs_request *r, vfs_reply *rep) {
   memset(rep, 0, sizeof *rep);
-  vfs_code c = eryx__vfs_check_path(r->path, r->path_len);
-  if (c == VFS_OK && r->op == VFS_OP_RENAME)
-    c = eryx__vfs_check_path(r->path2, r->path2_len);
+  vfs_code c = check_request(r);
   if (c != VFS_OK) {
     rep->code = c;
     return;

@@ -125,4 +125,14 @@ eryx_vfs *eryx__vfs_ref(eryx_vfs *vfs);
 eryx_error *eryx__vfs_export_text(eryx_vfs *vfs, eryx_buf *out);
 eryx_error *eryx__vfs_import_text(eryx_vfs *vfs, const char *text, size_t len);
 
+/* Import in two steps, for a restore that must change nothing unless every
+ * part of it works: stage (checks the whole archive and the quota, builds
+ * the new entries; the tree is untouched), then commit (swaps them in;
+ * cannot fail; frees `st`) or free the staged entries. */
+typedef struct vfs_staged vfs_staged;
+eryx_error *eryx__vfs_stage_text(eryx_vfs *vfs, const char *text, size_t len,
+                                 vfs_staged **out);
+void eryx__vfs_commit(eryx_vfs *vfs, vfs_staged *st);
+void eryx__vfs_staged_free(vfs_staged *st);
+
 #endif

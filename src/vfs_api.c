@@ -163,7 +163,8 @@ eryx_error *eryx_vfs_write_file(eryx_vfs *v, const char *path, size_t path_len,
   if (c == VFS_OK && !(copy = malloc(len ? len : 1)))
     c = VFS_ENOMEM;
   if (c == VFS_OK) {
-    memcpy(copy, data, len);
+    if (len)
+      memcpy(copy, data, len);
     v->used = v->used - e->size + len;
     free(e->data);
     e->data = copy;
@@ -195,7 +196,8 @@ eryx_error *eryx_vfs_read_file(eryx_vfs *v, const char *path, size_t path_len,
   if (c == VFS_OK) {
     *data = malloc(e->size ? e->size : 1);
     if (*data) {
-      memcpy(*data, e->data, e->size);
+      if (e->size)
+        memcpy(*data, e->data, e->size);
       *len = e->size;
     } else {
       c = VFS_ENOMEM;

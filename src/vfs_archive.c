@@ -103,67 +103,85 @@ static eryx_error *bad(const char *why) {
   return eryx__error_new(ERYX_ERR_SNAPSHOT, "not a valid file archive: %s", why);
 }
 
-/* Parses the body into fresh entries; checks paths and parents. */
-static eryx_error *parse(const uint8_t *p, size_t n, vfs_entry **out, size_t *count,
-                         uint64_t *bytes) {
-  size_t cap = 16, k = 0, at = 0;
-  vfs_entry *all = malloc(cap * sizeof *all);
-  *bytes = 0;
+/* One entry of the body at `at` (n bytes in all): checks its shape and
+ * path, and returns the offset of the next one (0 if it is malformed). */
+static size_t next_entry(const uint8_t *p, size_t n, size_t at, vfs_entry *e) {
+  if (n - at < 5)
+    return 0;
+  uint8_t kind = p[at];
+  uint64_t plen = get_le(p + at + 1, 4);
+  at += 5;
+  if (kind > 1 || plen == 0 || n - at < plen || n - at - plen < 16)
+    return 0;
+  const char *path = (const char *)p + at;
+  uint64_t size = get_le(p + at + plen + 8, 8);
+  if (eryx__vfs_check_path(path, plen) != VFS_OK || !eryx__utf8_valid(path, plen) ||
+      (kind == 1 && size != 0) || size > n - at - plen - 16)
+    return 0;
+  e->path = (char *)path; /* not NUL-terminated: the body's bytes */
+  e->path_len = plen;
+  e->dir = kind == 1;
+  e->mtime_ns = get_le(p + at + plen, 8);
+  e->size = size;
+  e->data = (uint8_t *)p + at + plen + 16;
+  return at + plen + 16 + size;
+}
+
+/* Paths compared as strcmp() would (they hold no NUL). */
+static int path_cmp(const char *a, size_t alen, const char *b, size_t blen) {
+  int c = memcmp(a, b, alen < blen ? alen : blen);
+  return c ? c : (alen > blen) - (alen < blen);
+}
+
+/* Parses the body into fresh entries; checks paths, order and parents. A
+ * first pass only reads, so an archive that is malformed, has too many
+ * entries or does not fit `quota` is refused before anything is allocated. */
+static eryx_error *parse(const uint8_t *p, size_t n, uint64_t quota, vfs_entry **out,
+                         size_t *count, uint64_t *bytes) {
+  size_t k = 0;
+  uint64_t total = 0;
+  vfs_entry prev = {0}, e;
+  for (size_t at = 0; at < n; k++) {
+    if (!(at = next_entry(p, n, at, &e)))
+      return bad("bad or truncated entry");
+    if (k >= VFS_MAX_ENTRIES)
+      return bad("too many entries");
+    /* Strictly sorted by path (so lookups below can bisect). */
+    if (k > 0 && path_cmp(prev.path, prev.path_len, e.path, e.path_len) >= 0)
+      return bad("entries out of order");
+    prev = e;
+    total += e.size + VFS_ENTRY_COST(e.path_len);
+  }
+  if (quota != UINT64_MAX && total > quota)
+    return eryx__error_new(ERYX_ERR_FILES,
+                           "the snapshot's files (%llu bytes) exceed the quota (%llu bytes)",
+                           (unsigned long long)total, (unsigned long long)quota);
+  vfs_entry *all = calloc(k ? k : 1, sizeof *all);
   if (!all)
     return eryx__error_new(ERYX_ERR_RESOURCES, "out of memory");
   eryx_error *err = NULL;
-  while (!err && at < n) {
-    if (n - at < 5) {
-      err = bad("truncated entry");
-      break;
-    }
-    uint8_t kind = p[at];
-    uint64_t plen = get_le(p + at + 1, 4);
-    at += 5;
-    if (kind > 1 || plen == 0 || n - at < plen || n - at - plen < 16) {
-      err = bad("truncated entry");
-      break;
-    }
-    const char *path = (const char *)p + at;
-    uint64_t size = get_le(p + at + plen + 8, 8);
-    if (eryx__vfs_check_path(path, plen) != VFS_OK || !eryx__utf8_valid(path, plen) ||
-        (kind == 1 && size != 0) || size > n - at - plen - 16 || k >= VFS_MAX_ENTRIES) {
-      err = bad("bad entry");
-      break;
-    }
-    if (k == cap) {
-      vfs_entry *q = realloc(all, (cap *= 2) * sizeof *all);
-      if (!q) {
-        err = eryx__error_new(ERYX_ERR_RESOURCES, "out of memory");
-        break;
-      }
-      all = q;
-    }
-    vfs_entry *e = &all[k];
-    memset(e, 0, sizeof *e);
-    e->path = malloc(plen + 1);
-    e->data = malloc(size ? size : 1);
-    if (!e->path || !e->data) {
-      free(e->path);
-      free(e->data);
+  size_t made = 0;
+  for (size_t at = 0; made < k; made++) {
+    at = next_entry(p, n, at, &e);
+    vfs_entry *d = &all[made];
+    d->path = malloc(e.path_len + 1);
+    d->data = e.size ? malloc(e.size) : NULL;
+    if (!d->path || (e.size && !d->data)) {
+      free(d->path);
+      free(d->data);
+      d->path = NULL;
+      d->data = NULL;
       err = eryx__error_new(ERYX_ERR_RESOURCES, "out of memory");
       break;
     }
-    memcpy(e->path, path, plen);
-    e->path[plen] = '\0';
-    e->path_len = plen;
-    e->dir = kind == 1;
-    e->mtime_ns = get_le(p + at + plen, 8);
-    e->size = e->cap = size;
-    memcpy(e->data, p + at + plen + 16, size);
-    k++;
-    /* Strictly sorted by path (so lookups below can bisect). */
-    if (k > 1 && strcmp(all[k - 2].path, e->path) >= 0) {
-      err = bad("entries out of order");
-      break;
-    }
-    at += plen + 16 + size;
-    *bytes += size + VFS_ENTRY_COST(plen);
+    memcpy(d->path, e.path, e.path_len);
+    d->path[e.path_len] = '\0';
+    d->path_len = e.path_len;
+    d->dir = e.dir;
+    d->mtime_ns = e.mtime_ns;
+    d->size = d->cap = e.size;
+    if (e.size)
+      memcpy(d->data, e.data, e.size);
   }
   /* Every parent is a directory of the archive. */
   for (size_t i = 0; !err && i < k; i++) {
@@ -180,15 +198,31 @@ static eryx_error *parse(const uint8_t *p, size_t n, vfs_entry **out, size_t *co
     free(parent);
   }
   if (err) {
-    free_entries(all, k);
+    free_entries(all, made);
     return err;
   }
   *out = all;
   *count = k;
+  *bytes = total;
   return NULL;
 }
 
-eryx_error *eryx__vfs_import_text(eryx_vfs *v, const char *text, size_t len) {
+struct vfs_staged {
+  vfs_entry *entries;
+  size_t count;
+  uint64_t bytes;
+};
+
+void eryx__vfs_staged_free(vfs_staged *st) {
+  if (!st)
+    return;
+  free_entries(st->entries, st->count);
+  free(st);
+}
+
+eryx_error *eryx__vfs_stage_text(eryx_vfs *v, const char *text, size_t len,
+                                 vfs_staged **out) {
+  *out = NULL;
   const char *nl = memchr(text, '\n', len);
   unsigned format = 0;
   unsigned long long sum = 0;
@@ -204,41 +238,59 @@ eryx_error *eryx__vfs_import_text(eryx_vfs *v, const char *text, size_t len) {
     return eryx__error_new(ERYX_ERR_SNAPSHOT,
                            "file archive format %u is not supported (this Eryx reads %d)",
                            format, FORMAT);
+  const char *b = nl + 1;
+  size_t b_len = len - (size_t)(b - text);
+  /* The quota counts at least every byte of the body (each entry costs its
+   * path + 64 bytes against 21 bytes of header + path in the body), so a
+   * body too large for the quota is refused without decoding it. */
+  uint64_t least = b_len / 4 * 3;
+  least = least > 2 ? least - 2 : 0;
+  if (v->quota != UINT64_MAX && least > v->quota)
+    return eryx__error_new(ERYX_ERR_FILES,
+                           "the snapshot's files (over %llu bytes) exceed the quota "
+                           "(%llu bytes)",
+                           (unsigned long long)least, (unsigned long long)v->quota);
   size_t body_len = 0;
   bool oom = false;
-  const char *b = nl + 1;
-  uint8_t *body = eryx__base64_decode(b, len - (size_t)(b - text), &body_len, &oom);
+  uint8_t *body = eryx__base64_decode(b, b_len, &body_len, &oom);
   if (!body)
     return oom ? eryx__error_new(ERYX_ERR_RESOURCES, "out of memory") : bad("bad encoding");
   if (fnv1a(body, body_len) != sum) {
     free(body);
     return bad("checksum mismatch (corrupted)");
   }
-  vfs_entry *entries = NULL;
-  size_t count = 0;
-  uint64_t bytes = 0;
-  eryx_error *err = parse(body, body_len, &entries, &count, &bytes);
+  vfs_staged *st = calloc(1, sizeof *st);
+  eryx_error *err = st ? parse(body, body_len, v->quota, &st->entries, &st->count, &st->bytes)
+                       : eryx__error_new(ERYX_ERR_RESOURCES, "out of memory");
   free(body);
-  if (err)
+  if (err) {
+    free(st);
     return err;
-  pthread_mutex_lock(&v->lock);
-  if (v->quota != UINT64_MAX && bytes > v->quota) {
-    pthread_mutex_unlock(&v->lock);
-    free_entries(entries, count);
-    return eryx__error_new(ERYX_ERR_FILES,
-                           "the snapshot's files (%llu bytes) exceed the quota (%llu bytes)",
-                           (unsigned long long)bytes, (unsigned long long)v->quota);
   }
+  *out = st;
+  return NULL;
+}
+
+void eryx__vfs_commit(eryx_vfs *v, vfs_staged *st) {
+  pthread_mutex_lock(&v->lock);
   vfs_entry *old = v->entries;
   size_t old_count = v->count;
-  v->entries = entries;
-  v->count = v->cap = count;
-  v->used = bytes;
-  for (size_t i = 0; i < count; i++)
-    entries[i].ino = ++v->next_ino;
+  v->entries = st->entries;
+  v->count = v->cap = st->count;
+  v->used = st->bytes;
+  for (size_t i = 0; i < st->count; i++)
+    st->entries[i].ino = ++v->next_ino;
   pthread_mutex_unlock(&v->lock);
   free_entries(old, old_count);
-  return NULL;
+  free(st);
+}
+
+eryx_error *eryx__vfs_import_text(eryx_vfs *v, const char *text, size_t len) {
+  vfs_staged *st;
+  eryx_error *err = eryx__vfs_stage_text(v, text, len, &st);
+  if (!err)
+    eryx__vfs_commit(v, st);
+  return err;
 }
 
 eryx_error *eryx_vfs_export(eryx_vfs *v, uint8_t **data, size_t *len) {

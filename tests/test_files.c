@@ -410,6 +410,23 @@ static void host_api(void) {
   eryx_error_free(err);
   CHECK(eryx_vfs_used_bytes(tiny) == 0);
   eryx_vfs_bytes_free(arch);
+  /* A body far larger than the quota is refused before it is decoded:
+   * 256 MiB of base64 against a 1 MiB tree, in no time, nothing changed. */
+  size_t huge = (size_t)256 << 20;
+  char *fake = malloc(huge);
+  const char head[] = "ERYXFILES 1 0123456789abcdef\n";
+  memset(fake, 'A', huge);
+  memcpy(fake, head, sizeof head - 1);
+  eryx_vfs *small = new_vfs(1 << 20);
+  err = eryx_vfs_write_file(small, "kept", 4, (const uint8_t *)"k", 1);
+  eryx_error_free(err);
+  err = eryx_vfs_import(small, (const uint8_t *)fake, huge);
+  CHECK(err && eryx_error_get_code(err) == ERYX_ERR_FILES);
+  CHECK_CONTAINS(err ? eryx_error_message(err, NULL) : NULL, "quota");
+  eryx_error_free(err);
+  check_host_file(small, "kept", "k");
+  free(fake);
+  eryx_vfs_free(small);
 
   err = eryx_vfs_remove(v, "x", 1);
   CHECK(!err);
@@ -424,7 +441,183 @@ static void host_api(void) {
   eryx_vfs_free(v);
 }
 
+/* The process's resident memory now, and its peak since the last reset
+ * (/proc/self/clear_refs "5" restarts VmHWM), in MiB. */
+static double rss_mib(void) {
+  FILE *f = fopen("/proc/self/statm", "r");
+  unsigned long size = 0, resident = 0;
+  if (f) {
+    if (fscanf(f, "%lu %lu", &size, &resident) != 2)
+      resident = 0;
+    fclose(f);
+  }
+  return (double)resident * (double)sysconf(_SC_PAGESIZE) / (1 << 20);
+}
+
+static double peak_rss_mib(void) {
+  FILE *f = fopen("/proc/self/status", "r");
+  char line[256];
+  double kib = 0;
+  while (f && fgets(line, sizeof line, f))
+    if (!strncmp(line, "VmHWM:", 6))
+      kib = atof(line + 6);
+  if (f)
+    fclose(f);
+  return kib / 1024;
+}
+
+static void reset_peak_rss(void) {
+  FILE *f = fopen("/proc/self/clear_refs", "w");
+  if (f) {
+    fputs("5", f);
+    fclose(f);
+  }
+}
+
+/* 80 files each grown to 60 MiB and truncated back, one at a time, within
+ * a 64 MiB quota: half through open(), half through the raw `fs` import.
+ * The host must give the memory back with each truncate: before, it kept
+ * every file's buffer (80 x 64 MiB resident for ~5 KB of "used" bytes). */
+static void host_memory_follows_the_quota(void) {
+  eryx_vfs *v;
+  eryx_session *s;
+  if (!tree_and_session((uint64_t)64 << 20, &v, &s))
+    return;
+  expect(s, "pass", NULL); /* the instance is made and warm before measuring */
+  double before = rss_mib();
+  reset_peak_rss();
+  expect(s, "from wit_world.imports import host\n"
+            "MiB = 1 << 20\n"
+            "chunk = b'c' * MiB\n"
+            "for i in range(40):\n"
+            "    with open(f'/data/f{i}', 'wb') as f:\n"
+            "        if i < 4:\n"
+            "            for _ in range(60):\n"
+            "                f.write(chunk)\n"   /* appends: buffers grow step by step */
+            "        elif i % 2:\n"
+            "            f.truncate(60 * MiB)\n"
+            "        else:\n"
+            "            f.seek(60 * MiB - 1)\n"
+            "            f.write(b'x')\n"
+            "        f.flush()\n"
+            "        f.truncate(60)\n"
+            "bad = []\n"
+            "for i in range(40):\n"
+            "    r = f'r{i}'\n"
+            "    codes = [host.fs(2, r, '', 0, 9, '').code]\n"              /* create */
+            "    if i % 2:\n"
+            "        codes.append(host.fs(5, r, '', 0, 60 * MiB, '').code)\n" /* truncate */
+            "    else:\n"
+            "        codes.append(host.fs(4, r, '', 60 * MiB - 1, 0, 'x').code)\n" /* write */
+            "    codes.append(host.fs(5, r, '', 0, 7, '').code)\n"
+            "    if codes != [0, 0, 0]:\n"
+            "        bad.append((r, codes))\n"
+            "result = bad",
+         "[]");
+  double after = rss_mib(), peak = peak_rss_mib();
+  fprintf(stderr, "  host_memory_follows_the_quota: RSS before %.0f MiB, peak %.0f, after %.0f\n",
+          before, peak, after);
+  /* One 60 MiB file at a time (plus slack and the guest's own growth), and
+   * nothing kept afterwards. Under AddressSanitizer, realloc always copies
+   * and freed blocks wait in its quarantine (256 MiB) before going back. */
+#ifdef __SANITIZE_ADDRESS__
+  const double peak_bound = 128 + 256;
+#else
+  const double peak_bound = 128;
+#endif
+  CHECK_MSG(peak - before < peak_bound, "peak RSS grew by %.0f MiB", peak - before);
+  CHECK_MSG(after - before < 48, "RSS grew by %.0f MiB", after - before);
+  /* What the quota counts: 40 x (60 + "fN" + 64) + 40 x (7 + "rN" + 64). */
+  uint64_t want = 0;
+  for (int i = 0; i < 40; i++) {
+    size_t name = i < 10 ? 2 : 3;
+    want += 60 + name + 64 + 7 + name + 64;
+  }
+  CHECK_MSG(eryx_vfs_used_bytes(v) == want, "used %llu, expected %llu",
+            (unsigned long long)eryx_vfs_used_bytes(v), (unsigned long long)want);
+  expect(s, "import os\nresult = [os.path.getsize('/data/f3'), os.path.getsize('/data/r3'),\n"
+            "          open('/data/f0', 'rb').read() == b'c' * 60]",
+         "[60, 7, true]");
+  eryx_session_free(s);
+  eryx_vfs_free(v);
+}
+
+/* Calls of the raw `fs` import with every op code and junk in every field:
+ * each is an error code (never a trap or a host crash), nothing is
+ * allocated beyond what the quota allows, and the tree is unchanged. */
+static void raw_fs_calls_with_junk_are_errors(void) {
+  eryx_vfs *v;
+  eryx_session *s;
+  if (!tree_and_session(1 << 20, &v, &s))
+    return;
+  expect(s, "open('/data/f', 'w').write('hello')\nimport os\nos.mkdir('/data/d')", NULL);
+  uint64_t used = eryx_vfs_used_bytes(v);
+  double before = rss_mib();
+  reset_peak_rss();
+  expect(s, "from wit_world.imports import host\n"
+            "bad = []\n"
+            "def want(codes, op, path='f', path2='', offset=0, size=0, data=''):\n"
+            "    r = host.fs(op, path, path2, offset, size, data)\n"
+            "    if r.code not in codes:\n"
+            "        bad.append((op, path[:20], path2[:20], offset, size, data[:20], r.code))\n"
+            "    return r\n"
+            "EINVAL, ENAMETOOLONG, ENOSPC, ENOENT = 7, 8, 6, 1\n"
+            "U64 = (1 << 64) - 1\n"
+            /* unknown ops, with every field set and not */
+            "for op in [0] + list(range(12, 256)):\n"
+            "    want([EINVAL], op)\n"
+            "    want([EINVAL], op, 'x' * 5000, 'y', U64, U64, 'z' * 1000)\n"
+            /* known ops with junk in fields they do not use, or bad values */
+            "for op in range(1, 12):\n"
+            "    want([EINVAL], op, 'f', '../x' if op == 10 else 'g', 1, 1, 'd')\n"
+            "    want([EINVAL], op, 'f', '', U64, U64, 'junk')\n"
+            /* bad paths */
+            "paths = ['/f', 'f/', '../f', 'd/../f', 'd//f', '.', '..', 'd/.', 'f\\0g', '\\0',\n"
+            "         'a' * 256, 'd/' + 'a' * 300, 'a/' * 3000, 'x' * (1 << 20)]\n"
+            "for p in paths:\n"
+            "    for op in range(1, 12):\n"
+            "        want([EINVAL, ENAMETOOLONG], op, p, p if op == 10 else '')\n"
+            "    want([EINVAL, ENAMETOOLONG], 10, 'f', p)\n"
+            /* sizes and offsets: reads are capped by the file, writes and
+             * truncates by the quota before any allocation */
+            "r = want([0], 3, size=1 << 40)\n"
+            "if r.data != 'hello': bad.append(('read', r.data[:20]))\n"
+            "want([0], 3, offset=U64, size=U64)\n"
+            "want([0], 3, offset=1 << 63, size=1 << 40)\n"
+            "want([ENOSPC], 4, offset=1 << 63, data='x')\n"
+            "want([ENOSPC], 4, offset=1 << 40, data='x')\n"
+            "want([EINVAL], 4, offset=U64, data='xy')\n"
+            "want([ENOSPC], 5, size=1 << 63)\n"
+            "want([ENOSPC], 5, size=U64)\n"
+            "want([ENOSPC], 5, size=2 << 20)\n"
+            /* the base64 flag: only 0 or 1, and then real base64 */
+            "for size, data in [(1, '!!!!'), (1, 'QUJD='), (1, 'QQ'), (2, 'QUJD'), (U64, 'QUJD'),\n"
+            "                   (1, '=' * 8), (1, 'QU=D')]:\n"
+            "    want([EINVAL], 4, size=size, data=data)\n"
+            "want([0], 4, offset=5, size=1, data='')\n"
+            /* open flags beyond the four known ones */
+            "for flags in [16, 1 << 63, U64]:\n"
+            "    want([EINVAL], 2, 'new', size=flags)\n"
+            "want([EINVAL], 10, 'f', '')\n"
+            "want([EINVAL], 10, '', 'g')\n"
+            "want([ENOENT], 1, 'missing')\n"
+            "want([0], 11, offset=U64)\n"
+            "result = bad",
+         "[]");
+  double peak = peak_rss_mib();
+  CHECK_MSG(peak - before < 64, "peak RSS grew by %.0f MiB", peak - before);
+  CHECK_MSG(eryx_vfs_used_bytes(v) == used, "used %llu, was %llu",
+            (unsigned long long)eryx_vfs_used_bytes(v), (unsigned long long)used);
+  /* The sandbox and the tree still work. */
+  expect(s, "import os\nresult = [open('/data/f').read(), sorted(os.listdir('/data'))]",
+         "[\"hello\", [\"d\", \"f\"]]");
+  eryx_session_free(s);
+  eryx_vfs_free(v);
+}
+
 const test_case files_tests[] = {
+    {"host_memory_follows_the_quota", host_memory_follows_the_quota},
+    {"raw_fs_calls_with_junk_are_errors", raw_fs_calls_with_junk_are_errors},
     {"python_file_apis_work_and_persist", python_file_apis_work_and_persist},
     {"quota_is_enforced_with_enospc", quota_is_enforced_with_enospc},
     {"escapes_stay_inside", escapes_stay_inside},

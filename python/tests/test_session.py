@@ -111,6 +111,38 @@ def test_snapshot_includes_files():
         eryx.Session().restore_state(data)  # has files, no storage to put them in
 
 
+def test_bad_snapshots_of_any_size_leave_the_session_as_it_was():
+    store = eryx.VfsStorage()
+    s = eryx.Session(vfs=store)
+    s.execute("x = 41\ndef f(n): return n + 1\nopen('/data/keep.txt', 'w').write('precious')")
+    data = s.snapshot_state()
+    py_len = data.index(b"\nERYXFILES ")
+    mid = py_len // 2
+    flipped = data[:mid] + (b"B" if data[mid:mid + 1] == b"A" else b"A") + data[mid + 1:]
+    header = b"ERYXSNAP 1 3.14 " + b"0" * 64 + b"\n"
+    mib = 1 << 20
+    cases = {
+        "60 MiB of garbage": bytes(range(33, 123)) * (60 * mib // 90),
+        "200 MiB of garbage": bytes(range(33, 123)) * (200 * mib // 90),
+        "a header over 60 MiB of junk": header + b"A" * (60 * mib),
+        "a header over 200 MiB of junk": header + b"Q" * (200 * mib),
+        "truncated": data[:py_len // 2],
+        "truncated files": data[:-5],
+        "flipped bytes": flipped,
+    }
+    count = s.execution_count
+    for what, bad in cases.items():
+        with pytest.raises(eryx.SnapshotError):
+            s.restore_state(bad)
+        r = s.execute("result = [x, f(1), open('/data/keep.txt').read()]")
+        assert r.result == [41, 2, "precious"], what
+        assert store.read_text("keep.txt") == "precious", what
+    assert s.execution_count == count + len(cases)
+    s.execute("x = 0")
+    s.restore_state(data)
+    assert s.execute("result = x").result == 41
+
+
 def test_session_keywords_callbacks_output_and_result_variable():
     out, err = [], []
 
