@@ -514,9 +514,13 @@ static eryx_call *take_in_flight(eryx_callbacks *cb, uint64_t id) {
   return NULL;
 }
 
-void eryx__callbacks_begin(eryx_callbacks *cb) { cb->invocations = 0; }
+void eryx__callbacks_begin(eryx_callbacks *cb) {
+  cb->invocations = 0;
+  cb->executing = true;
+}
 
 void eryx__callbacks_end(eryx_callbacks *cb) {
+  cb->executing = false;
   while (cb->in_flight) {
     eryx_call *call = unlink_call(cb, &cb->in_flight);
     cancel_call(call);
@@ -574,11 +578,17 @@ static bool refuse_args(eryx_callbacks *cb, const eryx_cb_def *def, const char *
 bool eryx__callbacks_start(eryx_callbacks *cb, const char *name, size_t name_len,
                            const char *args, size_t args_len, uint64_t *id,
                            const char **kind, char **message) {
+  char text[256];
+  if (!cb->executing) { /* a snapshot restore or warm-up: nobody accounts for it */
+    *kind = "host";
+    snprintf(text, sizeof text, "callbacks can only be called while code executes");
+    *message = eryx__strndup(text, strlen(text));
+    return false;
+  }
   const eryx_cb_def *def = NULL;
   for (size_t i = 0; i < cb->count && !def; i++)
     if (cb->defs[i].name_len == name_len && !memcmp(cb->defs[i].name, name, name_len))
       def = &cb->defs[i];
-  char text[256];
   if (!def) {
     *kind = "unknown";
     snprintf(text, sizeof text, "no callback named '%.*s'",

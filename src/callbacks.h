@@ -35,6 +35,7 @@ typedef struct eryx_callbacks {
   uint64_t max_args_in_flight_bytes; /* all calls in flight together */
 
   /* Per execution: */
+  bool executing; /* between begin and end: calls may start */
   uint32_t invocations;
   uint64_t next_id;
   uint64_t args_in_flight_bytes; /* arguments of the calls in `in_flight` */

@@ -1,6 +1,8 @@
 /* test_sessions.c — Python state that persists between executions. */
 #include "harness.h"
 
+#include <stdatomic.h>
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -553,7 +555,45 @@ static void result_is_consumed_and_timeout_changes(void) {
   eryx_session_free(s);
 }
 
+static atomic_int restore_calls;
+
+static void count_call(void *ud, eryx_call *call, const char *args, size_t len) {
+  (void)ud, (void)args, (void)len;
+  atomic_fetch_add(&restore_calls, 1);
+  eryx_error_free(eryx_call_succeed(call, "null", 4));
+}
+
+/* Code a forged snapshot runs while it is restored cannot start host
+ * callbacks: no execution accounts for them (limits, timeouts, cancel). */
+static void a_restore_cannot_call_callbacks(void) {
+  char *forged = forge_snapshot(
+      "{'a': R(eval, \"__import__('wit_world.imports', fromlist=['host']).host"
+      ".callback_start('note', '{}')\")}");
+  eryx_callback cb = {0};
+  cb.name = "note";
+  cb.name_len = 4;
+  cb.fn = count_call;
+  eryx_sandbox_options o = ERYX_SANDBOX_OPTIONS_INIT;
+  o.callbacks = &cb;
+  o.callback_count = 1;
+  eryx_session *s = new_session(&o);
+  atomic_store(&restore_calls, 0);
+  if (forged) {
+    eryx_error *err = eryx_session_restore_state(s, (const uint8_t *)forged, strlen(forged));
+    CHECK(err != NULL);
+    if (err)
+      CHECK_CONTAINS(eryx_error_message(err, NULL), "only be called while code executes");
+    eryx_error_free(err);
+  }
+  CHECK(atomic_load(&restore_calls) == 0);
+  expect(s, "result = await note()", "null"); /* calls work while code executes */
+  CHECK(atomic_load(&restore_calls) == 1);
+  eryx_session_free(s);
+  free(forged);
+}
+
 const test_case sessions_tests[] = {
+    {"sessions_restore_cannot_call_callbacks", a_restore_cannot_call_callbacks},
     {"hostile_restores_change_nothing", hostile_restores_change_nothing},
     {"a_restore_cannot_touch_the_files", a_restore_cannot_touch_the_files},
     {"a_new_session_survives_a_bad_restore", a_new_session_survives_a_bad_restore},
