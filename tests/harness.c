@@ -1,6 +1,8 @@
 /* harness.c — see harness.h. */
 #include "harness.h"
 
+#include <unistd.h>
+
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
@@ -111,4 +113,15 @@ eryx_session *new_session(const eryx_sandbox_options *o) {
   CHECK_MSG(!err, "eryx_session_new: %s", eryx_error_message(err, NULL));
   eryx_error_free(err);
   return s;
+}
+
+uint64_t rss_bytes(void) {
+  FILE *f = fopen("/proc/self/statm", "r");
+  unsigned long pages = 0, resident = 0;
+  if (f) {
+    if (fscanf(f, "%lu %lu", &pages, &resident) != 2)
+      resident = 0;
+    fclose(f);
+  }
+  return (uint64_t)resident * (uint64_t)sysconf(_SC_PAGESIZE);
 }

@@ -71,4 +71,7 @@ void expect(eryx_session *s, const char *code, const char *json);
 
 int run_tests(const test_case *tests, size_t n);
 
+/* Resident set size of this process now, in bytes (/proc/self/statm). */
+uint64_t rss_bytes(void);
+
 #endif

@@ -443,16 +443,7 @@ static void host_api(void) {
 
 /* The process's resident memory now, and its peak since the last reset
  * (/proc/self/clear_refs "5" restarts VmHWM), in MiB. */
-static double rss_mib(void) {
-  FILE *f = fopen("/proc/self/statm", "r");
-  unsigned long size = 0, resident = 0;
-  if (f) {
-    if (fscanf(f, "%lu %lu", &size, &resident) != 2)
-      resident = 0;
-    fclose(f);
-  }
-  return (double)resident * (double)sysconf(_SC_PAGESIZE) / (1 << 20);
-}
+static double rss_mib(void) { return (double)rss_bytes() / (1 << 20); }
 
 static double peak_rss_mib(void) {
   FILE *f = fopen("/proc/self/status", "r");

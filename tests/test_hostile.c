@@ -16,18 +16,6 @@
 #define S(lit) lit, sizeof(lit) - 1
 #define MiB ((uint64_t)1 << 20)
 
-/* Resident set size of this process, in bytes. */
-static uint64_t rss_bytes(void) {
-  FILE *f = fopen("/proc/self/statm", "r");
-  unsigned long pages = 0, resident = 0;
-  if (f) {
-    if (fscanf(f, "%lu %lu", &pages, &resident) != 2)
-      resident = 0;
-    fclose(f);
-  }
-  return (uint64_t)resident * (uint64_t)sysconf(_SC_PAGESIZE);
-}
-
 /* ------------------------------------------------------------- output */
 
 static atomic_ullong streamed;

@@ -16,7 +16,7 @@
  * exits 1; the last line is the plain "N passed, N failed" summary.
  * Deterministic per round (seeds 1, 2, ...), so a failure names its seed.
  */
-#include "eryx.h"
+#include "harness.h" /* rss_bytes */
 
 #include <dirent.h>
 #include <stdio.h>
@@ -38,17 +38,6 @@ static double now_s(void) {
   struct timespec ts;
   clock_gettime(CLOCK_MONOTONIC, &ts);
   return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-static uint64_t rss_bytes(void) {
-  FILE *f = fopen("/proc/self/statm", "r");
-  unsigned long pages = 0, resident = 0;
-  if (f) {
-    if (fscanf(f, "%lu %lu", &pages, &resident) != 2)
-      resident = 0;
-    fclose(f);
-  }
-  return (uint64_t)resident * (uint64_t)sysconf(_SC_PAGESIZE);
 }
 
 static char *read_all(const char *path, size_t *len) {
