@@ -147,7 +147,7 @@ check "--json: a result nested 100000 deep is a result_error" $([ "$rc" -eq 0 ] 
 import json, sys
 d = json.loads(sys.argv[1])
 assert d["status"] == "ok" and d["result"] is None, d
-assert "128 levels" in d["result_error"], d
+assert "127 levels" in d["result_error"], d
 ' "$out"; echo $?)
 out=$("$eryx" --json -c 'result = {"n": [1, 2.5, None, True, "\u00e9\x00"], "f": 0.1}'); rc=$?
 check "--json: the result is a parsed value" $([ "$rc" -eq 0 ] && python3 -c '
