@@ -195,6 +195,10 @@ static bool servers(void) {
   if (!ctx || SSL_CTX_use_certificate_file(ctx, cert, SSL_FILETYPE_PEM) != 1 ||
       SSL_CTX_use_PrivateKey_file(ctx, key, SSL_FILETYPE_PEM) != 1)
     return false;
+  char rm[128];
+  snprintf(rm, sizeof rm, "rm -rf %s", g_dir); /* everything is in memory now */
+  if (system(rm) != 0)
+    return false;
   g_tls = start_server(TLS_ECHO, ctx);
   if (!g_tls)
     return false;
