@@ -25,6 +25,9 @@ class ExecuteResult:
     peak_memory_bytes: int = 0
     fuel_consumed: int = 0
     output_truncated: bool = False
+    net_bytes_sent: int = 0
+    net_bytes_received: int = 0
+    net_connections: int = 0
     _parsed: Any = field(default=None, repr=False, compare=False)
 
     @property
