@@ -91,6 +91,8 @@ def _exception_for(err, op=""):
         return gaierror(_native.EAI_NONAME, msg)
     if kind == "closed" and op == "send":
         return BrokenPipeError(_errno.EPIPE, msg)
+    if kind == "would-block":
+        msg = "Resource temporarily unavailable"
     if kind == "off":
         msg = msg if "off" in msg else "networking is off for this sandbox: " + msg
     cls, code = _KIND_ERRNO.get(kind, (OSError, _errno.EIO))

@@ -56,6 +56,7 @@ class _Handler(http.server.BaseHTTPRequestHandler):
 
 class _HTTPServer(http.server.ThreadingHTTPServer):
     daemon_threads = True
+    request_queue_size = 128  # 20 connects at once must not overflow the backlog
 
 
 def _serve(server):
@@ -292,7 +293,7 @@ def test_https_with_root_cert(tls_server, certs):
     r = run(f'''
 import http.client, ssl, urllib.request, socket
 ctx = ssl.create_default_context()
-c = http.client.HTTPSConnection("localhost", {port}, context=ctx, timeout=5)
+c = http.client.HTTPSConnection("localhost", {port}, timeout=5)  # offers ALPN http/1.1
 c.request("GET", "/secure")
 body = c.getresponse().read().decode()
 s = c.sock
