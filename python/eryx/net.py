@@ -39,8 +39,8 @@ class NetConfig:
       `api.*.internal`, optionally with `:port`); empty means "any public
       host" (never private or loopback addresses);
     - blocked_hosts: patterns refused even when allowed (block beats allow);
-    - allow_all_hosts: any host, including private and loopback addresses
-      (what `permissive()` sets);
+    - allow_all_hosts: any public host, whatever `allowed_hosts` says
+      (private addresses still need `allow_localhost()` or an IP pattern);
     - max_connections: connections open at once;
     - connect_timeout_ms, io_timeout_ms: the longest a connect, or one read
       or write, may take (sandboxed code may only ask for shorter);
@@ -67,8 +67,8 @@ class NetConfig:
 
     @staticmethod
     def permissive() -> "NetConfig":
-        """Every host, localhost and private networks included. Use with care:
-        sandboxed code then reaches the host's own services."""
+        """Any public host and loopback. Use with care: sandboxed code then
+        reaches the host's own services on localhost."""
         cfg = NetConfig(allow_all_hosts=True)
         cfg.localhost_allowed = True
         return cfg

@@ -183,9 +183,9 @@ static int read_network(PyObject *t, eryx_sandbox_options *o, struct net_keep *k
                         &connect_ms, &io_ms, &certs))
     return -1;
   eryx_net_options n = ERYX_NET_OPTIONS_INIT;
-  if (!(k->arrays[0] = n.allowed_hosts = str_array(allowed, &k->fast[0], &n.allowed_host_count, 0)) ||
-      !(k->arrays[1] = n.blocked_hosts = str_array(blocked, &k->fast[1], &n.blocked_host_count, 0)) ||
-      !(k->arrays[2] = n.root_certs = str_array(certs, &k->fast[2], &n.root_cert_count, 1)))
+  if (!(k->arrays[0] = n.allowed_hosts = str_array(allowed, &k->fast[0], &n.allowed_hosts_count, 0)) ||
+      !(k->arrays[1] = n.blocked_hosts = str_array(blocked, &k->fast[1], &n.blocked_hosts_count, 0)) ||
+      !(k->arrays[2] = n.root_certs = str_array(certs, &k->fast[2], &n.root_certs_count, 1)))
     return -1;
   n.allow_all_hosts = all;
   n.allow_localhost = local;
