@@ -183,10 +183,18 @@ static int read_network(PyObject *t, eryx_sandbox_options *o, struct net_keep *k
                         &connect_ms, &io_ms, &certs))
     return -1;
   eryx_net_options n = ERYX_NET_OPTIONS_INIT;
-  if (!(k->arrays[0] = n.allowed_hosts = str_array(allowed, &k->fast[0], &n.allowed_hosts_count, 0)) ||
-      !(k->arrays[1] = n.blocked_hosts = str_array(blocked, &k->fast[1], &n.blocked_hosts_count, 0)) ||
-      !(k->arrays[2] = n.root_certs = str_array(certs, &k->fast[2], &n.root_certs_count, 1)))
+  eryx_str *a = str_array(allowed, &k->fast[0], &n.allowed_hosts_count, 0);
+  if (!(k->arrays[0] = a))
     return -1;
+  eryx_str *b = str_array(blocked, &k->fast[1], &n.blocked_hosts_count, 0);
+  if (!(k->arrays[1] = b))
+    return -1;
+  eryx_str *c = str_array(certs, &k->fast[2], &n.root_certs_count, 1);
+  if (!(k->arrays[2] = c))
+    return -1;
+  n.allowed_hosts = a;
+  n.blocked_hosts = b;
+  n.root_certs = c;
   n.allow_all_hosts = all;
   n.allow_localhost = local;
   n.max_connections = max_conn;
