@@ -229,7 +229,79 @@ typedef struct eryx_trace_event {
 
 typedef void (*eryx_trace_fn)(void *user_data, const eryx_trace_event *event);
 
-#define ERYX_SANDBOX_OPTIONS_VERSION 2
+/* A string with its length in bytes (need not be NUL-terminated). */
+typedef struct eryx_str {
+  const char *data;
+  size_t len;
+} eryx_str;
+
+/* Networking: sandboxed code reaches TCP and TLS only through the host,
+ * which applies this policy to every connection (see README "Networking").
+ *
+ * Host patterns (allowed_hosts, blocked_hosts): an exact name
+ * ("api.example.com"), an IP literal ("10.0.0.5", "[::1]"), a wildcard
+ * ("*.example.com": one or more labels in front, not example.com itself;
+ * "api.*.internal": exactly one label in the middle), each with an
+ * optional ":port" ("example.com:443", "[::1]:8080"). Case-insensitive.
+ *
+ * How a connection is judged, in order:
+ *  1. A blocked pattern that matches the name or an address refuses it:
+ *     block beats allow.
+ *  2. With allowed_hosts non-empty and allow_all_hosts off, the name must
+ *     match an allowed pattern ("localhost" and loopback IP literals also
+ *     pass with allow_localhost; other *.localhost names need a pattern).
+ *  3. The host resolves the name itself and refuses every address that is
+ *     not public (loopback, private, link-local incl. 169.254.169.254,
+ *     CGNAT, multicast, broadcast, unspecified, reserved, documentation
+ *     and benchmarking ranges, IPv6 ULA and link-local, and those IPv4
+ *     ranges IPv4-mapped, -compatible, NAT64 or 6to4 in IPv6), unless it
+ *     is loopback and allow_localhost is on, or an allowed pattern is that
+ *     IP literal. It then connects to a vetted address itself (no second
+ *     lookup). IP literals in any spelling ("2130706433", "0x7f000001",
+ *     "0177.0.0.1", "127.1", "[::ffff:127.0.0.1]") are read as inet_aton
+ *     and getaddrinfo would, and get the same checks.
+ * So an empty allowed_hosts with networking on means "public hosts only".
+ * A refusal reaches the guest as kind "denied" naming the rule.
+ *
+ * TLS is done by the host with OpenSSL: TLS 1.2 or later, SNI, the chain
+ * verified against the system's roots plus root_certs, the host name (or IP)
+ * the guest asked for verified against the certificate.
+ *
+ * Connections belong to one execution: all still open are closed when it
+ * ends (in a session too: a connection never outlives the execute that
+ * opened it). */
+#define ERYX_NET_OPTIONS_VERSION 1
+
+typedef struct eryx_net_options {
+  unsigned int version; /* ERYX_NET_OPTIONS_VERSION */
+  /* Patterns a host must match (empty: any public host). */
+  const eryx_str *allowed_hosts;
+  size_t allowed_hosts_count;
+  /* Patterns that are always refused. */
+  const eryx_str *blocked_hosts;
+  size_t blocked_hosts_count;
+  /* Non-zero: any public host, whatever allowed_hosts says (private
+   * addresses still need allow_localhost or an IP-literal pattern). */
+  int allow_all_hosts;
+  /* Non-zero: "localhost" and loopback addresses (127.0.0.0/8, ::1) are
+   * allowed (any *.localhost name is loopback, never asked of DNS). */
+  int allow_localhost;
+  /* Most connections open at once per execution. 0: 10. */
+  uint32_t max_connections;
+  /* Longest a connect (resolution included) may take. 0: 30000 ms. */
+  uint32_t connect_timeout_ms;
+  /* Longest one send, recv or TLS handshake may wait. 0: 30000 ms. */
+  uint32_t io_timeout_ms;
+  /* Extra trusted CAs, each PEM (one or more certificates) or DER, added
+   * to the system's roots. */
+  const eryx_str *root_certs;
+  size_t root_certs_count;
+} eryx_net_options;
+
+#define ERYX_NET_OPTIONS_INIT                                                  \
+  {ERYX_NET_OPTIONS_VERSION, NULL, 0, NULL, 0, 0, 0, 0, 0, 0, NULL, 0}
+
+#define ERYX_SANDBOX_OPTIONS_VERSION 3
 
 typedef struct eryx_sandbox_options {
   unsigned int version; /* ERYX_SANDBOX_OPTIONS_VERSION */
@@ -310,11 +382,17 @@ typedef struct eryx_sandbox_options {
   /* Most bytes of the result variable's JSON text; a larger result is a
    * result error (eryx_result_json_error). 0: 16 MiB. */
   uint64_t max_result_bytes;
+
+  /* ---- version 3 ---- */
+  /* The network policy (copied; see eryx_net_options). NULL: networking is
+   * off, and every connect fails with kind "off". A bad pattern or
+   * certificate is ERYX_ERR_INVALID_ARGUMENT naming it. */
+  const eryx_net_options *network;
 } eryx_sandbox_options;
 
 #define ERYX_SANDBOX_OPTIONS_INIT                                              \
   {ERYX_SANDBOX_OPTIONS_VERSION, NULL, 0, 0, 0, 0, 0, NULL, NULL, NULL, NULL, 0, 0,  \
-   0, NULL, 0, 0, NULL, NULL, NULL, NULL, 0, 0, 0, 0}
+   0, NULL, 0, 0, NULL, NULL, NULL, NULL, 0, 0, 0, 0, NULL}
 
 /* Creates a sandbox. `rt` must outlive it. `opts` may be NULL for defaults;
  * it is copied and need not outlive the call. On success `*out` is owned by
@@ -542,6 +620,12 @@ uint64_t eryx_result_peak_memory_bytes(const eryx_result *r);
 
 /* How many callback invocations the execution started. */
 uint32_t eryx_result_callback_invocations(const eryx_result *r);
+
+/* Network traffic of the execution: bytes the code sent and received
+ * (payload, after TLS decryption) and connections it opened. */
+uint64_t eryx_result_net_bytes_sent(const eryx_result *r);
+uint64_t eryx_result_net_bytes_received(const eryx_result *r);
+uint32_t eryx_result_net_connections(const eryx_result *r);
 
 void eryx_result_free(eryx_result *r);
 

@@ -10,7 +10,7 @@ set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cache=${ERYX_CACHE_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/eryx}
 key=$(cat "$root/deps/wasmtime/Cargo.toml" "$root/deps/wasmtime/Cargo.lock" \
-        "$root/deps/wasmtime/build.rs" "$root"/deps/wasmtime/src/*.rs \
+        "$root/deps/wasmtime/build.rs" $(find "$root/deps/wasmtime/src" -name "*.rs" | sort) \
       | sha256sum | cut -c1-16)
 prefix=$cache/wasmtime-$key
 

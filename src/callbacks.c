@@ -15,6 +15,9 @@
  * Waiting. callback-wait sleeps on the queue's condition variable until an
  * answer arrives, the guest's own timeout, a per-call timeout or the
  * execution's deadline passes: an execution waiting on callbacks uses no CPU.
+ * The queue also has an eventfd, readable while answers are queued, so that
+ * the network's `wait` (deps/wasmtime/src/net/) can wait on sockets and
+ * answers together: signalled with each answer, reset when they are taken.
  */
 #include "callbacks.h"
 
@@ -22,7 +25,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/eventfd.h>
 #include <time.h>
+#include <unistd.h>
 
 #define DEFAULT_MAX_INVOCATIONS 1000
 #define DEFAULT_CALLBACK_TIMEOUT_MS 10000
@@ -34,6 +39,7 @@ struct eryx_call_queue {
   pthread_cond_t cv;   /* signalled when a completion is queued */
   atomic_int refs;     /* the sandbox + each call */
   eryx_completion *head, *tail;
+  int efd;             /* eventfd: readable while head != NULL (-1: none) */
 };
 
 struct eryx_call {
@@ -76,8 +82,23 @@ static eryx_call_queue *queue_new(void) {
   pthread_cond_init(&q->cv, &attr);
   pthread_condattr_destroy(&attr);
   atomic_init(&q->refs, 1);
+  q->efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
   return q;
 }
+
+/* Under q->mu: the eventfd follows whether answers are queued. */
+static void queue_signal(eryx_call_queue *q) {
+  if (q->efd >= 0)
+    (void)eventfd_write(q->efd, 1);
+}
+
+static void queue_reset(eryx_call_queue *q) {
+  eventfd_t v;
+  if (q->efd >= 0)
+    (void)eventfd_read(q->efd, &v);
+}
+
+int eryx__callbacks_fd(const eryx_callbacks *cb) { return cb->queue ? cb->queue->efd : -1; }
 
 void eryx__completions_free(eryx_completion *c) {
   while (c) {
@@ -93,6 +114,8 @@ static void queue_release(eryx_call_queue *q) {
   if (atomic_fetch_sub(&q->refs, 1) != 1)
     return;
   eryx__completions_free(q->head);
+  if (q->efd >= 0)
+    close(q->efd);
   pthread_mutex_destroy(&q->mu);
   pthread_cond_destroy(&q->cv);
   free(q);
@@ -136,6 +159,7 @@ static eryx_error *answer(eryx_call *call, bool ok, const char *type,
     else
       q->head = c;
     q->tail = c;
+    queue_signal(q);
     pthread_cond_broadcast(&q->cv);
   }
   pthread_mutex_unlock(&q->mu);
@@ -526,6 +550,7 @@ void eryx__callbacks_end(eryx_callbacks *cb) {
   pthread_mutex_lock(&cb->queue->mu);
   eryx_completion *stale = cb->queue->head;
   cb->queue->head = cb->queue->tail = NULL;
+  queue_reset(cb->queue);
   pthread_mutex_unlock(&cb->queue->mu);
   eryx__completions_free(stale);
 }
@@ -741,6 +766,7 @@ eryx_completion *eryx__callbacks_wait(eryx_callbacks *cb, uint64_t until_ns,
       queued = q->head;
       q->head = q->tail = NULL;
     }
+    queue_reset(q);
     pthread_mutex_unlock(&q->mu);
 
     eryx_completion *ready = collect(cb, queued);

@@ -85,6 +85,9 @@ void eryx__completions_free(eryx_completion *c);
  * when *stop is set. */
 bool eryx__callbacks_sleep(eryx_callbacks *cb, uint64_t until_ns);
 
+/* An eventfd readable while answers wait to be collected (-1: none). */
+int eryx__callbacks_fd(const eryx_callbacks *cb);
+
 /* Wakes any wait of this sandbox (after *stop was set, from any thread). */
 void eryx__callbacks_wake(eryx_callbacks *cb);
 

@@ -198,6 +198,14 @@ eryx_vfs *eryx__sandbox_vfs(struct eryx_sandbox *sb);
 wasmtime_error_t *eryx__sandbox_timed_out(struct eryx_sandbox *sb);
 
 /* ---- result.c ---- */
+/* What one execution's connections added up to (filled by Rust, see
+ * eryx__net_table_free; the layout matches deps/wasmtime/src/net/conn.rs). */
+typedef struct eryx_net_stats {
+  uint64_t bytes_sent;
+  uint64_t bytes_received;
+  uint32_t connections;
+} eryx_net_stats;
+
 struct eryx_result {
   eryx_status status;
   char *out;
@@ -220,6 +228,7 @@ struct eryx_result {
   bool output_truncated;
   uint64_t fuel_consumed;
   uint64_t peak_memory_bytes;
+  eryx_net_stats net;
 };
 
 /* ---- deps/wasmtime/src/memory_limiter.rs ---- */
@@ -297,7 +306,46 @@ wasmtime_error_t *eryx__blocking_check(void *store_data, uint64_t *wait_ns);
 wasmtime_error_t *eryx_linker_add_wasi(wasmtime_component_linker_t *linker,
                                        eryx_blocking_check_fn check);
 
-/* ---- deps/wasmtime/src/net.rs: the WIT interface `eryx:sandbox/net` ---- */
-wasmtime_error_t *eryx_linker_add_net(wasmtime_component_linker_t *linker);
+/* ---- net.c + deps/wasmtime/src/net/: the WIT interface `eryx:sandbox/net` ----
+ * C owns a compiled policy per sandbox (NULL: networking off) and a
+ * connection table per execution; Rust makes and frees both and reaches
+ * them from a store through the hooks below (function pointers, because
+ * the Rust library cannot link against liberyx's symbols). */
+typedef struct eryx_net_policy eryx_net_policy;
+typedef struct eryx_net_table eryx_net_table;
+
+/* Compiles the options (patterns, CAs); NULL with the reason in `msg`
+ * (NUL-terminated, at most `cap` bytes). */
+eryx_net_policy *eryx__net_policy_new(const eryx_net_options *opts, char *msg, size_t cap);
+void eryx__net_policy_free(eryx_net_policy *p);
+/* An empty table (NULL: out of memory). _free closes every connection and
+ * writes the totals to `stats` (may be NULL). */
+eryx_net_table *eryx__net_table_new(void);
+void eryx__net_table_free(eryx_net_table *t, eryx_net_stats *stats);
+
+typedef struct eryx_net_hooks {
+  /* eryx__blocking_check: asked between slices of every wait. */
+  eryx_blocking_check_fn check;
+  /* The store's sandbox's policy and its current execution's table (each
+   * NULL when there is none). */
+  void (*state)(void *store_data, const eryx_net_policy **policy, eryx_net_table **table);
+  /* The callback queue's eventfd (readable while an answer waits), or -1. */
+  int (*callback_fd)(void *store_data);
+} eryx_net_hooks;
+
+/* The hooks of net.c. */
+extern const eryx_net_hooks eryx__net_hooks;
+
+/* net.c: the sandbox's policy from its options (opts->network, version 3);
+ * *out NULL when networking is off. */
+eryx_error *eryx__net_policy_from_options(const eryx_sandbox_options *opts,
+                                          eryx_net_policy **out);
+/* The sandbox's policy and current table (sandbox.c). */
+const eryx_net_policy *eryx__sandbox_net_policy(struct eryx_sandbox *sb);
+eryx_net_table *eryx__sandbox_net_table(struct eryx_sandbox *sb);
+
+/* Defines the interface on the linker (Rust; `hooks` is copied). */
+wasmtime_error_t *eryx_linker_add_net(wasmtime_component_linker_t *linker,
+                                      const eryx_net_hooks *hooks);
 
 #endif /* ERYX_INTERNAL_H */

@@ -105,6 +105,14 @@ uint32_t eryx_result_callback_invocations(const eryx_result *r) {
   return r->callback_invocations;
 }
 
+uint64_t eryx_result_net_bytes_sent(const eryx_result *r) { return r->net.bytes_sent; }
+
+uint64_t eryx_result_net_bytes_received(const eryx_result *r) {
+  return r->net.bytes_received;
+}
+
+uint32_t eryx_result_net_connections(const eryx_result *r) { return r->net.connections; }
+
 void eryx_result_free(eryx_result *r) {
   if (!r)
     return;

@@ -182,7 +182,7 @@ static eryx_error *variant_load(eryx_runtime *rt, eryx_variant *v, const char *f
     return eryx__error_from_wasmtime(werr, "cannot add WASI to the linker");
   if ((werr = eryx__define_host_imports(v->linker)))
     return eryx__error_from_wasmtime(werr, "cannot define host imports");
-  if ((werr = eryx_linker_add_net(v->linker)))
+  if ((werr = eryx_linker_add_net(v->linker, &eryx__net_hooks)))
     return eryx__error_from_wasmtime(werr, "cannot define the network imports");
 
   static const char execute[] = "execute", snapshot[] = "snapshot-state",

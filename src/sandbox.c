@@ -55,6 +55,8 @@ struct eryx_sandbox {
   eryx_vfs *vfs;             /* NULL: none; a reference we hold */
   char *vfs_mount;           /* "" when there is no vfs */
   size_t vfs_mount_len;
+  eryx_net_policy *net_policy; /* NULL: networking off */
+  eryx_net_table *net_table;   /* the current execution's connections */
 
   wasmtime_store_t *store; /* NULL until instantiated */
   wasmtime_component_instance_t instance;
@@ -74,6 +76,10 @@ struct eryx_sandbox {
 eryx_callbacks *eryx__sandbox_callbacks(eryx_sandbox *sb) { return &sb->callbacks; }
 
 eryx_vfs *eryx__sandbox_vfs(eryx_sandbox *sb) { return sb->vfs; }
+
+const eryx_net_policy *eryx__sandbox_net_policy(eryx_sandbox *sb) { return sb->net_policy; }
+
+eryx_net_table *eryx__sandbox_net_table(eryx_sandbox *sb) { return sb->net_table; }
 
 /* An absolute, normalized mount path other than "/" and outside /python
  * (the stdlib mount). Trailing slashes are dropped. */
@@ -369,6 +375,8 @@ eryx_error *eryx_sandbox_new(eryx_runtime *rt, const eryx_sandbox_options *opts,
   if (!cerr && opts && opts->vfs)
     sb->vfs = eryx__vfs_ref(opts->vfs);
   if (!cerr)
+    cerr = eryx__net_policy_from_options(opts, &sb->net_policy);
+  if (!cerr)
     cerr = eryx__callbacks_init(&sb->callbacks, opts);
   if (cerr) {
     eryx_sandbox_free(sb);
@@ -390,6 +398,7 @@ void eryx_sandbox_free(eryx_sandbox *sb) {
     return;
   drop_instance(sb);
   eryx__callbacks_free(&sb->callbacks);
+  eryx__net_policy_free(sb->net_policy);
   eryx_vfs_free(sb->vfs);
   free(sb->vfs_mount);
   free(sb->result_variable);
@@ -576,7 +585,14 @@ eryx_error *eryx__sandbox_run(eryx_sandbox *sb, const char *code, size_t code_le
   sb->data->output_truncated = false;
   uint64_t start = eryx__now_ns();
   eryx__callbacks_begin(&sb->callbacks);
+  /* Connections belong to this execution: all are closed when it ends. */
+  if (sb->net_policy && !(sb->net_table = eryx__net_table_new())) {
+    eryx_result_free(r);
+    return eryx__error_new(ERYX_ERR_RESOURCES, "out of memory");
+  }
   wasmtime_error_t *werr = guarded_call(sb, &sb->execute_fn, args, 2, &ret, sb->max_fuel);
+  eryx__net_table_free(sb->net_table, &r->net);
+  sb->net_table = NULL;
   uint64_t left = fuel_left(sb);
   r->fuel_consumed = sb->max_fuel ? sb->max_fuel - left : 0;
   eryx__callbacks_end(&sb->callbacks); /* cancels calls still in flight */

@@ -29,7 +29,7 @@ pub struct Schema {
     validator: Validator,
 }
 
-fn write_msg(buf: *mut c_char, cap: usize, msg: &str) {
+pub(crate) fn write_msg(buf: *mut c_char, cap: usize, msg: &str) {
     if buf.is_null() || cap == 0 {
         return;
     }
