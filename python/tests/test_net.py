@@ -259,7 +259,7 @@ s.shutdown(socket.SHUT_WR)
 rest = s.recv(10)
 peer = s.getpeername()
 s.close()
-result = [got == b"ping" * 1000, rest, peer[0], peer[1]]
+result = [got == b"ping" * 1000, rest.decode(), peer[0], peer[1]]
 ''', network=_local())
     assert r.result == [True, "", "127.0.0.1", port] or r.result[:2] == [True, ""]
     assert r.net_connections == 1
@@ -395,15 +395,23 @@ def test_blocked_pattern_beats_allow(echo_server):
 @needs_net
 def test_wildcards_and_ports(echo_server):
     port, before = _port(echo_server), echo_server.accepted
-    assert _connect(["localhost"], port,
-                    eryx.NetConfig(allowed_hosts=["*"]).allow_localhost()) == ["ok"]
-    assert _connect(["localhost"], port,
-                    eryx.NetConfig(allowed_hosts=[f"localhost:{port}"]).allow_localhost()) \
+    # A literal IP pattern allows that (loopback) address, on its port only.
+    assert _connect(["127.0.0.1"], port, eryx.NetConfig(allowed_hosts=[f"127.0.0.1:{port}"])) \
         == ["ok"]
-    out = _connect(["localhost"], port,
-                   eryx.NetConfig(allowed_hosts=["*.example.com", "localhost:1"])
-                   .allow_localhost())
+    out = _connect(["127.0.0.1"], port, eryx.NetConfig(allowed_hosts=["127.0.0.1:1"]))
     assert out[0].startswith("PermissionError"), out
+    # A wildcard allow that does not match; a wildcard block that does.
+    out = _connect(["localhost", "127.0.0.1"], port,
+                   eryx.NetConfig(allowed_hosts=["*.example.com"]))
+    assert all(o.startswith("PermissionError") for o in out), out
+    out = _connect(["localhost"], port, _local().block_host("*"))
+    assert out[0].startswith("PermissionError"), out
+    with pytest.raises(eryx.InvalidArgumentError, match="local"):
+        eryx.Sandbox(network=eryx.NetConfig(blocked_hosts=["local*x"]))
+    # allow_localhost lets localhost through, whatever the allow list says.
+    assert _connect(["localhost"], port,
+                    eryx.NetConfig(allowed_hosts=["*.example.com"]).allow_localhost()) \
+        == ["ok"]
     assert echo_server.accepted == before + 2
 
 
