@@ -12,7 +12,7 @@ ASAN_ENV := ASAN_OPTIONS=handle_segv=0:allow_user_segv_handler=1:detect_leaks=1 
 PYENV ?= $(BUILD)/pyenv
 
 .PHONY: all build run test test-asan test-python test-python-versions python-install bench \
-        bench-compare clean
+        bench-compare bench-net clean
 
 all: build
 
@@ -83,6 +83,10 @@ bench: build
 
 bench-compare: python-install
 	$(PYENV)/bin/python bench/compare.py
+
+# Networking through the host against native CPython (bench/bench_net.py).
+bench-net: python-install
+	$(PYENV)/bin/python bench/bench_net.py
 
 clean:
 	rm -rf $(BUILD) $(ASAN_BUILD)

@@ -45,6 +45,9 @@ import wit_world
 from wit_world import Outcome, SnapshotResult
 from wit_world.imports import host
 
+from . import netinstall
+netinstall.install()  # the host-mediated _socket/_ssl under socket.py, ssl.py
+
 from . import loop, snapshot, vfs
 from .runner import STATUS_INTERNAL, STATUS_LIMIT, Runner
 from .text import clean, u32
@@ -84,6 +87,7 @@ class WitWorld(wit_world.WitWorld):
             if _fresh_instance:
                 _fresh_instance = False
                 _first_execution_in_instance()
+            netinstall.new_execution()
             if options.vfs_mount:
                 vfs.install(options.vfs_mount, host.fs)
             r = _runner.run(code, options.result_variable, options.stream_output,

@@ -14,6 +14,7 @@ from .errors import (CancelledError, EryxError, ExecutionError, InitializationEr
                      InvalidArgumentError, ResourceLimitError, SnapshotError, TimeoutError,
                      VfsError)
 from .limits import ResourceLimits
+from .net import NetConfig
 from .result import ExecuteResult, TraceEvent
 from .sandbox import Execution, Sandbox, Session
 from .vfs import VfsStorage
@@ -22,7 +23,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "Callback", "CallbackRegistry", "CancelledError", "EryxError", "ExecuteResult",
-    "Execution", "ExecutionError", "InitializationError", "InvalidArgumentError",
+    "Execution", "ExecutionError", "InitializationError", "InvalidArgumentError", "NetConfig",
     "ResourceLimitError", "ResourceLimits", "Sandbox", "Session", "SnapshotError",
     "TimeoutError", "TraceEvent", "VfsError", "VfsStorage",
 ]

@@ -29,6 +29,9 @@ class ExecuteResult:
     fuel_consumed: int = 0
     output_truncated: bool = False
     exit_code: Optional[int] = None
+    net_bytes_sent: int = 0
+    net_bytes_received: int = 0
+    net_connections: int = 0
     _parsed: Any = field(default=None, repr=False, compare=False)
 
     @property

@@ -19,6 +19,7 @@ from .callbacks import Dispatcher, normalize
 from .errors import (CancelledError, ExecutionError, ResourceLimitError, TimeoutError,
                      from_native)
 from .limits import _U64_MAX, ResourceLimits
+from .net import NetConfig
 from .result import (STATUS_CANCELLED, STATUS_LIMIT, STATUS_OK, ExecuteResult,
                      trace_adapter)
 from .vfs import VfsStorage
@@ -47,8 +48,9 @@ def _load_runtime():
 
 def _result_from(t) -> ExecuteResult:
     (status, out, err, rjson, rerr, etype, emsg, tb, line, dur, calls, peak, fuel,
-     trunc, exit_code) = t
-    r = ExecuteResult(out, err, rjson, rerr, dur, calls, peak, fuel, trunc, exit_code)
+     trunc, exit_code, sent, received, conns) = t
+    r = ExecuteResult(out, err, rjson, rerr, dur, calls, peak, fuel, trunc, exit_code, sent,
+                      received, conns)
     if status == STATUS_OK:
         return r
     if status == STATUS_CANCELLED:
@@ -126,7 +128,7 @@ class _Base:
     _native: Any
 
     def _setup(self, *, session, limits, callbacks, on_stdout, on_stderr, on_trace,
-               result_variable, vfs, vfs_mount_path, timeout_override=None):
+               result_variable, vfs, vfs_mount_path, network=None, timeout_override=None):
         _load_runtime()
         if limits is None:
             limits = ResourceLimits()
@@ -140,6 +142,8 @@ class _Base:
                          ("on_trace", on_trace)):
             if fn is not None and not callable(fn):
                 raise TypeError(f"{name} must be callable")
+        if network is not None and not isinstance(network, NetConfig):
+            raise TypeError("network must be an eryx.NetConfig or None")
         if vfs is not None and not isinstance(vfs, VfsStorage):
             raise TypeError("vfs must be an eryx.VfsStorage")
         if vfs_mount_path is not None and vfs is None:
@@ -158,7 +162,8 @@ class _Base:
                 on_trace=trace_adapter(on_trace) if on_trace else None,
                 result_variable=result_variable,
                 vfs=vfs._native if vfs is not None else None,
-                vfs_mount_path=vfs_mount_path)
+                vfs_mount_path=vfs_mount_path,
+                network=network._native() if network is not None else None)
         except _eryx.Error as exc:
             raise from_native(exc) from None
 
@@ -200,7 +205,8 @@ class Sandbox(_Base):
     "schema"?}), on_stdout / on_stderr (called with text as it is printed),
     on_trace (called with TraceEvents of the user's code), result_variable
     (the variable returned as `result`; default "result"), vfs /
-    vfs_mount_path (file storage mounted at /data by default).
+    vfs_mount_path (file storage mounted at /data by default), network (a
+    NetConfig: networking is off without one).
     """
 
     def __init__(self, *, resource_limits: Optional[ResourceLimits] = None,
@@ -211,13 +217,10 @@ class Sandbox(_Base):
                  on_trace: Optional[Callable[[Any], Any]] = None,
                  vfs: Optional[VfsStorage] = None,
                  vfs_mount_path: Optional[str] = None) -> None:
-        if network is not None:
-            raise NotImplementedError("networking is not available in this version of Eryx; "
-                                      "pass network=None")
         self._setup(session=False, limits=resource_limits, callbacks=callbacks,
                     on_stdout=on_stdout, on_stderr=on_stderr, on_trace=on_trace,
                     result_variable=result_variable, vfs=vfs,
-                    vfs_mount_path=vfs_mount_path)
+                    vfs_mount_path=vfs_mount_path, network=network)
 
 
 class Session(_Base):
@@ -239,14 +242,16 @@ class Session(_Base):
                  vfs: Optional[VfsStorage] = None,
                  vfs_mount_path: Optional[str] = None,
                  resource_limits: Optional[ResourceLimits] = None,
-                 on_trace: Optional[Callable[[Any], Any]] = None) -> None:
+                 on_trace: Optional[Callable[[Any], Any]] = None,
+                 network: Optional[NetConfig] = None) -> None:
         if resource_limits is None:
             resource_limits = ResourceLimits(execution_timeout_ms=None)
         self._vfs_mount_path = (vfs_mount_path or "/data") if vfs is not None else None
         self._setup(session=True, limits=resource_limits, callbacks=callbacks,
                     on_stdout=on_stdout, on_stderr=on_stderr, on_trace=on_trace,
                     result_variable=result_variable, vfs=vfs,
-                    vfs_mount_path=vfs_mount_path, timeout_override=execution_timeout_ms)
+                    vfs_mount_path=vfs_mount_path, network=network,
+                    timeout_override=execution_timeout_ms)
 
     @property
     def execution_timeout_ms(self) -> Optional[int]:

@@ -123,28 +123,120 @@ static eryx_callback *read_callbacks(SandboxObject *self, PyObject *seq, size_t 
   return cbs;
 }
 
+/* The network policy: NetConfig._native()'s tuple (allowed, blocked,
+ * allow_all, allow_localhost, max_connections, connect_timeout_ms,
+ * io_timeout_ms, root_certs) into eryx_net_options. The arrays and the
+ * strings they point to live in `keep` until the sandbox has copied them. */
+struct net_keep {
+  PyObject *fast[3]; /* allowed, blocked, root_certs */
+  void *arrays[3];
+#if ERYX_SANDBOX_OPTIONS_VERSION >= 3
+  eryx_net_options opts;
+#endif
+};
+
+static void free_network(struct net_keep *k) {
+  for (int i = 0; i < 3; i++) {
+    PyMem_Free(k->arrays[i]);
+    Py_XDECREF(k->fast[i]);
+  }
+}
+
+#if ERYX_SANDBOX_OPTIONS_VERSION >= 3
+static eryx_str *str_array(PyObject *seq, PyObject **fast, size_t *n, int binary) {
+  *fast = PySequence_Fast(seq, "expected a list");
+  if (!*fast)
+    return NULL;
+  Py_ssize_t count = PySequence_Fast_GET_SIZE(*fast);
+  eryx_str *a = PyMem_Calloc(count ? (size_t)count : 1, sizeof *a);
+  if (!a) {
+    PyErr_NoMemory();
+    return NULL;
+  }
+  for (Py_ssize_t i = 0; i < count; i++) {
+    PyObject *item = PySequence_Fast_GET_ITEM(*fast, i);
+    const char *data;
+    Py_ssize_t len;
+    if (binary) {
+      char *b;
+      if (PyBytes_AsStringAndSize(item, &b, &len) < 0) {
+        PyMem_Free(a);
+        return NULL;
+      }
+      data = b;
+    } else if (!(data = PyUnicode_AsUTF8AndSize(item, &len))) {
+      PyMem_Free(a);
+      return NULL;
+    }
+    a[i].data = data;
+    a[i].len = (size_t)len;
+  }
+  *n = (size_t)count;
+  return a;
+}
+
+static int read_network(PyObject *t, eryx_sandbox_options *o, struct net_keep *k) {
+  PyObject *allowed, *blocked, *certs;
+  int all = 0, local = 0;
+  unsigned int max_conn = 0, connect_ms = 0, io_ms = 0;
+  if (!PyArg_ParseTuple(t, "OOppIIIO", &allowed, &blocked, &all, &local, &max_conn,
+                        &connect_ms, &io_ms, &certs))
+    return -1;
+  eryx_net_options n = ERYX_NET_OPTIONS_INIT;
+  eryx_str *a = str_array(allowed, &k->fast[0], &n.allowed_hosts_count, 0);
+  if (!(k->arrays[0] = a))
+    return -1;
+  eryx_str *b = str_array(blocked, &k->fast[1], &n.blocked_hosts_count, 0);
+  if (!(k->arrays[1] = b))
+    return -1;
+  eryx_str *c = str_array(certs, &k->fast[2], &n.root_certs_count, 1);
+  if (!(k->arrays[2] = c))
+    return -1;
+  n.allowed_hosts = a;
+  n.blocked_hosts = b;
+  n.root_certs = c;
+  n.allow_all_hosts = all;
+  n.allow_localhost = local;
+  n.max_connections = max_conn;
+  n.connect_timeout_ms = connect_ms;
+  n.io_timeout_ms = io_ms;
+  k->opts = n;
+  o->network = &k->opts;
+  return 0;
+}
+#else
+static int read_network(PyObject *t, eryx_sandbox_options *o, struct net_keep *k) {
+  (void)t, (void)o, (void)k;
+  PyErr_SetString(PyExc_NotImplementedError,
+                  "this build of liberyx has no networking (eryx_sandbox_options version < 3)");
+  return -1;
+}
+#endif
+
 static int init(SandboxObject *self, PyObject *args, PyObject *kw) {
   static char *kwlist[] = {"session", "timeout_ms", "max_memory_bytes", "max_fuel",
                            "max_output_bytes", "callbacks", "dispatch",
                            "max_callback_invocations", "callback_timeout_ms",
                            "on_stdout", "on_stderr", "on_trace", "result_variable",
                            "vfs", "vfs_mount_path", "echo", "max_callback_args_bytes",
-                           "max_callback_args_in_flight_bytes", "max_result_bytes", NULL};
+                           "max_callback_args_in_flight_bytes", "max_result_bytes",
+                           "network", NULL};
   int session = 0, echo = 0;
   unsigned long long timeout = 0, memory = 0, fuel = 0, output = 0, cb_timeout = 0;
   unsigned long long args_max = 0, args_in_flight = 0, result_max = 0;
   unsigned int max_calls = 0;
   PyObject *callbacks = Py_None, *dispatch = Py_None, *out = Py_None, *err_ = Py_None,
-           *trace = Py_None, *result_var = Py_None, *vfs = Py_None, *mount = Py_None;
+           *trace = Py_None, *result_var = Py_None, *vfs = Py_None, *mount = Py_None,
+           *network = Py_None;
   if (self->sb || self->ss) {
     PyErr_SetString(PyExc_RuntimeError, "already initialized");
     return -1;
   }
-  if (!PyArg_ParseTupleAndKeywords(args, kw, "|$pKKKKOOIKOOOOOOpKKK", kwlist, &session,
+  if (!PyArg_ParseTupleAndKeywords(args, kw, "|$pKKKKOOIKOOOOOOpKKKO", kwlist, &session,
                                    &timeout, &memory, &fuel, &output, &callbacks,
                                    &dispatch, &max_calls, &cb_timeout, &out, &err_,
                                    &trace, &result_var, &vfs, &mount, &echo, &args_max,
-                                   &args_in_flight, &result_max))
+                                   &args_in_flight, &result_max, &network))
     return -1;
   eryx_runtime *rt = ext_runtime();
   if (!rt)
@@ -211,12 +303,19 @@ static int init(SandboxObject *self, PyObject *args, PyObject *kw) {
       return -1;
     o.callbacks = cbs;
   }
+  struct net_keep net = {0};
+  if (network != Py_None && read_network(network, &o, &net) < 0) {
+    PyMem_Free(cbs);
+    Py_XDECREF(keep);
+    return -1;
+  }
   eryx_error *err;
   Py_BEGIN_ALLOW_THREADS
   err = session ? eryx_session_new(rt, &o, &self->ss) : eryx_sandbox_new(rt, &o, &self->sb);
   Py_END_ALLOW_THREADS
   PyMem_Free(cbs);
   Py_XDECREF(keep);
+  free_network(&net);
   if (err) {
     ext_raise(err);
     return -1;
@@ -299,10 +398,17 @@ static PyObject *text_or_none(const char *s, size_t n) {
   return s ? text(s, n) : Py_NewRef(Py_None);
 }
 
+#if ERYX_SANDBOX_OPTIONS_VERSION >= 3
+#define NET_STAT(what) ((unsigned long long)eryx_result_net_##what(r))
+#else
+#define NET_STAT(what) 0ULL
+#endif
+
 /* execute(code) -> (status, stdout, stderr, result_json, result_error,
  *   error_type, error_message, traceback, error_line, duration_ms,
  *   callback_invocations, peak_memory_bytes, fuel_consumed, truncated,
- *   exit_code (None unless sys.exit)) */
+ *   exit_code (None unless sys.exit), net_bytes_sent, net_bytes_received,
+ *   net_connections) */
 static PyObject *execute(SandboxObject *self, PyObject *args) {
   const char *code;
   Py_ssize_t n;
@@ -336,14 +442,15 @@ static PyObject *execute(SandboxObject *self, PyObject *args) {
                       eryx_result_traceback(r, &l[6])};
   int exit_code = eryx_result_exit_code(r);
   PyObject *out = Py_BuildValue(
-      "(iNNNNNNNIdIKKON)", (int)eryx_result_status(r), text(s[0], l[0]), text(s[1], l[1]),
+      "(iNNNNNNNIdIKKONKKI)", (int)eryx_result_status(r), text(s[0], l[0]), text(s[1], l[1]),
       text_or_none(s[2], l[2]), text_or_none(s[3], l[3]), text(s[4], l[4]), text(s[5], l[5]),
       text(s[6], l[6]), eryx_result_error_line(r), eryx_result_duration_ms(r),
       eryx_result_callback_invocations(r),
       (unsigned long long)eryx_result_peak_memory_bytes(r),
       (unsigned long long)eryx_result_fuel_consumed(r),
       eryx_result_output_truncated(r) ? Py_True : Py_False,
-      exit_code >= 0 ? PyLong_FromLong(exit_code) : Py_NewRef(Py_None));
+      exit_code >= 0 ? PyLong_FromLong(exit_code) : Py_NewRef(Py_None), NET_STAT(bytes_sent),
+      NET_STAT(bytes_received), (unsigned int)NET_STAT(connections));
   eryx_result_free(r);
   return out;
 }

@@ -104,7 +104,7 @@ def test_resource_limits_defaults_unlimited_and_validation():
         eryx.Sandbox(resource_limits=eryx.ResourceLimits(execution_timeout_ms=-1))
     with pytest.raises(TypeError):
         eryx.Sandbox(resource_limits={"execution_timeout_ms": 5})
-    with pytest.raises(NotImplementedError):
+    with pytest.raises(TypeError):
         eryx.Sandbox(network=object())
     with pytest.raises(TypeError):
         eryx.Sandbox().execute(b"print(1)")
