@@ -7,7 +7,8 @@
  *   eryx repl            an interactive session (cli/repl.c)
  *
  * Options: --json (print the whole result as one JSON object instead of
- * forwarding output; see json_out.h), --timeout MS, --result-var NAME.
+ * forwarding output; see json_out.h), --timeout MS, --result-var NAME,
+ * --net and --allow-host PATTERN (the network policy, eryx_net_options).
  *
  * Exit status: 0 the code ran, 1 Python raised (or did not compile),
  * 2 usage error, 3 a limit ended it (timeout, memory: an uncaught
@@ -37,8 +38,21 @@ static const char usage[] =
     "  --timeout MS       execution time limit in milliseconds, 1 to 4294967295\n"
     "                     (default 30000)\n"
     "  --result-var NAME  variable returned as JSON (default: result)\n"
+    "  --net              allow networking to public hosts (off by default)\n"
+    "  --allow-host PAT   allow hosts matching PAT (repeatable; implies --net):\n"
+    "                     a name, an IP, *.example.com, api.*.internal, :port;\n"
+    "                     localhost or a loopback IP also allows loopback\n"
     "exit status: 0 ok, 1 Python error, 2 usage, 3 limit reached, 4 Eryx failure;\n"
     "             sys.exit(n): n\n";
+
+/* "localhost", "127.0.0.1", "[::1]" (with or without :port): a pattern
+ * that names loopback, which the policy also needs allow_localhost for. */
+static int is_loopback_pattern(const char *p) {
+  size_t n = strcspn(p, ":");
+  if (p[0] == '[')
+    return !strncmp(p, "[::1]", 5);
+  return (n == 9 && !strncmp(p, "localhost", 9)) || !strncmp(p, "127.", 4);
+}
 
 static int usage_error(const char *msg) {
   fprintf(stderr, "eryx: %s\n%s", msg, usage);
@@ -70,8 +84,10 @@ static char *read_all(FILE *f, size_t *len) {
 
 int main(int argc, char **argv) {
   const char *file = NULL, *code_arg = NULL, *result_var = NULL;
-  int json = 0;
+  int json = 0, net = 0, allow_localhost = 0;
   uint64_t timeout_ms = 0;
+  eryx_str allowed[64];
+  size_t allowed_count = 0;
   if (argc > 1 && !strcmp(argv[1], "repl"))
     return repl_main(argc - 1, argv + 1);
   for (int i = 1; i < argc; i++) {
@@ -81,6 +97,17 @@ int main(int argc, char **argv) {
       return 0;
     } else if (!strcmp(a, "--json")) {
       json = 1;
+    } else if (!strcmp(a, "--net")) {
+      net = 1;
+    } else if (!strcmp(a, "--allow-host")) {
+      if (i + 1 >= argc)
+        return usage_error("--allow-host needs a PATTERN");
+      if (allowed_count == sizeof allowed / sizeof allowed[0])
+        return usage_error("at most 64 --allow-host patterns");
+      const char *v = argv[++i];
+      allowed[allowed_count++] = (eryx_str){v, strlen(v)};
+      net = 1;
+      allow_localhost = allow_localhost || is_loopback_pattern(v);
     } else if (!strcmp(a, "--timeout") || !strcmp(a, "--result-var") ||
                !strcmp(a, "-c")) {
       if (i + 1 >= argc)
@@ -138,6 +165,13 @@ int main(int argc, char **argv) {
   if (!err) {
     eryx_sandbox_options opts = ERYX_SANDBOX_OPTIONS_INIT;
     opts.timeout_ms = timeout_ms;
+    eryx_net_options net_opts = ERYX_NET_OPTIONS_INIT;
+    if (net) {
+      net_opts.allowed_hosts = allowed;
+      net_opts.allowed_hosts_count = allowed_count;
+      net_opts.allow_localhost = allow_localhost;
+      opts.network = &net_opts;
+    }
     if (result_var) {
       opts.result_variable = result_var;
       opts.result_variable_len = strlen(result_var);

@@ -192,5 +192,27 @@ wait "$repl_pid"; rc=$?
 check "repl: Ctrl-C cancels the input, the REPL goes on" \
   $([ "$rc" -eq 0 ] && [ "$(cat "$tmp/o")" = "alive" ] && grep -q KeyboardInterrupt "$tmp/e"; echo $?)
 
+# Networking: off by default; --net is public hosts only; --allow-host
+# opens a loopback server the test starts itself.
+port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+mkdir -p "$tmp/www" && echo hello-from-host >"$tmp/www/index.html"
+python3 -m http.server --bind 127.0.0.1 --directory "$tmp/www" "$port" >/dev/null 2>&1 &
+server_pid=$!
+for _ in $(seq 50); do python3 -c "import socket; socket.create_connection(('127.0.0.1', $port), 1)" 2>/dev/null && break; sleep 0.1; done
+get="import urllib.request; print(urllib.request.urlopen('http://127.0.0.1:$port/index.html').read().decode().strip())"
+"$eryx" -c "$get" >"$tmp/o" 2>"$tmp/e"; rc=$?
+check "networking is off without --net" $([ "$rc" -eq 1 ] && grep -qi "networking is off" "$tmp/e"; echo $?)
+"$eryx" --net -c "$get" >"$tmp/o" 2>"$tmp/e"; rc=$?
+check "--net refuses loopback" $([ "$rc" -eq 1 ] && grep -q "loopback" "$tmp/e"; echo $?)
+"$eryx" --allow-host "127.0.0.1:$port" -c "$get" >"$tmp/o" 2>"$tmp/e"; rc=$?
+check "--allow-host 127.0.0.1:PORT reaches the server" \
+  $([ "$rc" -eq 0 ] && [ "$(cat "$tmp/o")" = "hello-from-host" ]; echo $?)
+"$eryx" --allow-host "example.com" -c "$get" >"$tmp/o" 2>"$tmp/e"; rc=$?
+check "--allow-host of another host refuses this one" \
+  $([ "$rc" -eq 1 ] && grep -q "not in allowed_hosts\|loopback" "$tmp/e"; echo $?)
+"$eryx" --allow-host >/dev/null 2>&1; rc=$?
+check "--allow-host without a pattern exits 2" $([ "$rc" -eq 2 ]; echo $?)
+kill "$server_pid" 2>/dev/null; wait "$server_pid" 2>/dev/null
+
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ]
