@@ -25,8 +25,38 @@ fn parse_certs(data: &[u8]) -> Result<Vec<X509>, String> {
     }
 }
 
+/// Connectors already built, by the digest of their extra roots: a
+/// connector's trust store pays for reading the system's roots on its first
+/// verification (~30 ms measured by bench/bench_net.py), so sandboxes with
+/// the same roots share one instead of paying it each. Bounded: past
+/// CACHE_MAX distinct root sets the oldest entry goes.
+const CACHE_MAX: usize = 16;
+static CACHE: std::sync::Mutex<Vec<([u8; 32], SslConnector)>> = std::sync::Mutex::new(Vec::new());
+
 impl Client {
     pub fn new(extra_roots: &[&[u8]]) -> Result<Client, String> {
+        let mut h = openssl::sha::Sha256::new();
+        for r in extra_roots {
+            h.update(&(r.len() as u64).to_le_bytes());
+            h.update(r);
+        }
+        let key = h.finish();
+        if let Ok(cache) = CACHE.lock() {
+            if let Some((_, c)) = cache.iter().find(|(k, _)| *k == key) {
+                return Ok(Client { connector: c.clone() });
+            }
+        }
+        let client = Self::build(extra_roots)?;
+        if let Ok(mut cache) = CACHE.lock() {
+            if cache.len() >= CACHE_MAX {
+                cache.remove(0);
+            }
+            cache.push((key, client.connector.clone()));
+        }
+        Ok(client)
+    }
+
+    fn build(extra_roots: &[&[u8]]) -> Result<Client, String> {
         let mut b = SslConnector::builder(SslMethod::tls_client())
             .map_err(|e| format!("OpenSSL: {e}"))?;
         b.set_min_proto_version(Some(SslVersion::TLS1_2))
