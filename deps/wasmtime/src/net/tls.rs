@@ -25,10 +25,9 @@ fn parse_certs(data: &[u8]) -> Result<Vec<X509>, String> {
     }
 }
 
-/// Connectors already built, by the digest of their extra roots: a
-/// connector's trust store pays for reading the system's roots on its first
-/// verification (~30 ms measured by bench/bench_net.py), so sandboxes with
-/// the same roots share one instead of paying it each. Bounded: past
+/// Connectors already built, by the digest of their extra roots: sandboxes
+/// with the same roots (most often none) share one SSL_CTX and its trust
+/// store instead of each building and filling its own. Bounded: past
 /// CACHE_MAX distinct root sets the oldest entry goes.
 const CACHE_MAX: usize = 16;
 static CACHE: std::sync::Mutex<Vec<([u8; 32], SslConnector)>> = std::sync::Mutex::new(Vec::new());
