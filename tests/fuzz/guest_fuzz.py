@@ -10,7 +10,7 @@
 import random
 
 from componentize_py_types import Err
-from wit_world.imports import host
+from wit_world.imports import host, net
 
 rng = random.Random(SEED)
 counts = {}
@@ -53,8 +53,30 @@ def count(name, outcome):
     counts[name + ":" + outcome] = counts.get(name + ":" + outcome, 0) + 1
 
 
+def net_call():
+    op = rng.randrange(7)
+    handle = rng.choice([0, 1, 2, 3, 2**32 - 1, rng.randrange(2**32)])
+    timeout = rng.choice([None, 0, 1, 50])
+    if op == 0:
+        return net.connect(rng.choice(["127.0.0.1", "localhost", "10.0.0.1", "[::1]",
+                                       "2130706433", "example.invalid", junk_text()]),
+                           rng.choice([0, 1, 9, 80, 65535]), timeout)
+    if op == 1:
+        return net.start_tls(handle, junk_text(), [junk_text()[:300]], timeout)
+    if op == 2:
+        return net.send(handle, junk_text().encode("utf-8", "replace")[:70000], timeout)
+    if op == 3:
+        return net.recv(handle, rng.choice([0, 1, 2**20, 2**32 - 1]), timeout)
+    if op == 4:
+        return net.shutdown(handle, rng.randrange(256))
+    if op == 5:
+        return net.close(handle)
+    return net.wait([(rng.randrange(2**32), rng.randrange(256))
+                     for _ in range(rng.randrange(5))], rng.choice([0, 1000, 1_000_000]))
+
+
 def one():
-    op = rng.randrange(8)
+    op = rng.randrange(9)
     try:
         if op == 0:
             host.emit_output(rare([0, 3, 255], [1, 2]), junk_text())
@@ -79,13 +101,16 @@ def one():
         elif op == 6:
             host.callback_wait(rng.choice([0, 1000, 1_000_000]))  # None: until the deadline
             count("callback-wait", "ok")
+        elif op == 8:
+            net_call()
+            count("net", "ok")
         else:
             reply = host.fs(rng.randrange(256), junk_text(), junk_text(), junk_u64(),
                             junk_u64(), junk_text())
             count("fs", "code%d" % min(reply.code, 1))
     except Err:
         count(["emit-output", "emit-trace", "sleep", "list-callbacks", "callback-start",
-               "callback-cancel", "callback-wait", "fs"][op], "refused")
+               "callback-cancel", "callback-wait", "fs", "net"][op], "refused")
 
 
 for _ in range(ROUNDS):
