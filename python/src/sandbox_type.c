@@ -130,9 +130,7 @@ static eryx_callback *read_callbacks(SandboxObject *self, PyObject *seq, size_t 
 struct net_keep {
   PyObject *fast[3]; /* allowed, blocked, root_certs */
   void *arrays[3];
-#if ERYX_SANDBOX_OPTIONS_VERSION >= 3
   eryx_net_options opts;
-#endif
 };
 
 static void free_network(struct net_keep *k) {
@@ -142,7 +140,6 @@ static void free_network(struct net_keep *k) {
   }
 }
 
-#if ERYX_SANDBOX_OPTIONS_VERSION >= 3
 static eryx_str *str_array(PyObject *seq, PyObject **fast, size_t *n, int binary) {
   *fast = PySequence_Fast(seq, "expected a list");
   if (!*fast)
@@ -204,14 +201,6 @@ static int read_network(PyObject *t, eryx_sandbox_options *o, struct net_keep *k
   o->network = &k->opts;
   return 0;
 }
-#else
-static int read_network(PyObject *t, eryx_sandbox_options *o, struct net_keep *k) {
-  (void)t, (void)o, (void)k;
-  PyErr_SetString(PyExc_NotImplementedError,
-                  "this build of liberyx has no networking (eryx_sandbox_options version < 3)");
-  return -1;
-}
-#endif
 
 static int init(SandboxObject *self, PyObject *args, PyObject *kw) {
   static char *kwlist[] = {"session", "timeout_ms", "max_memory_bytes", "max_fuel",
@@ -398,11 +387,7 @@ static PyObject *text_or_none(const char *s, size_t n) {
   return s ? text(s, n) : Py_NewRef(Py_None);
 }
 
-#if ERYX_SANDBOX_OPTIONS_VERSION >= 3
 #define NET_STAT(what) ((unsigned long long)eryx_result_net_##what(r))
-#else
-#define NET_STAT(what) 0ULL
-#endif
 
 /* execute(code) -> (status, stdout, stderr, result_json, result_error,
  *   error_type, error_message, traceback, error_line, duration_ms,
