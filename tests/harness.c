@@ -1,6 +1,7 @@
 /* harness.c — see harness.h. */
 #include "harness.h"
 
+#include <time.h>
 #include <unistd.h>
 
 #include <stdarg.h>
@@ -124,4 +125,15 @@ uint64_t rss_bytes(void) {
     fclose(f);
   }
   return (uint64_t)resident * (uint64_t)sysconf(_SC_PAGESIZE);
+}
+
+double now_ms(void) {
+  struct timespec t;
+  clock_gettime(CLOCK_MONOTONIC, &t);
+  return (double)t.tv_sec * 1e3 + (double)t.tv_nsec / 1e6;
+}
+
+void sleep_ms(int ms) {
+  struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
+  nanosleep(&ts, NULL);
 }

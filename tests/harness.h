@@ -73,5 +73,8 @@ int run_tests(const test_case *tests, size_t n);
 
 /* Resident set size of this process now, in bytes (/proc/self/statm). */
 uint64_t rss_bytes(void);
+/* The monotonic clock in milliseconds, and a sleep of `ms`. */
+double now_ms(void);
+void sleep_ms(int ms);
 
 #endif
