@@ -1,6 +1,7 @@
 /* harness.c — see harness.h. */
 #include "harness.h"
 
+#include <stdlib.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -136,4 +137,24 @@ double now_ms(void) {
 void sleep_ms(int ms) {
   struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
   nanosleep(&ts, NULL);
+}
+
+uint64_t peak_rss_bytes(void) {
+  FILE *f = fopen("/proc/self/status", "r");
+  char line[256];
+  uint64_t kib = 0;
+  while (f && fgets(line, sizeof line, f))
+    if (!strncmp(line, "VmHWM:", 6))
+      kib = strtoull(line + 6, NULL, 10);
+  if (f)
+    fclose(f);
+  return kib << 10;
+}
+
+void reset_peak_rss(void) { /* "5" restarts VmHWM at the current RSS */
+  FILE *f = fopen("/proc/self/clear_refs", "w");
+  if (f) {
+    fputs("5", f);
+    fclose(f);
+  }
 }

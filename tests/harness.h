@@ -73,6 +73,9 @@ int run_tests(const test_case *tests, size_t n);
 
 /* Resident set size of this process now, in bytes (/proc/self/statm). */
 uint64_t rss_bytes(void);
+/* Its peak (VmHWM) since the last reset_peak_rss(), in bytes. */
+uint64_t peak_rss_bytes(void);
+void reset_peak_rss(void);
 /* The monotonic clock in milliseconds, and a sleep of `ms`. */
 double now_ms(void);
 void sleep_ms(int ms);

@@ -441,29 +441,8 @@ static void host_api(void) {
   eryx_vfs_free(v);
 }
 
-/* The process's resident memory now, and its peak since the last reset
- * (/proc/self/clear_refs "5" restarts VmHWM), in MiB. */
 static double rss_mib(void) { return (double)rss_bytes() / (1 << 20); }
-
-static double peak_rss_mib(void) {
-  FILE *f = fopen("/proc/self/status", "r");
-  char line[256];
-  double kib = 0;
-  while (f && fgets(line, sizeof line, f))
-    if (!strncmp(line, "VmHWM:", 6))
-      kib = atof(line + 6);
-  if (f)
-    fclose(f);
-  return kib / 1024;
-}
-
-static void reset_peak_rss(void) {
-  FILE *f = fopen("/proc/self/clear_refs", "w");
-  if (f) {
-    fputs("5", f);
-    fclose(f);
-  }
-}
+static double peak_rss_mib(void) { return (double)peak_rss_bytes() / (1 << 20); }
 
 /* 80 files each grown to 60 MiB and truncated back, one at a time, within
  * a 64 MiB quota: half through open(), half through the raw `fs` import.
