@@ -20,6 +20,16 @@
 //! the next pipelined head. Anything it cannot frame for certain switches
 //! the connection to pass-through for good: then placeholders go out
 //! unchanged and values never.
+//!
+//! How a rewriting connection's `send` behaves (conn.rs): it returns how
+//! many of the guest's bytes were accepted, which may include a head still
+//! being collected (held until its end arrives, at most HEAD_CAP bytes; a
+//! write shutdown or TLS start sends what is held as it is; a close drops
+//! it). What a send turns out is written whole within the I/O timeout (a
+//! non-blocking send first waits for room, as a TLS send does); failing part
+//! way, the connection becomes unusable, since those bytes cannot be taken
+//! back. The statistics count the guest's bytes, not the values'. At TLS
+//! start a secret also needs its patterns to match the name TLS verifies.
 use std::ffi::c_char;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::Arc;
