@@ -23,6 +23,7 @@ SUITE(hostile)
 SUITE(blocking)
 SUITE(outcome)
 SUITE(net)
+SUITE(secrets)
 
 int restore_check_main(const char *path); /* test_sessions.c */
 
@@ -49,7 +50,8 @@ int main(int argc, char **argv) {
                 {sessions_tests, sessions_count},   {files_tests, files_count},
                 {pool_tests, pool_count},
                 {hostile_tests, hostile_count},   {blocking_tests, blocking_count},
-                {outcome_tests, outcome_count},   {net_tests, net_count}};
+                {outcome_tests, outcome_count},   {net_tests, net_count},
+                {secrets_tests, secrets_count}};
   /* Flatten into one list so the summary line covers everything; an
    * optional argument keeps only tests whose name contains it. */
   test_case all[256];
