@@ -393,6 +393,8 @@ void eryx__scrub_stream(const eryx_secrets *s, eryx_buf *carry, const char *t, s
                         eryx_buf *out);
 void eryx__scrub_stream_end(const eryx_secrets *s, eryx_buf *carry, bool cut_tail,
                             eryx_buf *out);
+/* The name of a secret whose value t[0..n) holds (NULL: none). */
+const char *eryx__secrets_held_in(const eryx_secrets *s, const char *t, size_t n);
 /* The sandbox's secrets (NULL: none). */
 const eryx_secrets *eryx__sandbox_secrets(struct eryx_sandbox *sb);
 

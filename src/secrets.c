@@ -382,3 +382,20 @@ void eryx__scrub_stream_end(const eryx_secrets *s, eryx_buf *carry, bool cut_tai
   scrub_into(s, out, carry->data ? carry->data : "", carry->len, false, cut_tail, &hits);
   eryx__buf_free(carry);
 }
+
+const char *eryx__secrets_held_in(const eryx_secrets *s, const char *t, size_t n) {
+  if (!s)
+    return NULL;
+  for (size_t i = 0; i < n; i++) {
+    if (!s->first[(uint8_t)t[i]])
+      continue;
+    for (size_t k = 0; k < s->count; k++) {
+      const secret_def *d = &s->defs[k];
+      if ((d->value_len <= n - i && !memcmp(t + i, d->value, d->value_len)) ||
+          (d->value_json && d->value_json_len <= n - i &&
+           !memcmp(t + i, d->value_json, d->value_json_len)))
+        return d->name;
+    }
+  }
+  return NULL;
+}
