@@ -318,7 +318,8 @@ typedef struct eryx_secret {
   /* An environment variable name: [A-Za-z_][A-Za-z0-9_]*, unique. */
   const char *name;
   size_t name_len;
-  /* The credential (non-empty, no NUL, CR or LF: it goes into a header). */
+  /* The credential: non-empty UTF-8 without control characters (CR, LF,
+   * NUL, ...; tab is fine): it goes into a header. */
   const char *value;
   size_t value_len;
   const eryx_str *allowed_hosts;

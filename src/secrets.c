@@ -104,11 +104,15 @@ static eryx_error *copy_secret(const eryx_secret *in, size_t index, secret_def *
   if (!in->value || in->value_len == 0)
     return eryx__error_new(ERYX_ERR_INVALID_ARGUMENT, "secret '%.*s': the value is empty",
                            (int)in->name_len, in->name);
-  if (!eryx__utf8_valid(in->value, in->value_len) || memchr(in->value, '\0', in->value_len) ||
-      memchr(in->value, '\r', in->value_len) || memchr(in->value, '\n', in->value_len))
+  bool control = false;
+  for (size_t k = 0; k < in->value_len && !control; k++) {
+    unsigned char c = (unsigned char)in->value[k];
+    control = (c < 0x20 && c != '\t') || c == 0x7f;
+  }
+  if (control || !eryx__utf8_valid(in->value, in->value_len))
     return eryx__error_new(ERYX_ERR_INVALID_ARGUMENT,
-                           "secret '%.*s': the value must be UTF-8 text without NUL, CR "
-                           "or LF (it goes into an HTTP header)",
+                           "secret '%.*s': the value must be UTF-8 text without control "
+                           "characters (CR, LF, NUL, ...: it goes into an HTTP header)",
                            (int)in->name_len, in->name);
   if (in->allowed_hosts_count && !in->allowed_hosts)
     return eryx__error_new(ERYX_ERR_INVALID_ARGUMENT,
