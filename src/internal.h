@@ -337,6 +337,51 @@ void eryx__net_policy_free(eryx_net_policy *p);
 eryx_net_table *eryx__net_table_new(void);
 void eryx__net_table_free(eryx_net_table *t, eryx_net_stats *stats);
 
+/* Secrets (deps/wasmtime/src/net/secrets.rs, issue 18): values the guest
+ * can have sent in HTTP/1.1 request header values to the hosts each secret
+ * allows, while it only ever holds a placeholder. A sandbox compiles its
+ * secrets once; each execution installs them into its table with that
+ * execution's placeholders. The substitution happens on the send path of a
+ * connection whose vetted target (the host name the guest connected to, and
+ * the port) matches the secret's patterns, before TLS; nothing else ever
+ * gets a value (no message, log or guest memory). */
+typedef struct eryx_net_secrets eryx_net_secrets;
+
+typedef struct eryx_net_secret_spec {
+  /* 1 to 256 bytes of UTF-8, no NUL or '='; unique among the secrets. */
+  eryx_str name;
+  /* 1 to 16 KiB; no control byte but HTAB (a CR or LF would end the
+   * header it is put in). */
+  eryx_str value;
+  /* Patterns with the syntax and matcher of eryx_net_options.allowed_hosts
+   * ("api.example.com", "*.example.com:443", "127.0.0.1:8080"). None: the
+   * secret goes nowhere. */
+  const eryx_str *allowed_hosts;
+  size_t allowed_hosts_count;
+} eryx_net_secret_spec;
+
+/* Compiles `count` specs (`specs` may be NULL when `count` is 0). Copies
+ * everything: the caller keeps, and may wipe, its buffers. NULL with the
+ * reason in `msg` (NUL-terminated, at most `cap` bytes; it names the
+ * secret, never its value) when a spec or pattern is bad. Thread-safe;
+ * the result is immutable and may be shared by threads. */
+eryx_net_secrets *eryx__net_secrets_new(const eryx_net_secret_spec *specs, size_t count,
+                                        char *msg, size_t cap);
+/* Frees (and wipes) them; NULL: nothing. Tables they were installed into
+ * keep their own reference, so this may come before those tables' _free. */
+void eryx__net_secrets_free(eryx_net_secrets *s);
+/* Installs `secrets` into `table` with this execution's placeholders:
+ * `placeholders[i]` (8 to 256 printable ASCII bytes without spaces, none
+ * part of another) stands for the i-th spec, and `count` must be the number
+ * of specs. The table takes its own reference to `secrets` and copies the
+ * placeholders (the caller keeps its buffers). Connections the guest opens
+ * afterwards use them, so call it before the guest runs. `secrets` NULL
+ * with `count` 0 removes them. 0 on success; -1 with the reason in `msg`
+ * (nothing changed). Not thread-safe with the execution using `table`. */
+int eryx__net_table_set_secrets(eryx_net_table *table, const eryx_net_secrets *secrets,
+                                const eryx_str *placeholders, size_t count, char *msg,
+                                size_t cap);
+
 typedef struct eryx_net_hooks {
   /* eryx__blocking_check: asked between slices of every wait. */
   eryx_blocking_check_fn check;

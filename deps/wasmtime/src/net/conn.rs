@@ -17,6 +17,7 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, Shutdown, SocketAddr, TcpStream, ToSo
 use std::os::fd::{AsRawFd, RawFd};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use openssl::ssl::{ErrorCode, SslStream};
@@ -25,6 +26,7 @@ use socket2::{Domain, Protocol, Socket, Type};
 use wasmtime::Error;
 
 use super::policy::{parse_host, Host};
+use super::secrets::{Installed, Rewriter, Scratch};
 use super::{err, CheckFn, NetError, Policy, TlsInfo};
 
 /// Most bytes one `recv` returns, whatever the guest asks for.
@@ -192,6 +194,29 @@ fn drive<T>(w: &Waiter, fd: RawFd, lim: &Limit, what: &str, mut op: impl FnMut()
     }
 }
 
+/// Writes all of `bytes`, within `lim` (retrying a TLS write with the same
+/// bytes, as OpenSSL wants).
+fn write_all(w: &Waiter, fd: RawFd, stream: &mut Stream, lim: &Limit, bytes: &[u8]) -> Res<()> {
+    let mut off = 0;
+    while off < bytes.len() {
+        let r = match stream {
+            Stream::Tcp(s) => drive(w, fd, lim, "send", || tcp_io(s.write(&bytes[off..]), libc::POLLOUT, "send"))?,
+            Stream::Tls(s, true) => {
+                let chunk = &bytes[off..bytes.len().min(off + (64 << 10))];
+                drive(w, fd, lim, "send", || ssl_io(s.ssl_write(chunk), false, "send"))?
+            }
+            Stream::Tls(_, false) => Err(invalid("the TLS handshake is not finished")),
+            Stream::Broken(why) => Err(err("closed", why.clone())),
+        };
+        match r {
+            Ok(0) => return Ok(Err(err("reset", "send: the connection took no bytes"))),
+            Ok(n) => off += n,
+            Err(e) => return Ok(Err(e)),
+        }
+    }
+    Ok(Ok(()))
+}
+
 enum Stream {
     Tcp(TcpStream),
     /// The bool: the handshake is done.
@@ -205,6 +230,10 @@ struct Conn {
     fd: RawFd,
     peer: SocketAddr,
     local: SocketAddr,
+    /// The port the guest connected to (the rewriter has the host).
+    port: u16,
+    /// Some when a secret may go to the target (secrets.rs).
+    rw: Option<Rewriter>,
 }
 
 /// What one execution's connections added up to (C reads it at the end).
@@ -221,6 +250,8 @@ pub struct Table {
     conns: HashMap<u32, Conn>,
     next: u32,
     pub stats: Stats,
+    /// This execution's secrets (eryx__net_table_set_secrets).
+    pub secrets: Option<Arc<Installed>>,
 }
 
 fn invalid(msg: impl Into<String>) -> NetError {
@@ -371,7 +402,8 @@ impl Table {
                     };
                     let fd = s.as_raw_fd();
                     let handle = self.new_handle();
-                    self.conns.insert(handle, Conn { stream: Stream::Tcp(s), fd, peer, local });
+                    let rw = self.secrets.as_ref().and_then(|set| Rewriter::for_target(set, &h, port));
+                    self.conns.insert(handle, Conn { stream: Stream::Tcp(s), fd, peer, local, port, rw });
                     self.stats.connections += 1;
                     return Ok(Ok(handle));
                 }
@@ -410,6 +442,22 @@ impl Table {
             Ok(c) => c,
             Err(e) => return Ok(Err(e)),
         };
+        // A new stream for the rewriter: it goes on only for the secrets
+        // also allowed at the name TLS verifies; what it held goes out in
+        // the clear first, as the guest sent it before TLS.
+        if let (Stream::Tcp(_), Some(rw), Ok(server)) = (&c.stream, c.rw.as_mut(), parse_host(name)) {
+            let mut held = Scratch(Vec::new());
+            if !rw.start_tls(&server, c.port, &mut held.0) {
+                c.rw = None;
+            }
+            if !held.0.is_empty() {
+                let lim = limit(None, p.io_timeout);
+                if let Err(e) = write_all(w, c.fd, &mut c.stream, &lim, &held.0)? {
+                    c.stream = Stream::Broken(format!("unusable: sending what preceded TLS failed: {}", e.message));
+                    return Ok(Err(e));
+                }
+            }
+        }
         match std::mem::replace(&mut c.stream, Stream::Broken(String::new())) {
             Stream::Tcp(tcp) => {
                 let ssl = match p.tls.ssl(name, alpn) {
@@ -483,6 +531,33 @@ impl Table {
         }
         let fd = c.fd;
         let mut lim = limit(t, p.io_timeout);
+        if let Some(rw) = c.rw.as_mut().filter(|r| r.active()) {
+            match &c.stream {
+                Stream::Tls(_, false) => return Ok(Err(invalid("the TLS handshake is not finished"))),
+                Stream::Broken(why) => return Ok(Err(err("closed", why.clone()))),
+                _ => {}
+            }
+            // What the rewriter turns out must go out whole (it cannot be
+            // taken back): a non-blocking send first checks that the socket
+            // has room, then finishes within the policy's I/O timeout, as a
+            // TLS send does. Failing part way, the connection is closed.
+            if lim.nonblocking && !w.wait_fd(fd, libc::POLLOUT, lim.until)? {
+                return Ok(Err(lim.expired("send")));
+            }
+            if lim.nonblocking {
+                lim = limit(None, p.io_timeout);
+            }
+            let mut out = Scratch(Vec::new());
+            let n = rw.feed(data, &mut out.0);
+            if !out.0.is_empty() {
+                if let Err(e) = write_all(w, fd, &mut c.stream, &lim, &out.0)? {
+                    c.stream = Stream::Broken(format!("unusable after a send that failed part way: {}", e.message));
+                    return Ok(Err(e));
+                }
+            }
+            self.stats.bytes_sent += n as u64;
+            return Ok(Ok(n as u32));
+        }
         let r = match &mut c.stream {
             Stream::Tcp(s) => drive(w, fd, &lim, "send", || tcp_io(s.write(data), libc::POLLOUT, "send"))?,
             Stream::Tls(s, true) => {
@@ -532,14 +607,31 @@ impl Table {
         }))
     }
 
-    pub fn shutdown(&mut self, h: u32, how: u8) -> Result<(), NetError> {
-        let c = self.get(h)?;
+    pub fn shutdown(&mut self, p: &Policy, w: &Waiter, h: u32, how: u8) -> Res<()> {
+        let c = match self.get(h) {
+            Ok(c) => c,
+            Err(e) => return Ok(Err(e)),
+        };
         let how = match how {
             1 => Shutdown::Read,
             2 => Shutdown::Write,
             3 => Shutdown::Both,
-            _ => return Err(invalid(format!("shutdown: how must be 1, 2 or 3, not {how}"))),
+            _ => return Ok(Err(invalid(format!("shutdown: how must be 1, 2 or 3, not {how}")))),
         };
+        // The end of what the guest sends: a head still being collected goes
+        // out as it is (there is no more of it).
+        if let Some(rw) = c.rw.as_mut().filter(|r| r.pending() > 0 && how != Shutdown::Read) {
+            let mut held = Scratch(Vec::new());
+            rw.pass(&mut held.0);
+            let lim = limit(None, p.io_timeout);
+            if let Err(e) = write_all(w, c.fd, &mut c.stream, &lim, &held.0)? {
+                return Ok(Err(e));
+            }
+        }
+        Ok(Self::shutdown_stream(c, how))
+    }
+
+    fn shutdown_stream(c: &mut Conn, how: Shutdown) -> Result<(), NetError> {
         let tcp = match &mut c.stream {
             Stream::Tcp(s) => s,
             Stream::Tls(s, done) => {

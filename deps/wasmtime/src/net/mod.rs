@@ -7,8 +7,9 @@
 //!
 //! The parts: policy.rs (patterns, host names, IP literals, which addresses
 //! are public), tls.rs (OpenSSL clients and what `tls-info` reports),
-//! conn.rs (one execution's connections and every wait). This file is the
-//! C ABI and the WIT functions.
+//! conn.rs (one execution's connections and every wait), secrets.rs (the
+//! substitution of secrets into HTTP/1.1 request headers on the send path,
+//! and its C ABI). This file is the C ABI and the WIT functions.
 //!
 //! How C and Rust meet (see src/net.c): C compiles a `Policy` per sandbox
 //! (`eryx__net_policy_new`) and makes a `Table` per execution
@@ -33,6 +34,7 @@ use wasmtime_c_api::{
 
 mod conn;
 mod policy;
+mod secrets;
 mod tls;
 
 use conn::{Stats, Table, Waiter};
@@ -268,7 +270,7 @@ fn define(linker: &mut Linker<WasmtimeStoreData>, hooks: NetHooks) -> Result<()>
         with_state(&hooks, &s, |p, tab, w| tab.recv(p, w, h, max, t))
     })?;
     net.func_wrap("shutdown", move |s: Store<'_>, (h, how): (u32, u8)| {
-        with_state(&hooks, &s, |_, tab, _| Ok(tab.shutdown(h, how)))
+        with_state(&hooks, &s, |p, tab, w| tab.shutdown(p, w, h, how))
     })?;
     net.func_wrap("close", move |s: Store<'_>, (h,): (u32,)| {
         with_state(&hooks, &s, |_, tab, _| {
