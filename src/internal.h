@@ -440,6 +440,9 @@ void eryx__scrub_stream_end(const eryx_secrets *s, eryx_buf *carry, bool cut_tai
                             eryx_buf *out);
 /* The name of a secret whose value t[0..n) holds (NULL: none). */
 const char *eryx__secrets_held_in(const eryx_secrets *s, const char *t, size_t n);
+/* Installs the secrets with the current placeholders into an execution's
+ * connection table (nothing for a NULL `s` or `table`). */
+eryx_error *eryx__secrets_install(const eryx_secrets *s, eryx_net_table *table);
 /* The sandbox's secrets (NULL: none). */
 const eryx_secrets *eryx__sandbox_secrets(struct eryx_sandbox *sb);
 

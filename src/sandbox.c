@@ -807,7 +807,17 @@ eryx_error *eryx__sandbox_run(eryx_sandbox *sb, const char *code, size_t code_le
   if (sb->net_policy && !(sb->net_table = eryx__net_table_new())) {
     eryx_result_free(r);
     free(env_items);
+    eryx__callbacks_end(&sb->callbacks);
     return eryx__error_new(ERYX_ERR_RESOURCES, "out of memory");
+  }
+  eryx_error *ierr = eryx__secrets_install(sb->secrets, sb->net_table);
+  if (ierr) {
+    eryx__net_table_free(sb->net_table, NULL);
+    sb->net_table = NULL;
+    eryx_result_free(r);
+    free(env_items);
+    eryx__callbacks_end(&sb->callbacks);
+    return ierr;
   }
   wasmtime_error_t *werr = guarded_call(sb, &sb->execute_fn, args, 2, &ret, sb->max_fuel);
   free(env_items);

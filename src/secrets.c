@@ -53,6 +53,7 @@ struct eryx_secrets {
   pattern *patterns; /* up to 3 per secret */
   size_t pattern_count;
   bool first[256]; /* bytes a pattern starts with */
+  eryx_net_secrets *net; /* compiled for the network layer's substitution */
 };
 
 static bool env_name_ok(const char *s, size_t n) {
@@ -85,6 +86,7 @@ void eryx__secrets_free(eryx_secrets *s) {
   }
   free(s->defs);
   free(s->patterns);
+  eryx__net_secrets_free(s->net);
   free(s);
 }
 
@@ -203,6 +205,24 @@ eryx_error *eryx__secrets_from_options(const eryx_sandbox_options *o, eryx_secre
       eryx__secrets_free(s);
       return err;
     }
+  }
+  /* The network layer's own copy (it substitutes; it checks again). */
+  eryx_net_secret_spec *specs = calloc(s->count, sizeof *specs);
+  if (!specs) {
+    eryx__secrets_free(s);
+    return eryx__error_new(ERYX_ERR_RESOURCES, "out of memory");
+  }
+  for (size_t i = 0; i < s->count; i++) {
+    secret_def *d = &s->defs[i];
+    specs[i] = (eryx_net_secret_spec){{d->name, d->name_len}, {d->value, d->value_len},
+                                      d->hosts, d->host_count};
+  }
+  char why[512] = "";
+  s->net = eryx__net_secrets_new(specs, s->count, why, sizeof why);
+  free(specs);
+  if (!s->net) {
+    eryx__secrets_free(s);
+    return eryx__error_new(ERYX_ERR_INVALID_ARGUMENT, "%s", why);
   }
   if (!eryx__secrets_renew(s)) {
     eryx__secrets_free(s);
@@ -402,4 +422,18 @@ const char *eryx__secrets_held_in(const eryx_secrets *s, const char *t, size_t n
     }
   }
   return NULL;
+}
+
+eryx_error *eryx__secrets_install(const eryx_secrets *s, eryx_net_table *table) {
+  if (!s || !table)
+    return NULL;
+  eryx_str *ph = calloc(s->count, sizeof *ph);
+  if (!ph)
+    return eryx__error_new(ERYX_ERR_RESOURCES, "out of memory");
+  for (size_t i = 0; i < s->count; i++)
+    ph[i] = (eryx_str){s->defs[i].placeholder, PLACEHOLDER_LEN};
+  char why[512] = "";
+  int rc = eryx__net_table_set_secrets(table, s->net, ph, s->count, why, sizeof why);
+  free(ph);
+  return rc == 0 ? NULL : eryx__error_new(ERYX_ERR_INTERNAL, "secrets: %s", why);
 }

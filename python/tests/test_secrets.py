@@ -134,13 +134,6 @@ def test_snapshot_never_holds_the_value():
     assert VALUE.encode() not in s.snapshot_state()
 
 
-def _needs_net_half(fn):
-    """The substitution is the network layer's (branch secnet): until it is
-    merged these fail, and strict xfail says when they start passing."""
-    return pytest.mark.xfail(reason="needs the network half (substitution)", strict=True)(fn)
-
-
-@_needs_net_half
 def test_value_reaches_the_allowed_host_only(server):
     port = server.server_address[1]
     net = eryx.NetConfig(allowed_hosts=["127.0.0.1", "localhost"]).allow_localhost()

@@ -248,6 +248,8 @@ ERYX_TEST_TOKEN=cli-secret-6d1f0e \
 check "--secret: the code sees a placeholder, output is scrubbed" \
   $([ "$rc" -eq 0 ] && grep -q "^\[REDACTED\] " "$tmp/o" && grep -q "^auth=Bearer \[REDACTED\]$" "$tmp/o" \
     && ! grep -q "cli-secret-6d1f0e\|ERYX_SECRET_" "$tmp/o" "$tmp/e"; echo $?)
+check "--secret: the server got the value in the Authorization header" \
+  $(grep -q "^Authorization: Bearer cli-secret-6d1f0e$" "$tmp/seen"; echo $?)
 kill "$server_pid" 2>/dev/null; wait "$server_pid" 2>/dev/null
 
 echo "$passed passed, $failed failed"
