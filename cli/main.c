@@ -42,8 +42,81 @@ static const char usage[] =
     "  --allow-host PAT   allow hosts matching PAT (repeatable; implies --net):\n"
     "                     a name, an IP, *.example.com, api.*.internal, :port;\n"
     "                     localhost or a loopback IP also allows loopback\n"
+    "  --secret NAME=ENVVAR@HOST[,HOST...]\n"
+    "                     a secret (repeatable; implies --net): the code sees\n"
+    "                     os.environ[NAME] as a placeholder; the value of this\n"
+    "                     process's ENVVAR goes only into HTTP headers to the\n"
+    "                     HOST patterns (which the network policy must also\n"
+    "                     allow), and is scrubbed from all output\n"
     "exit status: 0 ok, 1 Python error, 2 usage, 3 limit reached, 4 Eryx failure;\n"
     "             sys.exit(n): n\n";
+
+/* --secret NAME=ENVVAR@HOST[,HOST...]: the value comes from this
+ * process's environment (never from the command line, which others on the
+ * machine can read). The strings point into argv and the environment. */
+#define MAX_SECRETS 16
+#define MAX_SECRET_HOSTS 64
+typedef struct cli_secrets {
+  eryx_secret s[MAX_SECRETS];
+  size_t count;
+  eryx_str hosts[MAX_SECRET_HOSTS];
+  size_t host_count;
+  char *copies[MAX_SECRETS]; /* the mutable copy of each argument */
+} cli_secrets;
+
+static int parse_secret(cli_secrets *cs, const char *arg) {
+  if (cs->count == MAX_SECRETS) {
+    fprintf(stderr, "eryx: at most %d --secret options\n", MAX_SECRETS);
+    return -1;
+  }
+  char *c = strdup(arg);
+  if (!c)
+    return -1;
+  cs->copies[cs->count] = c;
+  char *eq = strchr(c, '='), *at = eq ? strchr(eq + 1, '@') : NULL;
+  if (!eq || eq == c || !at || at == eq + 1 || !at[1]) {
+    fprintf(stderr, "eryx: --secret wants NAME=ENVVAR@HOST[,HOST...], got '%s'\n", arg);
+    free(c);
+    return -1;
+  }
+  *eq = '\0';
+  *at = '\0';
+  const char *value = getenv(eq + 1);
+  if (!value || !*value) {
+    fprintf(stderr, "eryx: --secret %s: the environment variable %s is %s\n", c, eq + 1,
+            value ? "empty" : "not set");
+    free(c);
+    return -1;
+  }
+  eryx_secret *s = &cs->s[cs->count];
+  *s = (eryx_secret)ERYX_SECRET_INIT;
+  s->name = c;
+  s->name_len = strlen(c);
+  s->value = value;
+  s->value_len = strlen(value);
+  s->allowed_hosts = cs->hosts + cs->host_count;
+  for (char *h = at + 1, *next; h; h = next) {
+    next = strchr(h, ',');
+    if (next)
+      *next++ = '\0';
+    if (!*h)
+      continue;
+    if (cs->host_count == MAX_SECRET_HOSTS) {
+      fprintf(stderr, "eryx: at most %d --secret hosts in all\n", MAX_SECRET_HOSTS);
+      free(c);
+      return -1;
+    }
+    cs->hosts[cs->host_count++] = (eryx_str){h, strlen(h)};
+    s->allowed_hosts_count++;
+  }
+  cs->count++;
+  return 0;
+}
+
+static void free_secrets(cli_secrets *cs) {
+  for (size_t i = 0; i < cs->count; i++)
+    free(cs->copies[i]);
+}
 
 /* "localhost", "127.0.0.1", "[::1]" (with or without :port): a pattern
  * that names loopback, which the policy also needs allow_localhost for. */
@@ -88,6 +161,7 @@ int main(int argc, char **argv) {
   uint64_t timeout_ms = 0;
   eryx_str allowed[64];
   size_t allowed_count = 0;
+  cli_secrets secrets = {.count = 0};
   if (argc > 1 && !strcmp(argv[1], "repl"))
     return repl_main(argc - 1, argv + 1);
   for (int i = 1; i < argc; i++) {
@@ -108,6 +182,14 @@ int main(int argc, char **argv) {
       allowed[allowed_count++] = (eryx_str){v, strlen(v)};
       net = 1;
       allow_localhost = allow_localhost || is_loopback_pattern(v);
+    } else if (!strcmp(a, "--secret")) {
+      if (i + 1 >= argc)
+        return usage_error("--secret needs NAME=ENVVAR@HOST[,HOST...]");
+      if (parse_secret(&secrets, argv[++i]) < 0) {
+        free_secrets(&secrets);
+        return EXIT_USAGE;
+      }
+      net = 1;
     } else if (!strcmp(a, "--timeout") || !strcmp(a, "--result-var") ||
                !strcmp(a, "-c")) {
       if (i + 1 >= argc)
@@ -172,6 +254,8 @@ int main(int argc, char **argv) {
       net_opts.allow_localhost = allow_localhost;
       opts.network = &net_opts;
     }
+    opts.secrets = secrets.s;
+    opts.secret_count = secrets.count;
     if (result_var) {
       opts.result_variable = result_var;
       opts.result_variable_len = strlen(result_var);
@@ -216,5 +300,6 @@ int main(int argc, char **argv) {
   eryx_result_free(r);
   eryx_sandbox_free(sb);
   eryx_runtime_free(rt);
+  free_secrets(&secrets);
   return rc;
 }

@@ -301,7 +301,40 @@ typedef struct eryx_net_options {
 #define ERYX_NET_OPTIONS_INIT                                                  \
   {ERYX_NET_OPTIONS_VERSION, NULL, 0, NULL, 0, 0, 0, 0, 0, 0, NULL, 0}
 
-#define ERYX_SANDBOX_OPTIONS_VERSION 3
+/* A secret: a credential sandboxed code can use on its allowed hosts but
+ * never sees (see README "Secrets"). At each execution the guest finds
+ * os.environ[name] set to a fresh random placeholder
+ * ("ERYX_SECRET_" + 32 hex digits); the value itself never enters the
+ * sandbox. The host's network layer puts the value in place of the
+ * placeholder only in HTTP/1.1 request header values sent to a host that
+ * matches one of allowed_hosts (the same patterns as eryx_net_options;
+ * the connection must also be allowed by the sandbox's network policy).
+ * A secret with no allowed hosts is never substituted anywhere.
+ * Everything is copied when the sandbox is created. */
+#define ERYX_SECRET_VERSION 1
+
+typedef struct eryx_secret {
+  unsigned int version; /* ERYX_SECRET_VERSION */
+  /* An environment variable name: [A-Za-z_][A-Za-z0-9_]*, unique. */
+  const char *name;
+  size_t name_len;
+  /* The credential: non-empty UTF-8 without control characters (CR, LF,
+   * NUL, ...; tab is fine): it goes into a header. */
+  const char *value;
+  size_t value_len;
+  const eryx_str *allowed_hosts;
+  size_t allowed_hosts_count;
+} eryx_secret;
+
+#define ERYX_SECRET_INIT {ERYX_SECRET_VERSION, NULL, 0, NULL, 0, NULL, 0}
+
+/* The scrub switches of eryx_sandbox_options (version 4). 0 is the
+ * default, which is on: a zeroed struct scrubs. */
+#define ERYX_SCRUB_DEFAULT 0
+#define ERYX_SCRUB_ON 1
+#define ERYX_SCRUB_OFF (-1)
+
+#define ERYX_SANDBOX_OPTIONS_VERSION 4
 
 typedef struct eryx_sandbox_options {
   unsigned int version; /* ERYX_SANDBOX_OPTIONS_VERSION */
@@ -390,11 +423,32 @@ typedef struct eryx_sandbox_options {
    * off, and every connect fails with kind "off". A bad pattern or
    * certificate is ERYX_ERR_INVALID_ARGUMENT naming it. */
   const eryx_net_options *network;
+
+  /* ---- version 4: secrets ---- */
+  /* Secrets offered to the code (copied; see eryx_secret). A bad one is
+   * ERYX_ERR_INVALID_ARGUMENT naming it. */
+  const eryx_secret *secrets;
+  size_t secret_count;
+  /* Where the host replaces each secret's value and its current
+   * placeholder by "[REDACTED]" (ERYX_SCRUB_DEFAULT/ON: scrub, the
+   * default; ERYX_SCRUB_OFF: leave as is). Only with secrets.
+   *   scrub_stdout, scrub_stderr: the result's text and what streaming
+   *     handlers get (also when a value is split across writes);
+   *   scrub_result: the result variable's JSON;
+   *   scrub_files: what the code writes to the eryx_vfs.
+   * Always scrubbed, whatever these say: error type, message and
+   * traceback, trace events, callback arguments before the host function
+   * sees them, and snapshots (which never hold a value). */
+  int scrub_stdout;
+  int scrub_stderr;
+  int scrub_result;
+  int scrub_files;
 } eryx_sandbox_options;
 
 #define ERYX_SANDBOX_OPTIONS_INIT                                              \
   {ERYX_SANDBOX_OPTIONS_VERSION, NULL, 0, 0, 0, 0, 0, NULL, NULL, NULL, NULL, 0, 0,  \
-   0, NULL, 0, 0, NULL, NULL, NULL, NULL, 0, 0, 0, 0, NULL}
+   0, NULL, 0, 0, NULL, NULL, NULL, NULL, 0, 0, 0, 0, NULL, NULL, 0,                \
+   ERYX_SCRUB_DEFAULT, ERYX_SCRUB_DEFAULT, ERYX_SCRUB_DEFAULT, ERYX_SCRUB_DEFAULT}
 
 /* Creates a sandbox. `rt` must outlive it. `opts` may be NULL for defaults;
  * it is copied and need not outlive the call. On success `*out` is owned by

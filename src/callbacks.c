@@ -629,7 +629,23 @@ bool eryx__callbacks_start(eryx_callbacks *cb, const char *name, size_t name_len
     *message = eryx__strndup(text, strlen(text));
     return false;
   }
+  /* The host function never sees a secret: values and placeholders are
+   * redacted first (within the size cap), and the result is what is
+   * checked. */
+  eryx_buf scrubbed = {0};
+  if (cb->secrets && args_len <= cb->max_args_bytes) {
+    eryx__scrub_append(cb->secrets, &scrubbed, args, args_len);
+    if (scrubbed.oom) {
+      eryx__buf_free(&scrubbed);
+      *kind = "host";
+      *message = eryx__strndup("out of memory", 13);
+      return false;
+    }
+    args = scrubbed.data ? scrubbed.data : "";
+    args_len = scrubbed.len;
+  }
   if (!refuse_args(cb, def, args, args_len, kind, message)) {
+    eryx__buf_free(&scrubbed);
     if (!*message)
       *message = eryx__strndup("out of memory", 13);
     return false;
@@ -639,6 +655,7 @@ bool eryx__callbacks_start(eryx_callbacks *cb, const char *name, size_t name_len
   if (!call || !args_copy || !(call->name = eryx__strndup(def->name, def->name_len))) {
     free(call);
     free(args_copy);
+    eryx__buf_free(&scrubbed);
     *kind = "host";
     *message = eryx__strndup("out of memory", 13);
     return false;
@@ -659,6 +676,7 @@ bool eryx__callbacks_start(eryx_callbacks *cb, const char *name, size_t name_len
   *id = call->id;
   /* The host may answer (and release its reference) before this returns;
    * the sandbox's reference keeps `call` alive. */
+  eryx__buf_free(&scrubbed);
   def->fn(def->user_data, call, args_copy, args_len);
   free(args_copy);
   return true;

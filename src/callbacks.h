@@ -36,6 +36,7 @@ typedef struct eryx_callbacks {
 
   /* Per execution: */
   bool executing; /* between begin and end: calls may start */
+  const struct eryx_secrets *secrets; /* scrubbed from arguments (NULL: none) */
   uint32_t invocations;
   uint64_t next_id;
   uint64_t args_in_flight_bytes; /* arguments of the calls in `in_flight` */

@@ -407,4 +407,43 @@ eryx_net_table *eryx__sandbox_net_table(struct eryx_sandbox *sb);
 wasmtime_error_t *eryx_linker_add_net(wasmtime_component_linker_t *linker,
                                       const eryx_net_hooks *hooks);
 
+/* ---- secrets.c: a sandbox's secrets, placeholders and scrubbing ---- */
+typedef struct eryx_secrets eryx_secrets;
+enum { ERYX__SCRUB_STDOUT = 0, ERYX__SCRUB_STDERR, ERYX__SCRUB_RESULT, ERYX__SCRUB_FILES };
+/* Checks and copies opts->secrets (version 4); *out NULL when there are
+ * none. The placeholders are drawn already. */
+eryx_error *eryx__secrets_from_options(const eryx_sandbox_options *opts, eryx_secrets **out);
+void eryx__secrets_free(eryx_secrets *s);
+/* Fresh placeholders (for each execution); false when the host has no
+ * randomness to give. */
+bool eryx__secrets_renew(eryx_secrets *s);
+size_t eryx__secrets_count(const eryx_secrets *s); /* 0 for NULL */
+/* Whether the switch ERYX__SCRUB_* is on (false for NULL). */
+bool eryx__secrets_scrubs(const eryx_secrets *s, int what);
+const char *eryx__secrets_name(const eryx_secrets *s, size_t i, size_t *len);
+const char *eryx__secrets_value(const eryx_secrets *s, size_t i, size_t *len);
+const char *eryx__secrets_placeholder(const eryx_secrets *s, size_t i, size_t *len);
+const eryx_str *eryx__secrets_hosts(const eryx_secrets *s, size_t i, size_t *count);
+/* Replaces, in a malloc'd string (or a static "" when *len is 0), every
+ * value and current placeholder by "[REDACTED]"; with `cut_tail`, also a
+ * value's start that the text ends with (the text was cut short). False:
+ * out of memory (the field is unchanged). A NULL `s` changes nothing. */
+bool eryx__scrub_field(const eryx_secrets *s, char **field, size_t *len, bool cut_tail);
+/* Appends t[0..n) scrubbed (as is for a NULL `s`). */
+void eryx__scrub_append(const eryx_secrets *s, eryx_buf *out, const char *t, size_t n);
+/* Streams: appends to `out` what of carry + t[0..n) can be passed on
+ * scrubbed, keeping in `carry` a tail that may be a pattern's start. _end
+ * passes on the rest and empties `carry`. */
+void eryx__scrub_stream(const eryx_secrets *s, eryx_buf *carry, const char *t, size_t n,
+                        eryx_buf *out);
+void eryx__scrub_stream_end(const eryx_secrets *s, eryx_buf *carry, bool cut_tail,
+                            eryx_buf *out);
+/* The name of a secret whose value t[0..n) holds (NULL: none). */
+const char *eryx__secrets_held_in(const eryx_secrets *s, const char *t, size_t n);
+/* Installs the secrets with the current placeholders into an execution's
+ * connection table (nothing for a NULL `s` or `table`). */
+eryx_error *eryx__secrets_install(const eryx_secrets *s, eryx_net_table *table);
+/* The sandbox's secrets (NULL: none). */
+const eryx_secrets *eryx__sandbox_secrets(struct eryx_sandbox *sb);
+
 #endif /* ERYX_INTERNAL_H */

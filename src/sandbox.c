@@ -57,6 +57,10 @@ struct eryx_sandbox {
   size_t vfs_mount_len;
   eryx_net_policy *net_policy; /* NULL: networking off */
   eryx_net_table *net_table;   /* the current execution's connections */
+  eryx_secrets *secrets;       /* NULL: none */
+  eryx_buf carry[2];           /* stdout, stderr: held back from the
+                                  handlers until it is known not to be
+                                  the start of a secret */
 
   wasmtime_store_t *store; /* NULL until instantiated */
   wasmtime_component_instance_t instance;
@@ -78,6 +82,8 @@ eryx_callbacks *eryx__sandbox_callbacks(eryx_sandbox *sb) { return &sb->callback
 eryx_vfs *eryx__sandbox_vfs(eryx_sandbox *sb) { return sb->vfs; }
 
 const eryx_net_policy *eryx__sandbox_net_policy(eryx_sandbox *sb) { return sb->net_policy; }
+
+const eryx_secrets *eryx__sandbox_secrets(eryx_sandbox *sb) { return sb ? sb->secrets : NULL; }
 
 eryx_net_table *eryx__sandbox_net_table(eryx_sandbox *sb) { return sb->net_table; }
 
@@ -131,16 +137,59 @@ wasmtime_error_t *eryx__sandbox_sleep(eryx_sandbox *sb, uint64_t ns) {
   return stopped || limited ? eryx__sandbox_timed_out(sb) : NULL;
 }
 
+static bool scrubs_stream(const eryx_sandbox *sb, int which) {
+  return eryx__secrets_scrubs(sb->secrets,
+                              which == 1 ? ERYX__SCRUB_STDOUT : ERYX__SCRUB_STDERR);
+}
+
 void eryx__sandbox_emit(eryx_sandbox *sb, int which, const char *text,
                         size_t len) {
   eryx_output_fn fn = which == 1 ? sb->on_stdout : sb->on_stderr;
-  if (fn && len)
+  if (!fn || !len)
+    return;
+  if (!scrubs_stream(sb, which)) {
     fn(sb->output_user_data, text, len);
+    return;
+  }
+  eryx_buf b = {0};
+  eryx__scrub_stream(sb->secrets, &sb->carry[which - 1], text, len, &b);
+  if (b.len && !b.oom)
+    fn(sb->output_user_data, b.data, b.len);
+  eryx__buf_free(&b);
+}
+
+/* The end of an execution's streams: what the carry-overs held back. */
+static void end_streams(eryx_sandbox *sb, bool truncated) {
+  for (int which = 1; which <= 2; which++) {
+    eryx_output_fn fn = which == 1 ? sb->on_stdout : sb->on_stderr;
+    eryx_buf b = {0};
+    eryx__scrub_stream_end(sb->secrets, &sb->carry[which - 1], truncated, &b);
+    if (fn && b.len && !b.oom)
+      fn(sb->output_user_data, b.data, b.len);
+    eryx__buf_free(&b);
+  }
 }
 
 void eryx__sandbox_trace(eryx_sandbox *sb, const eryx_trace_event *ev) {
-  if (sb->on_trace)
+  if (!sb->on_trace)
+    return;
+  if (!sb->secrets) {
     sb->on_trace(sb->trace_user_data, ev);
+    return;
+  }
+  eryx_buf fn = {0}, detail = {0};
+  eryx__scrub_append(sb->secrets, &fn, ev->function, ev->function_len);
+  eryx__scrub_append(sb->secrets, &detail, ev->detail, ev->detail_len);
+  if (!fn.oom && !detail.oom) {
+    eryx_trace_event e = *ev;
+    e.function = fn.data ? fn.data : "";
+    e.function_len = fn.len;
+    e.detail = detail.data ? detail.data : "";
+    e.detail_len = detail.len;
+    sb->on_trace(sb->trace_user_data, &e);
+  }
+  eryx__buf_free(&fn);
+  eryx__buf_free(&detail);
 }
 
 size_t eryx__output_take(eryx_store_data *d, const char *text, size_t n) {
@@ -448,12 +497,15 @@ eryx_error *eryx_sandbox_new(eryx_runtime *rt, const eryx_sandbox_options *opts,
   if (!cerr)
     cerr = eryx__net_policy_from_options(opts, &sb->net_policy);
   if (!cerr)
+    cerr = eryx__secrets_from_options(opts, &sb->secrets);
+  if (!cerr)
     cerr = eryx__callbacks_init(&sb->callbacks, opts);
   if (cerr) {
     eryx_sandbox_free(sb);
     return cerr;
   }
   sb->callbacks.stop = &sb->interrupted;
+  sb->callbacks.secrets = sb->secrets;
 
   eryx_error *err = instantiate(sb);
   if (err) {
@@ -470,6 +522,9 @@ void eryx_sandbox_free(eryx_sandbox *sb) {
   drop_instance(sb);
   eryx__callbacks_free(&sb->callbacks);
   eryx__net_policy_free(sb->net_policy);
+  eryx__secrets_free(sb->secrets);
+  eryx__buf_free(&sb->carry[0]);
+  eryx__buf_free(&sb->carry[1]);
   eryx_vfs_free(sb->vfs);
   free(sb->vfs_mount);
   free(sb->result_variable);
@@ -569,6 +624,64 @@ static bool check_result(eryx_sandbox *sb, eryx_result *r) {
   return r->json_error != NULL;
 }
 
+/* scrub_files: after each execution, no file of the tree holds a secret's
+ * value or placeholder (a whole-file pass, so a value written in pieces is
+ * caught too). A file the redaction would push over the quota is emptied. */
+typedef struct {
+  eryx_vfs *vfs;
+  const eryx_secrets *secrets;
+} scrub_files_ctx;
+
+static void scrub_one_file(void *ud, const char *path, size_t path_len, int is_dir,
+                           uint64_t size) {
+  scrub_files_ctx *c = ud;
+  if (is_dir || size == 0)
+    return;
+  uint8_t *data = NULL;
+  size_t len = 0;
+  eryx_error *err = eryx_vfs_read_file(c->vfs, path, path_len, &data, &len);
+  if (err) {
+    eryx_error_free(err);
+    return;
+  }
+  eryx_buf b = {0};
+  eryx__scrub_append(c->secrets, &b, (const char *)data, len);
+  bool changed = b.oom || b.len != len || memcmp(b.data, data, len) != 0;
+  if (changed) {
+    err = b.oom ? eryx__error_new(ERYX_ERR_RESOURCES, "out of memory")
+                : eryx_vfs_write_file(c->vfs, path, path_len, (const uint8_t *)b.data, b.len);
+    if (err) {
+      eryx_error_free(err);
+      eryx_error_free(eryx_vfs_write_file(c->vfs, path, path_len, (const uint8_t *)"", 0));
+    }
+  }
+  eryx__buf_free(&b);
+  eryx_vfs_bytes_free(data);
+}
+
+static void scrub_files(eryx_sandbox *sb) {
+  if (!sb->vfs || !eryx__secrets_scrubs(sb->secrets, ERYX__SCRUB_FILES))
+    return;
+  scrub_files_ctx c = {sb->vfs, sb->secrets};
+  eryx_error_free(eryx_vfs_list(sb->vfs, scrub_one_file, &c));
+}
+
+/* What the guest reported, with every secret's value and placeholder
+ * redacted (the result JSON only with scrub_result; it is checked as JSON
+ * after that). Output is scrubbed once assembled. */
+static bool scrub_outcome(eryx_sandbox *sb, eryx_result *r) {
+  const eryx_secrets *s = sb->secrets;
+  if (!s)
+    return true;
+  bool ok = eryx__scrub_field(s, &r->error_type, &r->error_type_len, false) &&
+            eryx__scrub_field(s, &r->error_message, &r->error_message_len, false) &&
+            eryx__scrub_field(s, &r->traceback, &r->traceback_len, false) &&
+            eryx__scrub_field(s, &r->json_error, &r->json_error_len, false);
+  if (ok && eryx__secrets_scrubs(s, ERYX__SCRUB_RESULT))
+    ok = eryx__scrub_field(s, &r->json, &r->json_len, false);
+  return ok;
+}
+
 /* The whole output of one stream: what the guest handed over during the
  * run, then the rest it returned at the end (`*text`, which takes what is
  * left of the output budget), then what reached fd 1/2 directly
@@ -623,7 +736,29 @@ eryx_error *eryx__sandbox_run(eryx_sandbox *sb, const char *code, size_t code_le
   if (!r)
     return eryx__error_new(ERYX_ERR_RESOURCES, "out of memory");
 
-  wasmtime_component_valrecord_entry_t opt_fields[8];
+  /* A fresh placeholder per secret for this execution: os.environ. */
+  size_t nsec = eryx__secrets_count(sb->secrets);
+  if (nsec && !eryx__secrets_renew(sb->secrets)) {
+    eryx_result_free(r);
+    return eryx__error_new(ERYX_ERR_RESOURCES, "no randomness for the secrets' placeholders");
+  }
+  wasmtime_component_val_t *env_items = nsec ? calloc(nsec, 3 * sizeof *env_items) : NULL;
+  if (nsec && !env_items) {
+    eryx_result_free(r);
+    return eryx__error_new(ERYX_ERR_RESOURCES, "out of memory");
+  }
+  for (size_t i = 0; i < nsec; i++) {
+    wasmtime_component_val_t *pair = env_items + nsec + 2 * i;
+    size_t nl, pl;
+    const char *name = eryx__secrets_name(sb->secrets, i, &nl);
+    const char *ph = eryx__secrets_placeholder(sb->secrets, i, &pl);
+    eryx__val_string(&pair[0], name, nl);
+    eryx__val_string(&pair[1], ph, pl);
+    env_items[i].kind = WASMTIME_COMPONENT_TUPLE;
+    env_items[i].of.tuple.size = 2;
+    env_items[i].of.tuple.data = pair;
+  }
+  wasmtime_component_valrecord_entry_t opt_fields[9];
   opt_fields[0].name.data = "result-variable";
   opt_fields[0].name.size = strlen("result-variable");
   eryx__val_string(&opt_fields[0].val, sb->result_variable,
@@ -651,10 +786,15 @@ eryx_error *eryx__sandbox_run(eryx_sandbox *sb, const char *code, size_t code_le
   opt_fields[7].name.size = strlen("vfs-mount");
   eryx__val_string(&opt_fields[7].val, sb->vfs_mount ? sb->vfs_mount : "",
                    sb->vfs_mount_len);
+  opt_fields[8].name.data = "environ";
+  opt_fields[8].name.size = strlen("environ");
+  opt_fields[8].val.kind = WASMTIME_COMPONENT_LIST;
+  opt_fields[8].val.of.list.size = nsec;
+  opt_fields[8].val.of.list.data = env_items;
   wasmtime_component_val_t args[2];
   eryx__val_string(&args[0], code, code_len);
   args[1].kind = WASMTIME_COMPONENT_RECORD;
-  args[1].of.record.size = 8;
+  args[1].of.record.size = 9;
   args[1].of.record.data = opt_fields;
   wasmtime_component_val_t ret;
   memset(&ret, 0, sizeof ret);
@@ -666,9 +806,21 @@ eryx_error *eryx__sandbox_run(eryx_sandbox *sb, const char *code, size_t code_le
   /* Connections belong to this execution: all are closed when it ends. */
   if (sb->net_policy && !(sb->net_table = eryx__net_table_new())) {
     eryx_result_free(r);
+    free(env_items);
+    eryx__callbacks_end(&sb->callbacks);
     return eryx__error_new(ERYX_ERR_RESOURCES, "out of memory");
   }
+  eryx_error *ierr = eryx__secrets_install(sb->secrets, sb->net_table);
+  if (ierr) {
+    eryx__net_table_free(sb->net_table, NULL);
+    sb->net_table = NULL;
+    eryx_result_free(r);
+    free(env_items);
+    eryx__callbacks_end(&sb->callbacks);
+    return ierr;
+  }
   wasmtime_error_t *werr = guarded_call(sb, &sb->execute_fn, args, 2, &ret, sb->max_fuel);
+  free(env_items);
   eryx__net_table_free(sb->net_table, &r->net);
   sb->net_table = NULL;
   uint64_t left = fuel_left(sb);
@@ -703,7 +855,7 @@ eryx_error *eryx__sandbox_run(eryx_sandbox *sb, const char *code, size_t code_le
     }
     free(msg);
   } else {
-    ok = read_outcome(&ret, r) && check_result(sb, r);
+    ok = read_outcome(&ret, r) && scrub_outcome(sb, r) && check_result(sb, r);
     wasmtime_component_val_delete(&ret);
     if (!ok)
       eryx__result_set_error(r, ERYX_STATUS_INTERNAL, "ProtocolError",
@@ -715,6 +867,14 @@ eryx_error *eryx__sandbox_run(eryx_sandbox *sb, const char *code, size_t code_le
          assemble_output(d, &r->err, &r->err_len, &d->early_stderr, &d->fd_stderr) && ok;
     /* The host's count decides, whatever the guest reported. */
     r->output_truncated = r->output_truncated || d->output_truncated;
+  }
+  if (sb->secrets) {
+    scrub_files(sb);
+    end_streams(sb, r->output_truncated);
+    if (eryx__secrets_scrubs(sb->secrets, ERYX__SCRUB_STDOUT))
+      ok = eryx__scrub_field(sb->secrets, &r->out, &r->out_len, r->output_truncated) && ok;
+    if (eryx__secrets_scrubs(sb->secrets, ERYX__SCRUB_STDERR))
+      ok = eryx__scrub_field(sb->secrets, &r->err, &r->err_len, r->output_truncated) && ok;
   }
   if (werr)
     drop_instance(sb); /* a trapped instance must not run again */

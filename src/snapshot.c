@@ -11,8 +11,10 @@
  */
 #include "vfs.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <zlib.h>
 
 struct eryx_snapshot {
   char *data;
@@ -86,6 +88,92 @@ static eryx_error *read_snapshot(const wasmtime_component_val_t *rec,
   return NULL;
 }
 
+/* Snapshots never hold a secret's value: the guest's part is decoded
+ * (base64, then zlib) and searched, and so is every file of the tree; a
+ * snapshot holding one is refused (redacting inside pickled data would
+ * corrupt it). */
+typedef struct {
+  eryx_vfs *vfs;
+  const eryx_secrets *secrets;
+  const char *found;
+  char path[200];
+} held_ctx;
+
+static void file_holds(void *ud, const char *path, size_t path_len, int is_dir, uint64_t size) {
+  held_ctx *c = ud;
+  if (c->found || is_dir || !size)
+    return;
+  uint8_t *data = NULL;
+  size_t len = 0;
+  eryx_error *err = eryx_vfs_read_file(c->vfs, path, path_len, &data, &len);
+  if (!err && (c->found = eryx__secrets_held_in(c->secrets, (const char *)data, len)))
+    snprintf(c->path, sizeof c->path, "%.*s", (int)eryx__utf8_prefix(path, path_len, 150),
+             path);
+  eryx_error_free(err);
+  eryx_vfs_bytes_free(data);
+}
+
+static eryx_error *check_no_secret(eryx_sandbox *sb, const char *text, size_t len) {
+  const eryx_secrets *secrets = eryx__sandbox_secrets(sb);
+  if (!secrets)
+    return NULL;
+  const char *nl = memchr(text, '\n', len);
+  const char *body = nl ? nl + 1 : text + len;
+  bool oom = false;
+  size_t zlen = 0;
+  uint8_t *z = eryx__base64_decode(body, (size_t)(text + len - body), &zlen, &oom);
+  if (!z)
+    return eryx__error_new(oom ? ERYX_ERR_RESOURCES : ERYX_ERR_INTERNAL,
+                           "the snapshot could not be checked for secrets");
+  eryx_error *err = NULL;
+  z_stream zs;
+  memset(&zs, 0, sizeof zs);
+  unsigned char chunk[65536];
+  /* The tail of the previous chunk, so a value across two is found. */
+  eryx_buf win = {0};
+  int rc = inflateInit(&zs);
+  zs.next_in = z;
+  zs.avail_in = (uInt)zlen;
+  const char *found = NULL;
+  while (rc == Z_OK && !found) {
+    zs.next_out = chunk;
+    zs.avail_out = sizeof chunk;
+    rc = inflate(&zs, Z_NO_FLUSH);
+    size_t got = sizeof chunk - zs.avail_out;
+    eryx__buf_append(&win, (const char *)chunk, got);
+    if (win.oom)
+      break;
+    found = eryx__secrets_held_in(secrets, win.data, win.len);
+    size_t keep = win.len < 4096 ? win.len : 4096; /* longer than any header value */
+    memmove(win.data, win.data + win.len - keep, keep);
+    win.len = keep;
+    if (rc == Z_BUF_ERROR && got)
+      rc = Z_OK;
+  }
+  inflateEnd(&zs);
+  bool bad = win.oom || (rc != Z_STREAM_END && !found);
+  eryx__buf_free(&win);
+  free(z);
+  if (found)
+    return eryx__error_new(ERYX_ERR_SNAPSHOT,
+                           "a variable holds the value of secret '%s': snapshots never "
+                           "hold a secret (del it first)",
+                           found);
+  if (bad)
+    return eryx__error_new(ERYX_ERR_INTERNAL, "the snapshot could not be checked for secrets");
+  eryx_vfs *vfs = eryx__sandbox_vfs(sb);
+  if (vfs) {
+    held_ctx c = {vfs, secrets, NULL, ""};
+    err = eryx_vfs_list(vfs, file_holds, &c);
+    if (!err && c.found)
+      err = eryx__error_new(ERYX_ERR_SNAPSHOT,
+                            "the file '%s' holds the value of secret '%s': snapshots never "
+                            "hold a secret",
+                            c.path, c.found);
+  }
+  return err;
+}
+
 eryx_error *eryx_session_snapshot_state(eryx_session *s, int skip_unserializable,
                                         eryx_snapshot **out) {
   if (!s || !out)
@@ -103,6 +191,8 @@ eryx_error *eryx_session_snapshot_state(eryx_session *s, int skip_unserializable
   err = snap ? read_snapshot(&ret, snap)
              : eryx__error_new(ERYX_ERR_RESOURCES, "out of memory");
   wasmtime_component_val_delete(&ret);
+  if (!err)
+    err = check_no_secret(sb, snap->data, snap->len);
   eryx_vfs *vfs = eryx__sandbox_vfs(sb);
   if (!err && vfs) {
     eryx_buf all = {0};

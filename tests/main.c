@@ -24,6 +24,7 @@ SUITE(blocking)
 SUITE(outcome)
 SUITE(net)
 SUITE(secrets_net)
+SUITE(secrets)
 
 int restore_check_main(const char *path); /* test_sessions.c */
 
@@ -51,7 +52,8 @@ int main(int argc, char **argv) {
                 {pool_tests, pool_count},
                 {hostile_tests, hostile_count},   {blocking_tests, blocking_count},
                 {outcome_tests, outcome_count},   {net_tests, net_count},
-                {secrets_net_tests, secrets_net_count}};
+                {secrets_net_tests, secrets_net_count},
+                {secrets_tests, secrets_count}};
   /* Flatten into one list so the summary line covers everything; an
    * optional argument keeps only tests whose name contains it. */
   test_case all[256];

@@ -81,6 +81,24 @@ def _first_execution_in_instance():
     random.seed()
 
 
+def _set_environ(pairs):
+    """The execution's environment variables (secrets' placeholders); what
+    each name held before, to put back after the run."""
+    saved = []
+    for name, value in pairs:
+        saved.append((name, os.environ.get(name)))
+        os.environ[name] = value
+    return saved
+
+
+def _restore_environ(saved):
+    for name, old in reversed(saved):
+        if old is None:
+            os.environ.pop(name, None)
+        else:
+            os.environ[name] = old
+
+
 class WitWorld(wit_world.WitWorld):
     def execute(self, code, options):
         global _fresh_instance
@@ -91,9 +109,13 @@ class WitWorld(wit_world.WitWorld):
             netinstall.new_execution()
             if options.vfs_mount:
                 vfs.install(options.vfs_mount, host.fs)
-            r = _runner.run(code, options.result_variable, options.stream_output,
-                            options.max_output, options.trace, options.persistent,
-                            options.clear_first, options.echo)
+            saved_env = _set_environ(options.environ)
+            try:
+                r = _runner.run(code, options.result_variable, options.stream_output,
+                                options.max_output, options.trace, options.persistent,
+                                options.clear_first, options.echo)
+            finally:
+                _restore_environ(saved_env)
             # Every string is made safe to lower (text.py): a lone
             # surrogate in an exception's message would trap.
             return Outcome(r.status, clean(r.stdout), clean(r.stderr), r.result_json,

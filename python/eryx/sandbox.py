@@ -12,7 +12,7 @@ import os
 import signal
 import threading
 import time
-from typing import Any, Callable, List, Optional
+from typing import Any, Callable, Dict, List, Optional
 
 from . import _eryx
 from .callbacks import Dispatcher, normalize
@@ -124,11 +124,41 @@ class Execution:
             raise
 
 
+def _normalize_secrets(secrets):
+    """{"NAME": {"value": str, "allowed_hosts": [str, ...]}} (upstream's
+    shape) into (name, value, hosts) tuples; the host checks the rest."""
+    if secrets is None:
+        return None
+    if not isinstance(secrets, dict):
+        raise TypeError("secrets must be a dict of name -> {'value': ..., 'allowed_hosts': [...]}")
+    out = []
+    for name, spec in secrets.items():
+        if not isinstance(name, str):
+            raise TypeError("secret names must be str")
+        if isinstance(spec, str):
+            spec = {"value": spec}
+        if not isinstance(spec, dict):
+            raise TypeError(f"secret {name!r} must be a dict with 'value' and 'allowed_hosts'")
+        unknown = set(spec) - {"value", "allowed_hosts"}
+        if unknown:
+            raise TypeError(f"secret {name!r}: unknown keys {sorted(unknown)}")
+        value = spec.get("value")
+        if not isinstance(value, str):
+            raise TypeError(f"secret {name!r}: 'value' must be a str")
+        hosts = spec.get("allowed_hosts") or []
+        if isinstance(hosts, str) or not all(isinstance(h, str) for h in hosts):
+            raise TypeError(f"secret {name!r}: 'allowed_hosts' must be a list of str")
+        out.append((name, value, list(hosts)))
+    return out
+
+
 class _Base:
     _native: Any
 
     def _setup(self, *, session, limits, callbacks, on_stdout, on_stderr, on_trace,
-               result_variable, vfs, vfs_mount_path, network=None, timeout_override=None):
+               result_variable, vfs, vfs_mount_path, network=None, timeout_override=None,
+               secrets=None, scrub_stdout=True, scrub_stderr=True, scrub_result=True,
+               scrub_files=True):
         _load_runtime()
         if limits is None:
             limits = ResourceLimits()
@@ -163,7 +193,10 @@ class _Base:
                 result_variable=result_variable,
                 vfs=vfs._native if vfs is not None else None,
                 vfs_mount_path=vfs_mount_path,
-                network=network._native() if network is not None else None)
+                network=network._native() if network is not None else None,
+                secrets=_normalize_secrets(secrets),
+                scrub_stdout=bool(scrub_stdout), scrub_stderr=bool(scrub_stderr),
+                scrub_result=bool(scrub_result), scrub_files=bool(scrub_files))
         except _eryx.Error as exc:
             raise from_native(exc) from None
 
@@ -206,7 +239,11 @@ class Sandbox(_Base):
     on_trace (called with TraceEvents of the user's code), result_variable
     (the variable returned as `result`; default "result"), vfs /
     vfs_mount_path (file storage mounted at /data by default), network (a
-    NetConfig: networking is off without one).
+    NetConfig: networking is off without one), secrets ({"NAME": {"value":
+    ..., "allowed_hosts": [...]}}: the code sees os.environ["NAME"] as a
+    placeholder, the host puts the value in HTTP headers to those hosts
+    only), scrub_stdout / scrub_stderr / scrub_result / scrub_files (replace
+    secrets by "[REDACTED]" there; all True by default).
     """
 
     def __init__(self, *, resource_limits: Optional[ResourceLimits] = None,
@@ -216,11 +253,16 @@ class Sandbox(_Base):
                  result_variable: Optional[str] = None,
                  on_trace: Optional[Callable[[Any], Any]] = None,
                  vfs: Optional[VfsStorage] = None,
-                 vfs_mount_path: Optional[str] = None) -> None:
+                 vfs_mount_path: Optional[str] = None,
+                 secrets: Optional[Dict[str, Any]] = None,
+                 scrub_stdout: bool = True, scrub_stderr: bool = True,
+                 scrub_result: bool = True, scrub_files: bool = True) -> None:
         self._setup(session=False, limits=resource_limits, callbacks=callbacks,
                     on_stdout=on_stdout, on_stderr=on_stderr, on_trace=on_trace,
                     result_variable=result_variable, vfs=vfs,
-                    vfs_mount_path=vfs_mount_path, network=network)
+                    vfs_mount_path=vfs_mount_path, network=network, secrets=secrets,
+                    scrub_stdout=scrub_stdout, scrub_stderr=scrub_stderr,
+                    scrub_result=scrub_result, scrub_files=scrub_files)
 
 
 class Session(_Base):
@@ -243,7 +285,10 @@ class Session(_Base):
                  vfs_mount_path: Optional[str] = None,
                  resource_limits: Optional[ResourceLimits] = None,
                  on_trace: Optional[Callable[[Any], Any]] = None,
-                 network: Optional[NetConfig] = None) -> None:
+                 network: Optional[NetConfig] = None,
+                 secrets: Optional[Dict[str, Any]] = None,
+                 scrub_stdout: bool = True, scrub_stderr: bool = True,
+                 scrub_result: bool = True, scrub_files: bool = True) -> None:
         if resource_limits is None:
             resource_limits = ResourceLimits(execution_timeout_ms=None)
         self._vfs_mount_path = (vfs_mount_path or "/data") if vfs is not None else None
@@ -251,7 +296,9 @@ class Session(_Base):
                     on_stdout=on_stdout, on_stderr=on_stderr, on_trace=on_trace,
                     result_variable=result_variable, vfs=vfs,
                     vfs_mount_path=vfs_mount_path, network=network,
-                    timeout_override=execution_timeout_ms)
+                    timeout_override=execution_timeout_ms, secrets=secrets,
+                    scrub_stdout=scrub_stdout, scrub_stderr=scrub_stderr,
+                    scrub_result=scrub_result, scrub_files=scrub_files)
 
     @property
     def execution_timeout_ms(self) -> Optional[int]:

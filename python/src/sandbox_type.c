@@ -202,6 +202,68 @@ static int read_network(PyObject *t, eryx_sandbox_options *o, struct net_keep *k
   return 0;
 }
 
+/* Secrets: a list of (name, value, [host, ...]) tuples (checked by
+ * sandbox.py) into eryx_secret; like the network policy, the arrays and
+ * strings live in `keep` until the sandbox has copied them. */
+struct secrets_keep {
+  PyObject *fast;       /* the list */
+  PyObject **hosts;     /* each secret's host list (fast) */
+  eryx_str **host_arrays;
+  eryx_secret *secrets;
+  size_t count;
+};
+
+static void free_secrets(struct secrets_keep *k) {
+  for (size_t i = 0; i < k->count; i++) {
+    if (k->host_arrays)
+      PyMem_Free(k->host_arrays[i]);
+    if (k->hosts)
+      Py_XDECREF(k->hosts[i]);
+  }
+  PyMem_Free(k->host_arrays);
+  PyMem_Free(k->hosts);
+  PyMem_Free(k->secrets);
+  Py_XDECREF(k->fast);
+}
+
+static int read_secrets(PyObject *list, eryx_sandbox_options *o, struct secrets_keep *k) {
+  if (!(k->fast = PySequence_Fast(list, "secrets must be a list")))
+    return -1;
+  Py_ssize_t count = PySequence_Fast_GET_SIZE(k->fast);
+  size_t n = count ? (size_t)count : 1;
+  k->secrets = PyMem_Calloc(n, sizeof *k->secrets);
+  k->hosts = PyMem_Calloc(n, sizeof *k->hosts);
+  k->host_arrays = PyMem_Calloc(n, sizeof *k->host_arrays);
+  if (!k->secrets || !k->hosts || !k->host_arrays) {
+    PyErr_NoMemory();
+    return -1;
+  }
+  for (Py_ssize_t i = 0; i < count; i++) {
+    PyObject *name, *value, *hosts;
+    if (!PyArg_ParseTuple(PySequence_Fast_GET_ITEM(k->fast, i), "UUO", &name, &value, &hosts))
+      return -1;
+    eryx_secret sec = ERYX_SECRET_INIT;
+    Py_ssize_t len;
+    if (!(sec.name = PyUnicode_AsUTF8AndSize(name, &len)))
+      return -1;
+    sec.name_len = (size_t)len;
+    if (!(sec.value = PyUnicode_AsUTF8AndSize(value, &len)))
+      return -1;
+    sec.value_len = (size_t)len;
+    k->count = (size_t)i + 1;
+    eryx_str *a = str_array(hosts, &k->hosts[i], &sec.allowed_hosts_count, 0);
+    if (!(k->host_arrays[i] = a))
+      return -1;
+    sec.allowed_hosts = a;
+    k->secrets[i] = sec;
+  }
+  o->secrets = k->secrets;
+  o->secret_count = (size_t)count;
+  return 0;
+}
+
+static int scrub_switch(int v) { return v ? ERYX_SCRUB_ON : ERYX_SCRUB_OFF; }
+
 static int init(SandboxObject *self, PyObject *args, PyObject *kw) {
   static char *kwlist[] = {"session", "timeout_ms", "max_memory_bytes", "max_fuel",
                            "max_output_bytes", "callbacks", "dispatch",
@@ -209,23 +271,26 @@ static int init(SandboxObject *self, PyObject *args, PyObject *kw) {
                            "on_stdout", "on_stderr", "on_trace", "result_variable",
                            "vfs", "vfs_mount_path", "echo", "max_callback_args_bytes",
                            "max_callback_args_in_flight_bytes", "max_result_bytes",
-                           "network", NULL};
+                           "network", "secrets", "scrub_stdout", "scrub_stderr",
+                           "scrub_result", "scrub_files", NULL};
   int session = 0, echo = 0;
+  int scrub_out = 1, scrub_err = 1, scrub_res = 1, scrub_files = 1;
   unsigned long long timeout = 0, memory = 0, fuel = 0, output = 0, cb_timeout = 0;
   unsigned long long args_max = 0, args_in_flight = 0, result_max = 0;
   unsigned int max_calls = 0;
   PyObject *callbacks = Py_None, *dispatch = Py_None, *out = Py_None, *err_ = Py_None,
            *trace = Py_None, *result_var = Py_None, *vfs = Py_None, *mount = Py_None,
-           *network = Py_None;
+           *network = Py_None, *secrets = Py_None;
   if (self->sb || self->ss) {
     PyErr_SetString(PyExc_RuntimeError, "already initialized");
     return -1;
   }
-  if (!PyArg_ParseTupleAndKeywords(args, kw, "|$pKKKKOOIKOOOOOOpKKKO", kwlist, &session,
-                                   &timeout, &memory, &fuel, &output, &callbacks,
+  if (!PyArg_ParseTupleAndKeywords(args, kw, "|$pKKKKOOIKOOOOOOpKKKOOpppp", kwlist,
+                                   &session, &timeout, &memory, &fuel, &output, &callbacks,
                                    &dispatch, &max_calls, &cb_timeout, &out, &err_,
                                    &trace, &result_var, &vfs, &mount, &echo, &args_max,
-                                   &args_in_flight, &result_max, &network))
+                                   &args_in_flight, &result_max, &network, &secrets,
+                                   &scrub_out, &scrub_err, &scrub_res, &scrub_files))
     return -1;
   eryx_runtime *rt = ext_runtime();
   if (!rt)
@@ -241,6 +306,10 @@ static int init(SandboxObject *self, PyObject *args, PyObject *kw) {
   o.max_callback_args_in_flight_bytes = args_in_flight;
   o.max_result_bytes = result_max;
   o.echo_expressions = echo;
+  o.scrub_stdout = scrub_switch(scrub_out);
+  o.scrub_stderr = scrub_switch(scrub_err);
+  o.scrub_result = scrub_switch(scrub_res);
+  o.scrub_files = scrub_switch(scrub_files);
   o.output_user_data = self;
   o.trace_user_data = self;
   if (out != Py_None) {
@@ -293,9 +362,13 @@ static int init(SandboxObject *self, PyObject *args, PyObject *kw) {
     o.callbacks = cbs;
   }
   struct net_keep net = {0};
-  if (network != Py_None && read_network(network, &o, &net) < 0) {
+  struct secrets_keep sk = {0};
+  if ((network != Py_None && read_network(network, &o, &net) < 0) ||
+      (secrets != Py_None && read_secrets(secrets, &o, &sk) < 0)) {
     PyMem_Free(cbs);
     Py_XDECREF(keep);
+    free_network(&net);
+    free_secrets(&sk);
     return -1;
   }
   eryx_error *err;
@@ -305,6 +378,7 @@ static int init(SandboxObject *self, PyObject *args, PyObject *kw) {
   PyMem_Free(cbs);
   Py_XDECREF(keep);
   free_network(&net);
+  free_secrets(&sk);
   if (err) {
     ext_raise(err);
     return -1;

@@ -214,5 +214,43 @@ check "--allow-host of another host refuses this one" \
 check "--allow-host without a pattern exits 2" $([ "$rc" -eq 2 ]; echo $?)
 kill "$server_pid" 2>/dev/null; wait "$server_pid" 2>/dev/null
 
+# Secrets: --secret NAME=ENVVAR@HOST. A loopback server records what it
+# receives and echoes the Authorization header back in its body.
+cat >"$tmp/echo_auth.py" <<'PY'
+import http.server, sys
+class H(http.server.BaseHTTPRequestHandler):
+    def log_message(self, *a): pass
+    def do_GET(self):
+        with open(sys.argv[2], "a") as f:
+            f.write(self.requestline + "\n" + str(self.headers))
+        body = ("auth=" + (self.headers.get("Authorization") or "")).encode()
+        self.send_response(200); self.send_header("Content-Length", str(len(body)))
+        self.end_headers(); self.wfile.write(body)
+http.server.HTTPServer(("127.0.0.1", int(sys.argv[1])), H).serve_forever()
+PY
+port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+python3 "$tmp/echo_auth.py" "$port" "$tmp/seen" &
+server_pid=$!
+for _ in $(seq 50); do python3 -c "import socket; socket.create_connection(('127.0.0.1', $port), 1)" 2>/dev/null && break; sleep 0.1; done
+get="import os, urllib.request
+p = os.environ['TOKEN']
+print(p, p.encode().hex())
+q = urllib.request.Request('http://127.0.0.1:$port/', headers={'Authorization': 'Bearer ' + p})
+print(urllib.request.urlopen(q).read().decode())"
+env -u ERYX_TEST_NO_SUCH "$eryx" --secret TOKEN=ERYX_TEST_NO_SUCH@127.0.0.1 -c "pass" >"$tmp/o" 2>"$tmp/e"; rc=$?
+check "--secret with an unset variable exits 2 naming it" \
+  $([ "$rc" -eq 2 ] && grep -q "ERYX_TEST_NO_SUCH is not set" "$tmp/e"; echo $?)
+"$eryx" --secret "TOKEN" -c "pass" >/dev/null 2>&1; rc=$?
+check "--secret without =ENVVAR@HOST exits 2" $([ "$rc" -eq 2 ]; echo $?)
+ERYX_TEST_TOKEN=cli-secret-6d1f0e \
+  "$eryx" --secret "TOKEN=ERYX_TEST_TOKEN@127.0.0.1:$port" --allow-host "127.0.0.1:$port" \
+  -c "$get" >"$tmp/o" 2>"$tmp/e"; rc=$?
+check "--secret: the code sees a placeholder, output is scrubbed" \
+  $([ "$rc" -eq 0 ] && grep -q "^\[REDACTED\] " "$tmp/o" && grep -q "^auth=Bearer \[REDACTED\]$" "$tmp/o" \
+    && ! grep -q "cli-secret-6d1f0e\|ERYX_SECRET_" "$tmp/o" "$tmp/e"; echo $?)
+check "--secret: the server got the value in the Authorization header" \
+  $(grep -q "^Authorization: Bearer cli-secret-6d1f0e$" "$tmp/seen"; echo $?)
+kill "$server_pid" 2>/dev/null; wait "$server_pid" 2>/dev/null
+
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ]
