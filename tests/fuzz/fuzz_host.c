@@ -5,8 +5,10 @@
  *
  * Two halves, alternating until SECONDS pass:
  *  - the host imports, from inside: guest_fuzz.py (run in a sandbox with a
- *    callback, a file tree and a network policy) calls every import
- *    directly with junk made from a seed and the corpus;
+ *    callback, a file tree, a network policy and a secret) calls every
+ *    import directly with junk made from a seed and the corpus, and sends
+ *    junk HTTP to a loopback sink the secret may go to (the host's header
+ *    rewriter parses it);
  *  - the C API's entry points that take bytes from outside: session
  *    restore, file-tree import, callback schemas and code, fed mutated
  *    corpus entries and random bytes.
@@ -18,7 +20,12 @@
  */
 #include "harness.h" /* rss_bytes */
 
+#include <arpa/inet.h>
 #include <dirent.h>
+#include <netinet/in.h>
+#include <pthread.h>
+#include <stdint.h>
+#include <sys/socket.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -102,6 +109,52 @@ static char *junk_bytes(size_t *len) {
   return out;
 }
 
+/* A loopback sink: accepts connections and reads until they close, so the
+ * guest's junk HTTP reaches the host's secret rewriter (which only runs on
+ * open connections to an allowed target). */
+static int sink_fd = -1;
+static int sink_port;
+
+static void *sink_conn(void *arg) {
+  int fd = (int)(intptr_t)arg;
+  char buf[65536];
+  while (read(fd, buf, sizeof buf) > 0) {
+  }
+  close(fd);
+  return NULL;
+}
+
+static void *sink_loop(void *arg) {
+  (void)arg;
+  for (;;) {
+    int fd = accept(sink_fd, NULL, NULL);
+    if (fd < 0)
+      return NULL;
+    pthread_t t;
+    if (pthread_create(&t, NULL, sink_conn, (void *)(intptr_t)fd) == 0)
+      pthread_detach(t);
+    else
+      close(fd);
+  }
+}
+
+static int start_sink(void) {
+  struct sockaddr_in a = {0};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t len = sizeof a;
+  sink_fd = socket(AF_INET, SOCK_STREAM, 0);
+  if (sink_fd < 0 || bind(sink_fd, (struct sockaddr *)&a, sizeof a) ||
+      listen(sink_fd, 64) || getsockname(sink_fd, (struct sockaddr *)&a, &len))
+    return -1;
+  sink_port = ntohs(a.sin_port);
+  pthread_t t;
+  if (pthread_create(&t, NULL, sink_loop, NULL))
+    return -1;
+  pthread_detach(t);
+  return 0;
+}
+
 static void echo_fn(void *ud, eryx_call *call, const char *args, size_t len) {
   (void)ud;
   eryx_error_free(eryx_call_succeed(call, args, len));
@@ -124,12 +177,24 @@ static void guest_round(eryx_runtime *rt, const char *script, size_t script_len,
   o.vfs = vfs;
   o.timeout_ms = 20000;
   o.max_output_bytes = 256 << 10;
-  /* Networking on, allowing one loopback port where nothing listens, so
-   * that junk reaches the policy, the resolver and the connection table. */
-  eryx_str allowed = {"127.0.0.1:9", 11};
+  /* Networking on, allowing one loopback port where nothing listens and
+   * the sink, with a secret for the sink: junk reaches the policy, the
+   * resolver, the connection table and the HTTP header rewriter. */
+  char sink[32];
+  snprintf(sink, sizeof sink, "127.0.0.1:%d", sink_port);
+  eryx_str allowed[] = {{"127.0.0.1:9", 11}, {sink, strlen(sink)}};
   eryx_net_options net = ERYX_NET_OPTIONS_INIT;
-  net.allowed_hosts = &allowed;
-  net.allowed_hosts_count = 1;
+  net.allowed_hosts = allowed;
+  net.allowed_hosts_count = 2;
+  eryx_secret secret = ERYX_SECRET_INIT;
+  secret.name = "TOKEN";
+  secret.name_len = 5;
+  secret.value = "fuzz-secret-value";
+  secret.value_len = 17;
+  secret.allowed_hosts = &allowed[1];
+  secret.allowed_hosts_count = 1;
+  o.secrets = &secret;
+  o.secret_count = 1;
   net.allow_localhost = 1;
   net.connect_timeout_ms = 200;
   net.io_timeout_ms = 200;
@@ -148,7 +213,8 @@ static void guest_round(eryx_runtime *rt, const char *script, size_t script_len,
   for (size_t i = 0; i < ncorpus; i++)
     cap += corpus_len[i] * 6 + 8;
   char *code = malloc(cap);
-  size_t n = (size_t)snprintf(code, cap, "SEED = %u\nROUNDS = 400\nCORPUS = [", seed);
+  size_t n = (size_t)snprintf(code, cap, "SEED = %u\nROUNDS = 400\nSINK_PORT = %d\nCORPUS = [",
+                              seed, sink_port);
   for (size_t i = 0; i < ncorpus; i++) {
     n += (size_t)snprintf(code + n, cap - n, "bytes.fromhex('");
     for (size_t k = 0; k < corpus_len[i]; k++)
@@ -174,8 +240,12 @@ static void guest_round(eryx_runtime *rt, const char *script, size_t script_len,
     snprintf(detail, sizeof detail, "status %s %s: %.200s", eryx_status_name(st), type,
              eryx_result_error_message(r, NULL));
     verdict(ok, seed, "guest round", detail);
-    if (st == ERYX_STATUS_OK)
+    if (st == ERYX_STATUS_OK) {
       rounds_whole++;
+      /* The HTTP path really ran (its connects to the sink succeed). */
+      verdict(strstr(eryx_result_json(r, NULL), "\"http:ok\"") != NULL, seed,
+              "junk HTTP reached the sink", eryx_result_json(r, NULL));
+    }
     else if (rounds_trapped++ < 3) { /* the cause is at the end of a trap's text */
       size_t n;
       const char *m = eryx_result_error_message(r, &n);
@@ -278,6 +348,11 @@ int main(int argc, char **argv) {
     closedir(d);
   size_t script_len = 0;
   char *script = read_all(argv[3], &script_len);
+  if (start_sink()) {
+    fprintf(stderr, "fuzz_host: cannot start the loopback sink\n");
+    printf("0 passed, 1 failed\n");
+    return 1;
+  }
   eryx_runtime *rt = NULL;
   eryx_error *err = script && ncorpus ? eryx_runtime_new(NULL, &rt) : NULL;
   if (!script || !ncorpus || err) {

@@ -75,8 +75,44 @@ def net_call():
                      for _ in range(rng.randrange(5))], rng.choice([0, 1000, 1_000_000]))
 
 
+def junk_http():
+    """Request heads, bodies and framing, mostly almost right, carrying the
+    secret's placeholder, sent in random pieces to the sink."""
+    import os
+    token = os.environ.get("TOKEN", "")
+    parts = []
+    for _ in range(rng.randrange(1, 4)):
+        method = rng.choice(["GET", "POST", "PUT", "TRACE", "CONNECT", "PRI", junk_text()[:10]])
+        version = rng.choice(["HTTP/1.1", "HTTP/1.1", "HTTP/1.0", "HTTP/2.0", "HTTP/9"])
+        head = [f"{method} /{rng.choice(['', token, junk_text()[:50]])} {version}"]
+        for _ in range(rng.randrange(6)):
+            name = rng.choice(["Authorization", "Host", "X-T", "Content-Length",
+                               "Transfer-Encoding", "Upgrade", junk_text()[:20]])
+            value = rng.choice([f"Bearer {token}", token * 2, str(rng.randrange(-5, 100)),
+                                "chunked", "gzip, chunked", junk_text()[:80]])
+            head.append(f"{name}: {value}")
+        if rng.random() < 0.1:
+            head.append(" folded continuation")
+        eol = rng.choice(["\r\n"] * 8 + ["\n", "\r"])
+        body = rng.choice(["", "5\r\nhello\r\n0\r\n\r\n", "ff\r\nx\r\n", token,
+                           "0\r\n\r\n", junk_text()[:200]])
+        parts.append(eol.join(head) + eol + eol + body)
+    data = "".join(parts).encode("utf-8", "replace")
+    h = net.connect("127.0.0.1", SINK_PORT, 1000)
+    try:
+        i = 0
+        while i < len(data):
+            k = rng.choice([1, 2, 7, 64, 4096, len(data)])
+            net.send(h, data[i:i + k], 1000)
+            i += k
+        if rng.random() < 0.5:
+            net.shutdown(h, 2)
+    finally:
+        net.close(h)
+
+
 def one():
-    op = rng.randrange(9)
+    op = rng.randrange(10)
     try:
         if op == 0:
             host.emit_output(rare([0, 3, 255], [1, 2]), junk_text())
@@ -104,13 +140,16 @@ def one():
         elif op == 8:
             net_call()
             count("net", "ok")
+        elif op == 9:
+            junk_http()
+            count("http", "ok")
         else:
             reply = host.fs(rng.randrange(256), junk_text(), junk_text(), junk_u64(),
                             junk_u64(), junk_text())
             count("fs", "code%d" % min(reply.code, 1))
     except Err:
         count(["emit-output", "emit-trace", "sleep", "list-callbacks", "callback-start",
-               "callback-cancel", "callback-wait", "fs", "net"][op], "refused")
+               "callback-cancel", "callback-wait", "fs", "net", "http"][op], "refused")
 
 
 for _ in range(ROUNDS):
