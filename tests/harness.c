@@ -1,7 +1,10 @@
 /* harness.c — see harness.h. */
 #include "harness.h"
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <stdlib.h>
+#include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -157,4 +160,31 @@ void reset_peak_rss(void) { /* "5" restarts VmHWM at the current RSS */
     fputs("5", f);
     fclose(f);
   }
+}
+
+char *read_file(const char *path, size_t *len) {
+  FILE *f = fopen(path, "rb");
+  if (!f)
+    return NULL;
+  char *buf = malloc(1 << 16);
+  if (buf) {
+    *len = fread(buf, 1, (1 << 16) - 1, f);
+    buf[*len] = 0;
+  }
+  fclose(f);
+  return buf;
+}
+
+int listen_loopback(int backlog, int *port) {
+  int fd = socket(AF_INET, SOCK_STREAM, 0);
+  struct sockaddr_in sa = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+  socklen_t len = sizeof sa;
+  if (fd < 0 || bind(fd, (struct sockaddr *)&sa, sizeof sa) || listen(fd, backlog) ||
+      getsockname(fd, (struct sockaddr *)&sa, &len)) {
+    if (fd >= 0)
+      close(fd);
+    return -1;
+  }
+  *port = ntohs(sa.sin_port);
+  return fd;
 }

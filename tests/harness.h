@@ -76,6 +76,10 @@ uint64_t rss_bytes(void);
 /* Its peak (VmHWM) since the last reset_peak_rss(), in bytes. */
 uint64_t peak_rss_bytes(void);
 void reset_peak_rss(void);
+/* A file's bytes (at most 64 KiB, NUL-terminated; caller frees), or NULL. */
+char *read_file(const char *path, size_t *len);
+/* A TCP socket listening on 127.0.0.1 at a free port (*port), or -1. */
+int listen_loopback(int backlog, int *port);
 /* The monotonic clock in milliseconds, and a sleep of `ms`. */
 double now_ms(void);
 void sleep_ms(int ms);

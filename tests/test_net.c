@@ -94,17 +94,6 @@ static void *accept_main(void *p) {
   return NULL;
 }
 
-static int listen_loopback(int backlog, int *port) {
-  int fd = socket(AF_INET, SOCK_STREAM, 0);
-  struct sockaddr_in sa = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-  socklen_t len = sizeof sa;
-  if (fd < 0 || bind(fd, (struct sockaddr *)&sa, sizeof sa) || listen(fd, backlog) ||
-      getsockname(fd, (struct sockaddr *)&sa, &len))
-    return -1;
-  *port = ntohs(sa.sin_port);
-  return fd;
-}
-
 /* The servers live for the whole test run (threads are never joined). */
 static server *start_server(enum mode mode, SSL_CTX *ctx) {
   server *s = calloc(1, sizeof *s);
@@ -124,17 +113,6 @@ static server *g_echo, *g_silent, *g_tls;
 static char g_dir[64];
 static char *g_ca_pem, *g_other_ca_pem;
 static size_t g_ca_len, g_other_ca_len;
-
-static char *read_file(const char *path, size_t *len) {
-  FILE *f = fopen(path, "rb");
-  if (!f)
-    return NULL;
-  char *buf = malloc(1 << 16);
-  *len = fread(buf, 1, (1 << 16) - 1, f);
-  buf[*len] = 0;
-  fclose(f);
-  return buf;
-}
 
 /* A CA and a server certificate for localhost / 127.0.0.1 signed by it
  * (and a second, unrelated CA), made with the openssl command. */

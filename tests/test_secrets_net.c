@@ -141,17 +141,12 @@ static rec_server *rec_start(enum reply reply, SSL_CTX *ctx) {
   s->ctx = ctx;
   pthread_mutex_init(&s->mu, NULL);
   pthread_cond_init(&s->cv, NULL);
-  s->lfd = socket(AF_INET, SOCK_STREAM, 0);
-  struct sockaddr_in sa = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-  socklen_t sl = sizeof sa;
+  s->lfd = listen_loopback(64, &s->port);
   pthread_t t;
-  if (s->lfd < 0 || bind(s->lfd, (struct sockaddr *)&sa, sizeof sa) || listen(s->lfd, 64) ||
-      getsockname(s->lfd, (struct sockaddr *)&sa, &sl) ||
-      pthread_create(&t, NULL, rec_accept_main, s)) {
+  if (s->lfd < 0 || pthread_create(&t, NULL, rec_accept_main, s)) {
     free(s);
     return NULL;
   }
-  s->port = ntohs(sa.sin_port);
   pthread_detach(t);
   return s;
 }
@@ -192,17 +187,6 @@ static rec_server *g_allowed, *g_other, *g_http, *g_tls, *g_echo;
 static char *g_ca;
 static size_t g_ca_len;
 
-static char *slurp(const char *path, size_t *len) {
-  FILE *f = fopen(path, "rb");
-  if (!f)
-    return NULL;
-  char *buf = malloc(1 << 16);
-  *len = fread(buf, 1, (1 << 16) - 1, f);
-  buf[*len] = 0;
-  fclose(f);
-  return buf;
-}
-
 static SSL_CTX *make_tls(void) {
   char dir[64] = "/tmp/eryx-secnet-XXXXXX";
   if (!mkdtemp(dir))
@@ -223,7 +207,7 @@ static SSL_CTX *make_tls(void) {
   char path[128], key[128];
   if (system(cmd) == 0) {
     snprintf(path, sizeof path, "%s/ca.pem", dir);
-    g_ca = slurp(path, &g_ca_len);
+    g_ca = read_file(path, &g_ca_len);
     ctx = SSL_CTX_new(TLS_server_method());
     snprintf(path, sizeof path, "%s/srv.pem", dir);
     snprintf(key, sizeof key, "%s/srv.key", dir);

@@ -18,7 +18,7 @@
  * exits 1; the last line is the plain "N passed, N failed" summary.
  * Deterministic per round (seeds 1, 2, ...), so a failure names its seed.
  */
-#include "harness.h" /* rss_bytes */
+#include "harness.h" /* rss_bytes, listen_loopback */
 
 #include <arpa/inet.h>
 #include <dirent.h>
@@ -45,26 +45,6 @@ static double now_s(void) {
   struct timespec ts;
   clock_gettime(CLOCK_MONOTONIC, &ts);
   return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-static char *read_all(const char *path, size_t *len) {
-  FILE *f = fopen(path, "rb");
-  if (!f)
-    return NULL;
-  fseek(f, 0, SEEK_END);
-  long n = ftell(f);
-  fseek(f, 0, SEEK_SET);
-  char *buf = n >= 0 ? malloc((size_t)n + 1) : NULL;
-  if (buf && fread(buf, 1, (size_t)n, f) != (size_t)n) {
-    free(buf);
-    buf = NULL;
-  }
-  fclose(f);
-  if (buf) {
-    buf[n] = '\0';
-    *len = (size_t)n;
-  }
-  return buf;
 }
 
 static void verdict(int ok, unsigned seed, const char *what, const char *detail) {
@@ -139,15 +119,8 @@ static void *sink_loop(void *arg) {
 }
 
 static int start_sink(void) {
-  struct sockaddr_in a = {0};
-  a.sin_family = AF_INET;
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  socklen_t len = sizeof a;
-  sink_fd = socket(AF_INET, SOCK_STREAM, 0);
-  if (sink_fd < 0 || bind(sink_fd, (struct sockaddr *)&a, sizeof a) ||
-      listen(sink_fd, 64) || getsockname(sink_fd, (struct sockaddr *)&a, &len))
+  if ((sink_fd = listen_loopback(64, &sink_port)) < 0)
     return -1;
-  sink_port = ntohs(a.sin_port);
   pthread_t t;
   if (pthread_create(&t, NULL, sink_loop, NULL))
     return -1;
@@ -341,13 +314,13 @@ int main(int argc, char **argv) {
       continue;
     char path[4096];
     snprintf(path, sizeof path, "%s/%s", argv[2], e->d_name);
-    if ((corpus[ncorpus] = read_all(path, &corpus_len[ncorpus])))
+    if ((corpus[ncorpus] = read_file(path, &corpus_len[ncorpus])))
       ncorpus++;
   }
   if (d)
     closedir(d);
   size_t script_len = 0;
-  char *script = read_all(argv[3], &script_len);
+  char *script = read_file(argv[3], &script_len);
   if (start_sink()) {
     fprintf(stderr, "fuzz_host: cannot start the loopback sink\n");
     printf("0 passed, 1 failed\n");
