@@ -3,6 +3,7 @@
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <sys/socket.h>
 #include <time.h>
@@ -186,5 +187,54 @@ int listen_loopback(int backlog, int *port) {
     return -1;
   }
   *port = ntohs(sa.sin_port);
+  return fd;
+}
+
+typedef struct served {
+  void (*conn)(int fd, void *arg);
+  void *arg;
+  int fd;
+} served;
+
+static void *serve_conn(void *p) {
+  served *c = p;
+  c->conn(c->fd, c->arg);
+  close(c->fd);
+  free(c);
+  return NULL;
+}
+
+static void *serve_accept(void *p) {
+  served *l = p; /* the listener: fd, conn, arg; lives as long as the run */
+  for (;;) {
+    int fd = accept(l->fd, NULL, NULL);
+    if (fd < 0)
+      continue;
+    served *c = malloc(sizeof *c);
+    pthread_t t;
+    if (c) {
+      *c = (served){l->conn, l->arg, fd};
+      if (pthread_create(&t, NULL, serve_conn, c) == 0) {
+        pthread_detach(t);
+        continue;
+      }
+    }
+    free(c);
+    close(fd);
+  }
+  return NULL;
+}
+
+int serve_loopback(int backlog, void (*conn)(int fd, void *arg), void *arg, int *port) {
+  int fd = listen_loopback(backlog, port);
+  served *l = fd >= 0 ? malloc(sizeof *l) : NULL;
+  pthread_t t;
+  if (!l || (*l = (served){conn, arg, fd}, pthread_create(&t, NULL, serve_accept, l))) {
+    free(l);
+    if (fd >= 0)
+      close(fd);
+    return -1;
+  }
+  pthread_detach(t);
   return fd;
 }

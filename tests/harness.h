@@ -80,6 +80,10 @@ void reset_peak_rss(void);
 char *read_file(const char *path, size_t *len);
 /* A TCP socket listening on 127.0.0.1 at a free port (*port), or -1. */
 int listen_loopback(int backlog, int *port);
+/* A loopback server for the whole test run: listens as above and accepts
+ * forever on a detached thread, handing each connection to `conn(fd, arg)`
+ * on a thread of its own, then closing it. The listening socket, or -1. */
+int serve_loopback(int backlog, void (*conn)(int fd, void *arg), void *arg, int *port);
 /* The monotonic clock in milliseconds, and a sleep of `ms`. */
 double now_ms(void);
 void sleep_ms(int ms);

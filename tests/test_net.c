@@ -34,31 +34,26 @@ typedef struct server {
   SSL_CTX *ctx;
 } server;
 
-typedef struct conn_arg {
-  server *srv;
-  int fd;
-} conn_arg;
-
 /* One connection: echo (or swallow) until the client closes. */
-static void *conn_main(void *p) {
-  conn_arg *a = p;
+static void conn_main(int fd, void *p) {
+  server *srv = p;
   SSL *ssl = NULL;
   char buf[16384];
-  if (a->srv->mode == TLS_ECHO) {
-    ssl = SSL_new(a->srv->ctx);
-    SSL_set_fd(ssl, a->fd);
+  if (srv->mode == TLS_ECHO) {
+    ssl = SSL_new(srv->ctx);
+    SSL_set_fd(ssl, fd);
     if (SSL_accept(ssl) <= 0)
       goto out;
   }
   for (;;) {
-    int n = ssl ? SSL_read(ssl, buf, sizeof buf) : (int)recv(a->fd, buf, sizeof buf, 0);
+    int n = ssl ? SSL_read(ssl, buf, sizeof buf) : (int)recv(fd, buf, sizeof buf, 0);
     if (n <= 0)
       break;
-    if (a->srv->mode == SILENT)
+    if (srv->mode == SILENT)
       continue;
     for (int off = 0; off < n;) {
       int w = ssl ? SSL_write(ssl, buf + off, n - off)
-                  : (int)send(a->fd, buf + off, (size_t)(n - off), MSG_NOSIGNAL);
+                  : (int)send(fd, buf + off, (size_t)(n - off), MSG_NOSIGNAL);
       if (w <= 0)
         goto out;
       off += w;
@@ -69,29 +64,6 @@ out:
     SSL_shutdown(ssl);
     SSL_free(ssl);
   }
-  close(a->fd);
-  free(a);
-  return NULL;
-}
-
-static void *accept_main(void *p) {
-  server *s = p;
-  for (;;) {
-    int fd = accept(s->lfd, NULL, NULL);
-    if (fd < 0)
-      continue;
-    conn_arg *a = malloc(sizeof *a);
-    a->srv = s;
-    a->fd = fd;
-    pthread_t t;
-    if (pthread_create(&t, NULL, conn_main, a) == 0)
-      pthread_detach(t);
-    else {
-      close(fd);
-      free(a);
-    }
-  }
-  return NULL;
 }
 
 /* The servers live for the whole test run (threads are never joined). */
@@ -99,13 +71,10 @@ static server *start_server(enum mode mode, SSL_CTX *ctx) {
   server *s = calloc(1, sizeof *s);
   s->mode = mode;
   s->ctx = ctx;
-  s->lfd = listen_loopback(64, &s->port);
-  pthread_t t;
-  if (s->lfd < 0 || pthread_create(&t, NULL, accept_main, s)) {
+  if ((s->lfd = serve_loopback(64, conn_main, s, &s->port)) < 0) {
     free(s);
     return NULL;
   }
-  pthread_detach(t);
   return s;
 }
 

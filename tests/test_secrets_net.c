@@ -40,11 +40,6 @@ typedef struct rec_server {
   int closed; /* finished connections */
 } rec_server;
 
-typedef struct rec_conn {
-  rec_server *srv;
-  int fd;
-} rec_conn;
-
 static void append(char **buf, size_t *len, size_t *cap, const char *p, size_t n) {
   if (*len + n + 1 > *cap) {
     *cap = (*len + n + 1) * 2;
@@ -71,29 +66,28 @@ static int io_write(SSL *ssl, int fd, const char *p, size_t n) {
 /* One connection: record until the client is done (EOF or close_notify),
  * answering as the server's mode says; the record is complete before the
  * socket is closed, so a guest that read to EOF can check it at once. */
-static void *rec_conn_main(void *p) {
-  rec_conn *a = p;
-  rec_server *s = a->srv;
+static void rec_conn_main(int fd, void *p) {
+  rec_server *s = p;
   SSL *ssl = NULL;
   char *got = NULL, buf[16384];
   size_t len = 0, cap = 0;
   bool replied = false;
   if (s->ctx) {
     ssl = SSL_new(s->ctx);
-    SSL_set_fd(ssl, a->fd);
+    SSL_set_fd(ssl, fd);
     if (SSL_accept(ssl) <= 0)
       goto out;
   }
   for (;;) {
-    int n = ssl ? SSL_read(ssl, buf, sizeof buf) : (int)recv(a->fd, buf, sizeof buf, 0);
+    int n = ssl ? SSL_read(ssl, buf, sizeof buf) : (int)recv(fd, buf, sizeof buf, 0);
     if (n <= 0)
       break;
     append(&got, &len, &cap, buf, (size_t)n);
-    if (s->reply == ECHO && io_write(ssl, a->fd, buf, (size_t)n))
+    if (s->reply == ECHO && io_write(ssl, fd, buf, (size_t)n))
       break;
     if (s->reply == HTTP && !replied && strstr(got, "\r\n\r\n")) {
       replied = true;
-      if (io_write(ssl, a->fd, RESPONSE, sizeof RESPONSE - 1))
+      if (io_write(ssl, fd, RESPONSE, sizeof RESPONSE - 1))
         break;
     }
   }
@@ -108,30 +102,7 @@ out:
     SSL_shutdown(ssl);
     SSL_free(ssl);
   }
-  close(a->fd);
   free(got);
-  free(a);
-  return NULL;
-}
-
-static void *rec_accept_main(void *p) {
-  rec_server *s = p;
-  for (;;) {
-    int fd = accept(s->lfd, NULL, NULL);
-    if (fd < 0)
-      continue;
-    rec_conn *a = malloc(sizeof *a);
-    a->srv = s;
-    a->fd = fd;
-    pthread_t t;
-    if (pthread_create(&t, NULL, rec_conn_main, a) == 0)
-      pthread_detach(t);
-    else {
-      close(fd);
-      free(a);
-    }
-  }
-  return NULL;
 }
 
 /* The servers live for the whole test run (threads are never joined). */
@@ -141,13 +112,10 @@ static rec_server *rec_start(enum reply reply, SSL_CTX *ctx) {
   s->ctx = ctx;
   pthread_mutex_init(&s->mu, NULL);
   pthread_cond_init(&s->cv, NULL);
-  s->lfd = listen_loopback(64, &s->port);
-  pthread_t t;
-  if (s->lfd < 0 || pthread_create(&t, NULL, rec_accept_main, s)) {
+  if ((s->lfd = serve_loopback(64, rec_conn_main, s, &s->port)) < 0) {
     free(s);
     return NULL;
   }
-  pthread_detach(t);
   return s;
 }
 

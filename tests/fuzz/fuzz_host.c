@@ -18,14 +18,9 @@
  * exits 1; the last line is the plain "N passed, N failed" summary.
  * Deterministic per round (seeds 1, 2, ...), so a failure names its seed.
  */
-#include "harness.h" /* rss_bytes, listen_loopback */
+#include "harness.h" /* rss_bytes, serve_loopback */
 
-#include <arpa/inet.h>
 #include <dirent.h>
-#include <netinet/in.h>
-#include <pthread.h>
-#include <stdint.h>
-#include <sys/socket.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -92,41 +87,16 @@ static char *junk_bytes(size_t *len) {
 /* A loopback sink: accepts connections and reads until they close, so the
  * guest's junk HTTP reaches the host's secret rewriter (which only runs on
  * open connections to an allowed target). */
-static int sink_fd = -1;
 static int sink_port;
 
-static void *sink_conn(void *arg) {
-  int fd = (int)(intptr_t)arg;
+static void sink_conn(int fd, void *arg) {
+  (void)arg;
   char buf[65536];
   while (read(fd, buf, sizeof buf) > 0) {
   }
-  close(fd);
-  return NULL;
 }
 
-static void *sink_loop(void *arg) {
-  (void)arg;
-  for (;;) {
-    int fd = accept(sink_fd, NULL, NULL);
-    if (fd < 0)
-      return NULL;
-    pthread_t t;
-    if (pthread_create(&t, NULL, sink_conn, (void *)(intptr_t)fd) == 0)
-      pthread_detach(t);
-    else
-      close(fd);
-  }
-}
-
-static int start_sink(void) {
-  if ((sink_fd = listen_loopback(64, &sink_port)) < 0)
-    return -1;
-  pthread_t t;
-  if (pthread_create(&t, NULL, sink_loop, NULL))
-    return -1;
-  pthread_detach(t);
-  return 0;
-}
+static int start_sink(void) { return serve_loopback(64, sink_conn, NULL, &sink_port) < 0 ? -1 : 0; }
 
 static void echo_fn(void *ud, eryx_call *call, const char *args, size_t len) {
   (void)ud;
