@@ -3,13 +3,22 @@
  *
  *   cancel_latency_<where>  time from eryx_sandbox_cancel() to the end of the
  *                           execution, while it spins, sleeps, or waits on a
- *                           callback that never answers
+ *                           callback that never answers, and in WASI's own
+ *                           waits (CPython's time.sleep, select, poll)
+ *   timeout_overshoot_<where>  how far past a 200 ms timeout those WASI
+ *                           waits end
  *   fuel_overhead           the same compute loop with and without a fuel
  *                           budget (fuel-counting code is slower)
  *
  * usage: bench_limits [ROUNDS]   (default 20)
  */
 #include "bench_util.h"
+
+/* CPython's own time.sleep (the guest runtime replaces the module's), as
+ * test_blocking.c gets it: a fresh module object from the built-in spec. */
+#define REIMPORTED_TIME                                                         \
+  "import importlib.util\n"                                                  \
+  "t = importlib.util.module_from_spec(importlib.util.find_spec('time'))\n"
 
 #include <pthread.h>
 #include <stdio.h>
@@ -85,14 +94,45 @@ int main(int argc, char **argv) {
     const char *where, *code;
   } cases[] = {{"busy_loop", "while True:\n    pass\n"},
                {"sleep", "import time\ntime.sleep(3600)\n"},
-               {"callback_wait", "await wait_forever()\n"}};
+               {"callback_wait", "await wait_forever()\n"},
+               /* Waits inside Wasmtime's WASI, not our imports. */
+               {"wasi_sleep", REIMPORTED_TIME "t.sleep(3600)\n"},
+               {"wasi_select", "import select\nselect.select([], [], [], 3600)\n"},
+               {"wasi_poll", "import select\nselect.poll().poll(3600 * 1000)\n"}};
+  size_t ncases = sizeof cases / sizeof cases[0];
   double *v = malloc(sizeof(double) * (size_t)rounds);
-  for (size_t k = 0; k < 3; k++) {
+  for (size_t k = 0; k < ncases; k++) {
     for (int i = 0; i < rounds; i++)
       v[i] = one_cancel(sb, cases[k].code);
     qsort(v, (size_t)rounds, sizeof *v, cmp_double);
     printf("{\"bench\":\"cancel_latency_%s\",\"rounds\":%d,\"p50_ms\":%.3f,"
            "\"max_ms\":%.3f}\n",
+           cases[k].where, rounds, v[rounds / 2], v[rounds - 1]);
+  }
+  eryx_sandbox_free(sb);
+
+  /* A 200 ms timeout on the WASI waits: how far past it the run ends. */
+  eryx_sandbox_options to = ERYX_SANDBOX_OPTIONS_INIT;
+  to.timeout_ms = 200;
+  if ((err = eryx_sandbox_new(rt, &to, &sb)))
+    die(err);
+  for (size_t k = 3; k < ncases; k++) {
+    for (int i = 0; i < rounds; i++) {
+      eryx_result *r = NULL;
+      double t0 = now_ms();
+      if ((err = eryx_sandbox_execute(sb, cases[k].code, strlen(cases[k].code), &r)))
+        die(err);
+      v[i] = now_ms() - t0 - 200;
+      if (eryx_result_status(r) != ERYX_STATUS_LIMIT) {
+        fprintf(stderr, "bench: expected a timeout, got %s\n",
+                eryx_status_name(eryx_result_status(r)));
+        exit(1);
+      }
+      eryx_result_free(r);
+    }
+    qsort(v, (size_t)rounds, sizeof *v, cmp_double);
+    printf("{\"bench\":\"timeout_overshoot_%s\",\"timeout_ms\":200,\"rounds\":%d,"
+           "\"p50_ms\":%.3f,\"max_ms\":%.3f}\n",
            cases[k].where, rounds, v[rounds / 2], v[rounds - 1]);
   }
   eryx_sandbox_free(sb);
