@@ -59,8 +59,13 @@ typedef enum eryx_error_code {
   ERYX_ERR_SNAPSHOT = 6,         /* a snapshot could not be taken (values
                                     that cannot be serialized) or restored
                                     (corrupt, truncated, foreign)          */
-  ERYX_ERR_FILES = 7             /* a file operation on an eryx_vfs failed
+  ERYX_ERR_FILES = 7,            /* a file operation on an eryx_vfs failed
                                     (no such file, quota exceeded, ...)    */
+  ERYX_ERR_PACKAGE = 8           /* a package was refused (another platform's
+                                    native code, an unsafe or oversized
+                                    archive, a corrupt one) or a factory
+                                    could not be built; the message names
+                                    the file and the reason                */
 } eryx_error_code;
 
 
@@ -334,7 +339,7 @@ typedef struct eryx_secret {
 #define ERYX_SCRUB_ON 1
 #define ERYX_SCRUB_OFF (-1)
 
-#define ERYX_SANDBOX_OPTIONS_VERSION 4
+#define ERYX_SANDBOX_OPTIONS_VERSION 5
 
 typedef struct eryx_sandbox_options {
   unsigned int version; /* ERYX_SANDBOX_OPTIONS_VERSION */
@@ -443,12 +448,38 @@ typedef struct eryx_sandbox_options {
   int scrub_stderr;
   int scrub_result;
   int scrub_files;
+
+  /* ---- version 5: packages (see README "Packages") ---- */
+  /* Python packages the code can import, each a host path (copied):
+   *   - a wheel (.whl): pure Python (py3-none-any, ...). A wheel with
+   *     another platform's native code is refused; one with WASI native
+   *     code (wasi_0_0_0_wasm32) needs a factory (eryx_factory_build);
+   *   - a .tar.gz / .tgz: a pure-Python sdist (its importable part and its
+   *     metadata are used) or a tarball of a site-packages tree;
+   *   - a directory: a site-packages-like tree put on sys.path as it is, or,
+   *     when it holds __init__.py, one package (importable by its name).
+   * Archives are checked and unpacked once into a cache named by their
+   * sha256 (ERYX_CACHE_DIR, else $XDG_CACHE_HOME/eryx, else ~/.cache/eryx)
+   * and never half-installed: members with absolute paths, ".." or links
+   * leading out of the package, special files, corrupt or truncated
+   * archives and archives past the caps below are refused, naming the file
+   * and the reason (ERYX_ERR_PACKAGE). Each package is mounted read-only
+   * (C-level reads work too) and put on sys.path after the stdlib, in this
+   * order; importlib.metadata sees their metadata. */
+  const eryx_str *packages;
+  size_t package_count;
+  /* Caps on what one archive may unpack to: bytes of its files (counted as
+   * written, whatever its headers claim) and number of members.
+   * 0: 1 GiB and 100000. */
+  uint64_t max_package_bytes;
+  uint64_t max_package_files;
 } eryx_sandbox_options;
 
 #define ERYX_SANDBOX_OPTIONS_INIT                                              \
   {ERYX_SANDBOX_OPTIONS_VERSION, NULL, 0, 0, 0, 0, 0, NULL, NULL, NULL, NULL, 0, 0,  \
    0, NULL, 0, 0, NULL, NULL, NULL, NULL, 0, 0, 0, 0, NULL, NULL, 0,                \
-   ERYX_SCRUB_DEFAULT, ERYX_SCRUB_DEFAULT, ERYX_SCRUB_DEFAULT, ERYX_SCRUB_DEFAULT}
+   ERYX_SCRUB_DEFAULT, ERYX_SCRUB_DEFAULT, ERYX_SCRUB_DEFAULT, ERYX_SCRUB_DEFAULT,   \
+   NULL, 0, 0, 0}
 
 /* Creates a sandbox. `rt` must outlive it. `opts` may be NULL for defaults;
  * it is copied and need not outlive the call. On success `*out` is owned by
@@ -475,6 +506,86 @@ uint64_t eryx_sandbox_timeout_ms(const eryx_sandbox *sb);
 /* The .pyi stubs of all the sandbox's libraries, each headed by a comment
  * naming its module ("" when there are none). Owned by `sb`. */
 const char *eryx_sandbox_library_stubs(const eryx_sandbox *sb, size_t *len);
+
+/* --------------------------------------------------------------- factories
+ *
+ * A factory is a runtime of its own: the guest component re-initialized
+ * with packages on its sys.path and modules already imported in its
+ * snapshot, then pre-compiled. It is a runtime directory like the one the
+ * library was built with, so it is used through eryx_runtime_new() with
+ * runtime_dir set to it; every sandbox and session made from that runtime
+ * starts with those modules in sys.modules (importing them costs nothing).
+ * The directory holds everything (compiled code, stdlib, packages,
+ * manifest): copy or move it anywhere (eryx_runtime_save), and load it in a
+ * later process without rebuilding. One built by another version of Eryx
+ * or of Wasmtime is refused by eryx_runtime_new (ERYX_ERR_RUNTIME_FILES,
+ * saying both versions).
+ *
+ * Building runs componentize-py (the version the library was built with)
+ * and Wasmtime's compiler: several seconds. */
+
+/* Called at each step of a build with a line of text (valid during the
+ * call only). */
+typedef void (*eryx_progress_fn)(void *user_data, const char *line, size_t len);
+
+#define ERYX_FACTORY_OPTIONS_VERSION 1
+
+typedef struct eryx_factory_options {
+  unsigned int version; /* ERYX_FACTORY_OPTIONS_VERSION */
+  /* Where the new runtime directory goes: created, must not exist or be an
+   * empty directory. Required. */
+  const char *output_dir;
+  size_t output_dir_len;
+  /* Packages, as eryx_sandbox_options.packages (WASI native wheels are
+   * allowed here: their extensions are linked into the component). */
+  const eryx_str *packages;
+  size_t package_count;
+  uint64_t max_package_bytes;
+  uint64_t max_package_files;
+  /* Modules imported while the snapshot is taken ("jinja2",
+   * "dateutil.parser"). An import that fails fails the build, with the
+   * Python traceback in the message. */
+  const eryx_str *imports;
+  size_t import_count;
+  /* The runtime to start from (its stdlib and guest sources). NULL: as
+   * eryx_runtime_options.runtime_dir. */
+  const char *base_runtime_dir;
+  size_t base_runtime_dir_len;
+  /* The componentize-py executable. NULL: $ERYX_COMPONENTIZE_PY, else
+   * `componentize-py` on PATH. Its version must be the one the runtime was
+   * built with. */
+  const char *componentize_py;
+  size_t componentize_py_len;
+  /* Optional progress lines (NULL: none). */
+  eryx_progress_fn on_progress;
+  void *progress_user_data;
+} eryx_factory_options;
+
+#define ERYX_FACTORY_OPTIONS_INIT                                              \
+  {ERYX_FACTORY_OPTIONS_VERSION, NULL, 0, NULL, 0, 0, 0, NULL, 0, NULL, 0, NULL, 0, \
+   NULL, NULL}
+
+/* Builds a factory runtime into opts->output_dir. Nothing is left there on
+ * failure. Errors: ERYX_ERR_INVALID_ARGUMENT, ERYX_ERR_PACKAGE (a package
+ * refused, componentize-py missing or failing, an import failing),
+ * ERYX_ERR_RUNTIME_FILES (the base runtime), ERYX_ERR_WASMTIME. */
+eryx_error *eryx_factory_build(const eryx_factory_options *opts);
+
+/* Copies the runtime's directory to `dir` (created; must not exist or be
+ * empty), so that eryx_runtime_new() can load it from there. */
+eryx_error *eryx_runtime_save(const eryx_runtime *rt, const char *dir, size_t dir_len);
+
+/* Bytes of files in the runtime's directory. */
+uint64_t eryx_runtime_size_bytes(const eryx_runtime *rt);
+
+/* The runtime's directory (owned by `rt`). */
+const char *eryx_runtime_dir(const eryx_runtime *rt, size_t *len);
+
+/* Modules a factory runtime imported into its snapshot, as a JSON array of
+ * strings ("[]" for a plain runtime); and its packages' file names, the
+ * same way. Owned by `rt`. */
+const char *eryx_runtime_imports_json(const eryx_runtime *rt, size_t *len);
+const char *eryx_runtime_packages_json(const eryx_runtime *rt, size_t *len);
 
 /* ---------------------------------------------------------------- sessions
  *
