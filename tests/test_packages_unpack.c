@@ -24,6 +24,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 /* ------------------------------------------------------------ fixtures */
@@ -518,6 +519,15 @@ static void packages_wheel_python_tags(void) {
       eryx__pkg_clear(&p);
     }
   }
+  /* A file both in .data/purelib and at the root. */
+  member clash[] = {
+      FILE_("clash.py", "1"),
+      FILE_("clash-1.0.data/purelib/clash.py", "2"),
+      {'f', "clash-1.0.dist-info/WHEEL", wheel_file, sizeof wheel_file - 1},
+  };
+  archive_at(&f, "clash-1.0-py3-none-any.whl", true, clash, N(clash), whl);
+  prep_refused(&f, whl, 0, 0, "two files would be installed as \"clash.py\" (one from purelib)");
+
   /* Not a wheel's file name, and a wheel without WHEEL. */
   member m[] = {FILE_("x/__init__.py", "")};
   archive_at(&f, "x-1.0.whl", true, m, N(m), whl);
@@ -620,6 +630,17 @@ static void packages_links_leading_out_refused(void) {
   member twice[] = {FILE_("pkg/a.py", "1"), FILE_("pkg/a.py", "2")};
   archive_at(&f, "twice.tar.gz", false, twice, N(twice), tgz);
   prep_refused(&f, tgz, 0, 0, "two members of that name");
+
+  char deep_name[400] = "";
+  for (int i = 0; i < 65; i++)
+    strcat(deep_name, "d/");
+  strcat(deep_name, "x.py");
+  member deep[] = {{'f', deep_name, "", 0}};
+  archive_at(&f, "deep.tar.gz", false, deep, N(deep), tgz);
+  prep_refused(&f, tgz, 0, 0, "it is nested more than 64 directories deep");
+
+  archive_at(&f, "empty.tar.gz", false, NULL, 0, tgz);
+  prep_refused(&f, tgz, 0, 0, "is an empty archive");
 
   member reserved[] = {FILE_(".eryx-package", "name evil\n")};
   archive_at(&f, "reserved.tar.gz", false, reserved, N(reserved), tgz);
@@ -824,6 +845,20 @@ static void packages_sdist_src_layout_with_egg_info(void) {
       CHECK_STREQ(p.name, "MarkupSafe");
       eryx__pkg_clear(&p);
     }
+  }
+  /* The .egg-info at the top, the package under src/. */
+  member top_egg[] = {
+      FILE_("topegg-1.0/PKG-INFO", "Name: topegg\nVersion: 1.0\n"),
+      FILE_("topegg-1.0/src/topegg/__init__.py", "T = 1\n"),
+      FILE_("topegg-1.0/topegg.egg-info/PKG-INFO", "Name: topegg\nVersion: 1.0\n"),
+      FILE_("topegg-1.0/topegg.egg-info/top_level.txt", "topegg\n\n../evil\n"),
+  };
+  archive_at(&f, "topegg-1.0.tar.gz", false, top_egg, N(top_egg), tgz);
+  if (prep_ok(tgz, &p)) {
+    check_tree_file(&p, "topegg/__init__.py", "T = 1\n");
+    CHECK(tree_has(&p, "topegg.egg-info/top_level.txt"));
+    CHECK(!tree_has(&p, "topegg-1.0.dist-info"));
+    eryx__pkg_clear(&p);
   }
   fixture_end(&f);
 }
@@ -1115,6 +1150,56 @@ static void packages_concurrent_prepares_agree(void) {
   fixture_end(&f);
 }
 
+/* A relative ERYX_CACHE_DIR still gives an absolute directory to mount. */
+static void packages_relative_cache_dir(void) {
+  fixture f;
+  fixture_begin(&f);
+  char whl[PATH_MAX], cwd[PATH_MAX];
+  small_wheel(&f, "rel", "py3-none-any", whl);
+  CHECK(getcwd(cwd, sizeof cwd) != NULL);
+  CHECK(chdir(f.cache) == 0);
+  setenv("ERYX_CACHE_DIR", "relative/cache", 1);
+  eryx__pkg p;
+  if (prep_ok(whl, &p)) {
+    char want[PATH_MAX];
+    snprintf(want, sizeof want, "%s/relative/cache/packages/v1/", f.cache);
+    CHECK_MSG(!strncmp(p.host_dir, want, strlen(want)), "host_dir %s", p.host_dir);
+    check_tree_file(&p, "rel/__init__.py", "X = 1\n");
+    eryx__pkg_clear(&p);
+  }
+  CHECK(chdir(cwd) == 0);
+  fixture_end(&f);
+}
+
+/* A staging directory a crashed process left a day ago goes; a fresh one
+ * (another process's, at work) stays. */
+static void packages_stale_staging_removed(void) {
+  fixture f;
+  fixture_begin(&f);
+  char v1[256], stale[512], fresh[512], inner[600];
+  snprintf(v1, sizeof v1, "%s/packages", f.cache);
+  mkdir(v1, 0755);
+  snprintf(v1, sizeof v1, "%s/packages/v1", f.cache);
+  mkdir(v1, 0755);
+  snprintf(stale, sizeof stale, "%s/.tmp-crashed", v1);
+  snprintf(fresh, sizeof fresh, "%s/.tmp-working", v1);
+  mkdir(stale, 0700);
+  mkdir(fresh, 0700);
+  snprintf(inner, sizeof inner, "%s/half.py", stale);
+  write_text(inner, "partial");
+  struct timespec old_times[2] = {{time(NULL) - 2 * 24 * 3600, 0},
+                                  {time(NULL) - 2 * 24 * 3600, 0}};
+  CHECK(utimensat(AT_FDCWD, stale, old_times, 0) == 0);
+  char whl[PATH_MAX];
+  small_wheel(&f, "stale", "py3-none-any", whl);
+  eryx__pkg p;
+  if (prep_ok(whl, &p))
+    eryx__pkg_clear(&p);
+  CHECK(access(stale, F_OK) != 0);
+  CHECK(access(fresh, F_OK) == 0);
+  fixture_end(&f);
+}
+
 const test_case packages_unpack_tests[] = {
     {"packages_wheel_pure_unpacks_and_hits_the_cache",
      packages_wheel_pure_unpacks_and_hits_the_cache},
@@ -1136,5 +1221,7 @@ const test_case packages_unpack_tests[] = {
     {"packages_bad_inputs_refused", packages_bad_inputs_refused},
     {"packages_cache_dir_from_the_environment", packages_cache_dir_from_the_environment},
     {"packages_concurrent_prepares_agree", packages_concurrent_prepares_agree},
+    {"packages_stale_staging_removed", packages_stale_staging_removed},
+    {"packages_relative_cache_dir", packages_relative_cache_dir},
 };
 const size_t packages_unpack_count = sizeof packages_unpack_tests / sizeof packages_unpack_tests[0];

@@ -5,9 +5,9 @@
  * One pass over the archive. Each member's header is vetted before anything
  * is written for it:
  *   - its name: valid UTF-8 (WASI paths are strings), no control
- *     character, not absolute, no ".." component, at most 1024 bytes and
- *     255 per component; "./" and empty components are dropped, so
- *     "./pkg//a.py" is "pkg/a.py";
+ *     character, not absolute, no ".." component, at most 1024 bytes, 255
+ *     per component and 64 components; "./" and empty components are
+ *     dropped, so "./pkg//a.py" is "pkg/a.py";
  *   - its kind: regular files, directories, symbolic links and hard links
  *     only; devices, FIFOs and sockets are refused, as are encrypted
  *     members;
@@ -96,7 +96,7 @@ static const char *normalize_name(const char *name, char *out, size_t *out_len) 
     return why;
   if (name[0] == '/')
     return "its path is absolute";
-  size_t len = 0;
+  size_t len = 0, depth = 0;
   const char *p = name, *end = name + n;
   while (p < end) {
     const char *slash = memchr(p, '/', (size_t)(end - p));
@@ -106,6 +106,8 @@ static const char *normalize_name(const char *name, char *out, size_t *out_len) 
     if (comp > ERYX__PKG_COMPONENT_MAX)
       return "a component of its name is longer than 255 bytes";
     if (comp > 0 && !(comp == 1 && p[0] == '.')) {
+      if (++depth > ERYX__PKG_DEPTH_MAX)
+        return "it is nested more than 64 directories deep";
       if (len)
         out[len++] = '/';
       memcpy(out + len, p, comp);
@@ -386,6 +388,8 @@ eryx_error *eryx__pkg_unpack(const eryx__pkg_job *job, int fd, eryx__pkg_kind ki
   }
   if (!err)
     err = make_pending_links(&st);
+  if (!err && out->members == 0)
+    err = eryx__pkg_fail(job, "is an empty archive; it is not a usable package");
   archive_read_free(st.ar);
   for (size_t i = 0; i < st.link_count; i++) {
     free(st.links[i].path);

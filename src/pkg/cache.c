@@ -8,6 +8,8 @@
  *   packages/v1/dir-<sha256 of a tree>/<n>/  a directory package's copy
  *   packages/v1/.tmp-XXXXXX/                 a staging directory (private,
  *                                            mkdtemp), removed when done
+ *                                            (or, left by a crash, a day
+ *                                            later by the next unpack)
  * An entry is only ever made by rename() of a complete staging tree, so a
  * name in the cache always holds a whole, checked tree; it never changes
  * afterwards. When two processes (or threads) unpack the same archive at
@@ -49,9 +51,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <time.h>
 #include <unistd.h>
 
-#define ERYX__PKG_DEPTH_MAX 64
 #define IO_CHUNK (64 * 1024)
 #define MEMO_SLOTS 64
 #define LINK_HOPS_MAX 32
@@ -749,36 +751,42 @@ char *eryx__cache_dir(void) {
   return p;
 }
 
-/* <cache>/packages/v1, created if needed, into out. */
-static eryx_error *packages_dir(const eryx__pkg_job *job, char out[ERYX__PKG_PATH_MAX]) {
+/* <cache>/packages/v1 into out, made absolute (a mount needs it so). */
+static eryx_error *packages_path(const eryx__pkg_job *job, char out[ERYX__PKG_PATH_MAX]) {
   char *cache = eryx__cache_dir();
   if (!cache)
     return eryx__pkg_fail(job,
                           "no cache directory to unpack it in: set ERYX_CACHE_DIR (or "
                           "HOME)");
-  size_t n = strlen(cache);
-  bool fits = n + sizeof "/packages/v1" <= ERYX__PKG_PATH_MAX;
-  if (fits) {
-    memcpy(out, cache, n);
-    memcpy(out + n, "/packages/v1", sizeof "/packages/v1");
+  char cwd[ERYX__PKG_PATH_MAX] = "";
+  if (cache[0] != '/' && !getcwd(cwd, sizeof cwd)) {
+    free(cache);
+    return eryx__pkg_fail(job, "the cache directory's path is relative and the working "
+                               "directory has no name; set ERYX_CACHE_DIR to an absolute "
+                               "path");
   }
+  int n = snprintf(out, ERYX__PKG_PATH_MAX, "%s%s%s/packages/v1", cwd, cwd[0] ? "/" : "",
+                   cache);
   free(cache);
-  if (!fits)
+  if (n < 0 || n >= ERYX__PKG_PATH_MAX)
     return eryx__pkg_fail(job, "the cache directory's path is too long (ERYX_CACHE_DIR)");
-  /* mkdir -p, following what exists (the cache itself may be a link). */
-  for (char *p = out + 1;; p++) {
+  return NULL;
+}
+
+/* mkdir -p v1, following what exists (the cache itself may be a link). */
+static eryx_error *make_packages_dir(const eryx__pkg_job *job, char *v1) {
+  for (char *p = v1 + 1;; p++) {
     if (*p != '/' && *p != '\0')
       continue;
     char saved = *p;
     *p = '\0';
     struct stat st;
-    if (mkdir(out, 0755) != 0 && (errno != EEXIST || stat(out, &st) != 0 ||
-                                  !S_ISDIR(st.st_mode))) {
+    if (mkdir(v1, 0755) != 0 &&
+        (errno != EEXIST || stat(v1, &st) != 0 || !S_ISDIR(st.st_mode))) {
       int e = errno == EEXIST ? ENOTDIR : errno;
-      char q[SHOWN_MAX];
-      eryx__pkg_quote(q, sizeof q, out, strlen(out));
+      char q[SHOWN_MAX], reason[128];
+      eryx__pkg_quote(q, sizeof q, v1, strlen(v1));
       *p = saved;
-      char reason[128];
       if (strerror_r(e, reason, sizeof reason) != 0)
         snprintf(reason, sizeof reason, "error %d", e);
       return eryx__pkg_fail(job,
@@ -788,14 +796,40 @@ static eryx_error *packages_dir(const eryx__pkg_job *job, char out[ERYX__PKG_PAT
     }
     *p = saved;
     if (!saved)
-      break;
+      return NULL;
   }
-  return NULL;
 }
 
-/* A private staging directory under v1 (mkdtemp: 0700 until chmod'ed). */
-static eryx_error *make_staging(const eryx__pkg_job *job, const char *v1,
+/* Staging directories a crashed process left behind: removed once a day
+ * old (no unpack takes that long), when a new one is about to be made. */
+#define STALE_STAGING_SECONDS (24 * 60 * 60)
+
+static void remove_stale_staging(const char *v1) {
+  DIR *d = opendir(v1);
+  if (!d)
+    return;
+  time_t now = time(NULL);
+  struct dirent *ent;
+  while ((ent = readdir(d))) {
+    char path[ERYX__PKG_PATH_MAX];
+    struct stat st;
+    if (strncmp(ent->d_name, ".tmp-", 5) || !eryx__pkg_join(path, v1, ent->d_name) ||
+        lstat(path, &st) != 0 || !S_ISDIR(st.st_mode))
+      continue;
+    if (now - st.st_mtime > STALE_STAGING_SECONDS)
+      eryx__pkg_rmtree(path);
+  }
+  closedir(d);
+}
+
+/* A private staging directory under v1, which is created if needed
+ * (mkdtemp: 0700 until published). */
+static eryx_error *make_staging(const eryx__pkg_job *job, char *v1,
                                 char out[ERYX__PKG_PATH_MAX]) {
+  eryx_error *err = make_packages_dir(job, v1);
+  if (err)
+    return err;
+  remove_stale_staging(v1);
   if (!eryx__pkg_join(out, v1, ".tmp-XXXXXX"))
     return eryx__pkg_fail(job, "the cache directory's path is too long (ERYX_CACHE_DIR)");
   if (!mkdtemp(out))
@@ -900,39 +934,50 @@ static bool same_contents(const struct stat *a, const struct stat *b) {
          same_time(a->st_mtim, b->st_mtim) && same_time(a->st_ctim, b->st_ctim);
 }
 
-/* Unpacks into staging, lays out, checks and publishes as v1/<sha>. */
-static eryx_error *unpack_into_cache(const eryx__pkg_job *job, int fd,
-                                     eryx__pkg_kind kind, const eryx__wheel_name *wheel,
-                                     const char *base, const char *staging,
-                                     const char *target, char name[ERYX__PKG_NAME_MAX + 1],
-                                     bool *native) {
+/* The archive being prepared, open once for hashing and unpacking. */
+typedef struct archive_input {
+  int fd;
+  struct stat opened; /* fstat() before hashing: it must not change */
+  eryx__pkg_kind kind;
+  const char *base; /* its file name */
+  eryx__wheel_name wheel;
+} archive_input;
+
+/* Unpacks into staging, lays out, checks and publishes as `target`. */
+static eryx_error *unpack_into_cache(const eryx__pkg_job *job, const archive_input *in,
+                                     const char *staging, const char *target,
+                                     char name[ERYX__PKG_NAME_MAX + 1], bool *native) {
   char raw[ERYX__PKG_PATH_MAX], tree[ERYX__PKG_PATH_MAX];
   if (!eryx__pkg_join(raw, staging, "raw"))
     return eryx__pkg_fail(job, "the cache directory's path is too long (ERYX_CACHE_DIR)");
   if (make_dir(raw) != 0)
     return eryx__pkg_fail_os(job, errno, "create", raw);
-  if (lseek(fd, 0, SEEK_SET) != 0)
-    return eryx__pkg_fail_os(job, errno, "rewind", base);
+  if (lseek(in->fd, 0, SEEK_SET) != 0)
+    return eryx__pkg_fail_os(job, errno, "rewind", in->base);
   eryx__pkg_unpacked stats;
-  eryx_error *err = eryx__pkg_unpack(job, fd, kind, raw, &stats);
+  eryx_error *err = eryx__pkg_unpack(job, in->fd, in->kind, raw, &stats);
   if (err)
     return err;
-  if (kind == ERYX__PKG_WHEEL) {
-    *native = wheel->native;
+  if (in->kind == ERYX__PKG_WHEEL) {
+    *native = in->wheel.native;
     err = eryx__wheel_layout(job, raw, native);
     memcpy(tree, raw, strlen(raw) + 1);
-    eryx__pkg_quote(name, ERYX__PKG_NAME_MAX + 1, wheel->dist, strlen(wheel->dist));
+    eryx__pkg_quote(name, ERYX__PKG_NAME_MAX + 1, in->wheel.dist, strlen(in->wheel.dist));
   } else {
     bool is_sdist;
     err = eryx__tarball_layout(job, raw, staging, tree, name, &is_sdist);
     if (!is_sdist)
-      tarball_name(base, name);
+      tarball_name(in->base, name);
     *native = stats.has_so;
   }
   if (!err)
     err = check_links(job, tree);
   if (!err)
     err = write_meta(job, tree, name, *native);
+  /* What was unpacked is what was hashed: the file did not change. */
+  struct stat now;
+  if (!err && (fstat(in->fd, &now) != 0 || !same_contents(&in->opened, &now)))
+    err = eryx__pkg_fail(job, "changed while it was being read; try again");
   if (!err)
     err = publish(job, tree, target);
   return err;
@@ -941,18 +986,19 @@ static eryx_error *unpack_into_cache(const eryx__pkg_job *job, int fd,
 static eryx_error *prepare_archive(const eryx__pkg_job *job, const char *path,
                                    const struct stat *st, eryx__pkg_kind kind,
                                    eryx__pkg *out) {
+  archive_input in;
+  memset(&in, 0, sizeof in);
   const char *slash = strrchr(path, '/');
-  const char *base = slash ? slash + 1 : path;
-  eryx__wheel_name wheel;
-  memset(&wheel, 0, sizeof wheel);
+  in.base = slash ? slash + 1 : path;
+  in.kind = kind;
   eryx_error *err = NULL;
   if (kind == ERYX__PKG_WHEEL) {
-    err = eryx__wheel_check_name(job, base, strlen(base), &wheel);
+    err = eryx__wheel_check_name(job, in.base, strlen(in.base), &in.wheel);
     if (err)
       return err;
   }
   char v1[ERYX__PKG_PATH_MAX], target[ERYX__PKG_PATH_MAX];
-  err = packages_dir(job, v1);
+  err = packages_path(job, v1);
   if (err)
     return err;
 
@@ -961,17 +1007,16 @@ static eryx_error *prepare_archive(const eryx__pkg_job *job, const char *path,
       eryx__pkg_is_dir(target))
     return fill(job, out, target, known.name, known.native, true);
 
-  int fd = open(path, O_RDONLY | O_CLOEXEC);
-  if (fd < 0)
+  in.fd = open(path, O_RDONLY | O_CLOEXEC);
+  if (in.fd < 0)
     return eryx__pkg_fail_os(job, errno, "open", path);
-  struct stat before, after;
   char sha[65];
   char name[ERYX__PKG_NAME_MAX + 1] = "";
   bool native = false, hit = false;
-  if (fstat(fd, &before) != 0)
+  if (fstat(in.fd, &in.opened) != 0)
     err = eryx__pkg_fail_os(job, errno, "read", path);
   if (!err)
-    err = hash_fd(job, fd, path, sha);
+    err = hash_fd(job, in.fd, path, sha);
   if (!err && !eryx__pkg_join(target, v1, sha))
     err = eryx__pkg_fail(job, "the cache directory's path is too long (ERYX_CACHE_DIR)");
   if (!err && eryx__pkg_is_dir(target)) {
@@ -981,16 +1026,14 @@ static eryx_error *prepare_archive(const eryx__pkg_job *job, const char *path,
     char staging[ERYX__PKG_PATH_MAX];
     err = make_staging(job, v1, staging);
     if (!err) {
-      err = unpack_into_cache(job, fd, kind, &wheel, base, staging, target, name, &native);
-      if (!err && (fstat(fd, &after) != 0 || !same_contents(&before, &after)))
-        err = eryx__pkg_fail(job, "changed while it was being read; try again");
+      err = unpack_into_cache(job, &in, staging, target, name, &native);
       eryx__pkg_rmtree(staging);
     }
   }
-  close(fd);
+  close(in.fd);
   if (err)
     return err;
-  memo_put(&before, sha, name, native);
+  memo_put(&in.opened, sha, name, native);
   return fill(job, out, target, name, native, hit);
 }
 
@@ -1160,7 +1203,7 @@ static eryx_error *prepare_directory(const eryx__pkg_job *job, const char *path,
     return fill(job, out, real, dir_name, false, false); /* used where it is */
 
   char v1[ERYX__PKG_PATH_MAX], target[ERYX__PKG_PATH_MAX];
-  eryx_error *err = packages_dir(job, v1);
+  eryx_error *err = packages_path(job, v1);
   if (err)
     return err;
   dir_copy c = {.real_root = real};

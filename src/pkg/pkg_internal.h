@@ -29,6 +29,9 @@
 #define ERYX__PKG_MEMBER_MAX 1024
 /* One path component (NAME_MAX on Linux). */
 #define ERYX__PKG_COMPONENT_MAX 255
+/* Directories one inside the other, at most: bounds every walk's
+ * recursion (real packages nest a dozen deep at most). */
+#define ERYX__PKG_DEPTH_MAX 64
 /* A distribution name or version (wheel file names, PKG-INFO). */
 #define ERYX__PKG_NAME_MAX 200
 /* The file every unpacked tree holds, with what a cache hit needs to know

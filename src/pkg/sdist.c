@@ -7,9 +7,10 @@
  *     pure-Python part is used as it is. The source root is <top>/src when
  *     that is a directory (and not itself a package named "src"), else
  *     <top>. Kept from it:
- *       * with a *.egg-info directory: that directory (importlib.metadata
- *         reads its PKG-INFO), and the names its top_level.txt lists
- *         (<name>/ and <name>.py) when it has one;
+ *       * with a *.egg-info directory (in the source root, else in <top>):
+ *         that directory (importlib.metadata reads its PKG-INFO), and the
+ *         names its top_level.txt lists (<name>/ and <name>.py) when it
+ *         has one;
  *       * otherwise, and without top_level.txt: every package directory
  *         (one with __init__.py) and every top-level .py module, except
  *         setup.py, conftest.py and directories named test, tests, docs,
@@ -187,6 +188,25 @@ static eryx_error *keep_importable(layout *l, const eryx__pkg_list *entries) {
   return err;
 }
 
+/* The first *.egg-info directory in `dir` (its path and name), if any. */
+static eryx_error *find_egg_info(const eryx__pkg_job *job, const char *dir,
+                                 char path[ERYX__PKG_PATH_MAX],
+                                 char name[ERYX__PKG_COMPONENT_MAX + 1], bool *found) {
+  eryx__pkg_list entries;
+  eryx_error *err = eryx__pkg_list_dir(job, dir, &entries);
+  *found = false;
+  for (size_t i = 0; !err && i < entries.count && !*found; i++) {
+    if (ends_with(entries.names[i], ".egg-info") &&
+        strlen(entries.names[i]) <= ERYX__PKG_COMPONENT_MAX &&
+        eryx__pkg_join(path, dir, entries.names[i]) && eryx__pkg_is_dir(path)) {
+      strcpy(name, entries.names[i]);
+      *found = true;
+    }
+  }
+  eryx__pkg_list_free(&entries);
+  return err;
+}
+
 static eryx_error *sdist_layout(const eryx__pkg_job *job, const char *top,
                                 const char *staging, char tree[ERYX__PKG_PATH_MAX],
                                 char name[ERYX__PKG_NAME_MAX + 1]) {
@@ -218,38 +238,40 @@ static eryx_error *sdist_layout(const eryx__pkg_job *job, const char *top,
   err = eryx__pkg_list_dir(job, l.src_root, &entries);
   if (err)
     return err;
-  const char *egg_info = NULL;
-  for (size_t i = 0; i < entries.count && !egg_info; i++) {
-    char path[ERYX__PKG_PATH_MAX];
-    if (ends_with(entries.names[i], ".egg-info") &&
-        eryx__pkg_join(path, l.src_root, entries.names[i]) && eryx__pkg_is_dir(path))
-      egg_info = entries.names[i];
-  }
+  /* setuptools writes the .egg-info beside the packages; some trees have
+   * it at the top instead. */
+  char egg_info[ERYX__PKG_PATH_MAX], egg_name[ERYX__PKG_COMPONENT_MAX + 1];
+  bool has_egg_info = false;
+  err = find_egg_info(job, l.src_root, egg_info, egg_name, &has_egg_info);
+  if (!err && !has_egg_info && l.src_root != top)
+    err = find_egg_info(job, top, egg_info, egg_name, &has_egg_info);
   bool listed = false;
-  if (egg_info) {
-    char dir[ERYX__PKG_PATH_MAX], top_level[ERYX__PKG_PATH_MAX];
-    if (eryx__pkg_join(dir, l.src_root, egg_info) &&
-        eryx__pkg_join(top_level, dir, "top_level.txt") && eryx__pkg_is_file(top_level)) {
-      char *text = NULL;
-      size_t len = 0;
-      err = eryx__pkg_read_small(job, top_level, TOP_LEVEL_MAX, &text, &len);
-      if (!err)
-        err = keep_listed(&l, text, len);
-      free(text);
-      listed = true;
-    }
+  char top_level[ERYX__PKG_PATH_MAX];
+  if (!err && has_egg_info && eryx__pkg_join(top_level, egg_info, "top_level.txt") &&
+      eryx__pkg_is_file(top_level)) {
+    char *text = NULL;
+    size_t len = 0;
+    err = eryx__pkg_read_small(job, top_level, TOP_LEVEL_MAX, &text, &len);
+    if (!err)
+      err = keep_listed(&l, text, len);
+    free(text);
+    listed = true;
   }
   if (!err && !listed)
     err = keep_importable(&l, &entries);
+  eryx__pkg_list_free(&entries);
   if (!err && l.kept == 0)
     err = eryx__pkg_fail(job,
                          "is an sdist with no pure-Python package or module in it (none "
                          "listed in top_level.txt, no directory with __init__.py, no "
                          ".py module); use the package's wheel");
-  if (!err && egg_info)
-    err = keep(&l, egg_info, true, false);
-  eryx__pkg_list_free(&entries);
-  if (err || egg_info)
+  if (!err && has_egg_info) {
+    char to[ERYX__PKG_PATH_MAX];
+    if (!eryx__pkg_join(to, tree, egg_name))
+      return eryx__pkg_fail(job, "a path in the sdist is too long for this system");
+    return eryx__pkg_move(job, egg_info, to, "the sdist");
+  }
+  if (err)
     return err;
 
   /* No metadata of its own: <Name>-<Version>.dist-info/METADATA. */
