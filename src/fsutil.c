@@ -3,10 +3,12 @@
  * runtimes (factory.c builds one in a staging directory, eryx_runtime_save
  * copies one): copy a tree, remove a tree, add up a tree's size.
  *
- * Only regular files and directories are handled: a symbolic link or
- * special file in a tree is refused by the copy (a runtime directory never
- * holds one, and following one could copy what lies outside). Recursion
- * depth is bounded by the trees we make (a package's depth).
+ * Regular files, directories and symbolic links are handled. A link is
+ * copied as a link (never followed, so a copy holds nothing from outside
+ * the tree); where it may lead is the mount's business: a package tree's
+ * links were vetted when it was unpacked (pkg/), and WASI never follows a
+ * link out of a preopened directory. A special file is refused. Recursion
+ * depth is bounded (MAX_DEPTH).
  */
 #define _XOPEN_SOURCE 700
 #include "internal.h"
@@ -80,6 +82,19 @@ static eryx_error *copy_file(const char *from, const char *to) {
   return err;
 }
 
+static eryx_error *copy_link(const char *from, const char *to) {
+  char target[4096];
+  ssize_t n = readlink(from, target, sizeof target - 1);
+  if (n < 0)
+    return io_error("read", from);
+  if ((size_t)n == sizeof target - 1)
+    return eryx__error_new(ERYX_ERR_PACKAGE, "%s: link target too long", from);
+  target[n] = '\0';
+  if (symlink(target, to) != 0)
+    return io_error("create", to);
+  return NULL;
+}
+
 static eryx_error *copy_tree(const char *from, const char *to, bool link_files, int depth) {
   if (depth > MAX_DEPTH)
     return eryx__error_new(ERYX_ERR_PACKAGE, "%s: directories nested too deep", from);
@@ -101,10 +116,11 @@ static eryx_error *copy_tree(const char *from, const char *to, bool link_files, 
       err = io_error("read", src);
     else if (S_ISDIR(st.st_mode))
       err = copy_tree(src, dst, link_files, depth + 1);
+    else if (S_ISLNK(st.st_mode))
+      err = copy_link(src, dst);
     else if (!S_ISREG(st.st_mode))
       err = eryx__error_new(ERYX_ERR_PACKAGE,
-                            "%s is not a regular file or directory (links are not copied)",
-                            src);
+                            "%s is not a regular file, directory or link", src);
     else if (!(link_files && link(src, dst) == 0))
       err = copy_file(src, dst);
     free(src);

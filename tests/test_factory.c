@@ -89,6 +89,10 @@ static bool ensure_factory(void) {
   write_at(g_work, "site/shapes/extra.py", "def perimeter(w, h):\n    return 2 * (w + h)\n");
   write_at(g_work, "site/shapes-0.3.dist-info/METADATA",
            "Metadata-Version: 2.1\nName: shapes\nVersion: 0.3\n");
+  /* A link inside the package is copied as a link and still works. */
+  char *alias = path_in("site/shapes/alias.py");
+  CHECK(alias && symlink("extra.py", alias) == 0);
+  free(alias);
   char *site = path_in("site");
   g_factory = path_in("factory");
   eryx_str pkgs[] = {{site, strlen(site)}};
@@ -130,11 +134,12 @@ static void test_factory_preimported(void) {
   eryx_result *r = run_in(g_frt,
                           "import sys\n"
                           "before = ['shapes' in sys.modules, 'json.decoder' in sys.modules]\n"
-                          "import shapes, shapes.extra, importlib.metadata\n"
+                          "import shapes, shapes.extra, shapes.alias, importlib.metadata\n"
                           "result = before + [shapes.LOADED_AT_BUILD, shapes.area(3, 4),\n"
-                          "  shapes.extra.perimeter(3, 4), importlib.metadata.version('shapes')]\n");
+                          "  shapes.extra.perimeter(3, 4), importlib.metadata.version('shapes'),\n"
+                          "  shapes.alias.perimeter(1, 2)]\n");
   CHECK_MSG(r && eryx_result_status(r) == ERYX_STATUS_OK, "%s", describe(r));
-  CHECK_STREQ(r ? eryx_result_json(r, NULL) : NULL, "[true, true, true, 12, 14, \"0.3\"]");
+  CHECK_STREQ(r ? eryx_result_json(r, NULL) : NULL, "[true, true, true, 12, 14, \"0.3\", 6]");
   eryx_result_free(r);
   size_t len;
   CHECK_STREQ(eryx_runtime_imports_json(g_frt, &len), "[\"shapes\",\"json.decoder\"]");
