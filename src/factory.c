@@ -479,7 +479,7 @@ out:
   return err;
 }
 
-static unsigned char *read_whole(const char *path, size_t *len) {
+unsigned char *eryx__read_whole(const char *path, size_t *len) {
   FILE *f = fopen(path, "rb");
   if (!f)
     return NULL;
@@ -499,8 +499,8 @@ static unsigned char *read_whole(const char *path, size_t *len) {
 
 /* Compiles the component with exactly the engine settings the runtime
  * loads it with (engine.c). */
-static eryx_error *precompile(const unsigned char *wasm, size_t len, const char *out,
-                              bool fuel) {
+eryx_error *eryx__precompile(const unsigned char *wasm, size_t len, const char *out,
+                             bool fuel) {
   wasm_engine_t *engine = wasm_engine_new_with_config(eryx__engine_config(NULL, fuel));
   if (!engine)
     return eryx__error_new(ERYX_ERR_WASMTIME, "cannot create a Wasmtime engine");
@@ -533,7 +533,7 @@ static eryx_error *compile_both(build *b) {
   char *plain = eryx__path_join(b->stage, "eryx.cwasm");
   char *fuel = eryx__path_join(b->stage, "eryx-fuel.cwasm");
   size_t len = 0;
-  unsigned char *wasm = wasm_path ? read_whole(wasm_path, &len) : NULL;
+  unsigned char *wasm = wasm_path ? eryx__read_whole(wasm_path, &len) : NULL;
   eryx_error *err = NULL;
   if (!wasm_path || !plain || !fuel)
     err = eryx__error_new(ERYX_ERR_RESOURCES, "out of memory");
@@ -541,11 +541,11 @@ static eryx_error *compile_both(build *b) {
     err = eryx__error_new(ERYX_ERR_PACKAGE, "cannot read %s", wasm_path);
   if (!err) {
     progress(b, "compiling the component (%.1f MB) with Wasmtime", (double)len / 1e6);
-    err = precompile(wasm, len, plain, false);
+    err = eryx__precompile(wasm, len, plain, false);
   }
   if (!err) {
     progress(b, "compiling the fuel-counting variant");
-    err = precompile(wasm, len, fuel, true);
+    err = eryx__precompile(wasm, len, fuel, true);
   }
   free(wasm);
   if (wasm_path)

@@ -138,6 +138,14 @@ eryx_error *eryx__manifest_write(const char *dir, const char *const *imports,
                                  const char *const *mount_dirs, size_t mount_count);
 void eryx__manifest_free(eryx__manifest *m);
 
+/* ---- factory.c: also used by tools/precompile.c ---- */
+/* Compiles a component with exactly the engine settings the runtime loads
+ * it with (engine.c) and writes the .cwasm to `out`. */
+eryx_error *eryx__precompile(const unsigned char *wasm, size_t len, const char *out,
+                             bool fuel);
+/* A whole file, malloc'd (NULL if it cannot be read). */
+unsigned char *eryx__read_whole(const char *path, size_t *len);
+
 /* ---- fsutil.c: the few whole-directory operations factories need ---- */
 /* Copies the tree `from` into `to` (created; it must not exist), regular
  * files and directories only (a symbolic link is refused). Files are

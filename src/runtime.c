@@ -80,17 +80,6 @@ void eryx__runtime_execution_end(eryx_runtime *rt) {
   pthread_mutex_unlock(&rt->ticker_mu);
 }
 
-static char *join_path(const char *dir, size_t dir_len, const char *name) {
-  size_t n = strlen(name);
-  char *p = malloc(dir_len + 1 + n + 1);
-  if (!p)
-    return NULL;
-  memcpy(p, dir, dir_len);
-  p[dir_len] = '/';
-  memcpy(p + dir_len + 1, name, n + 1);
-  return p;
-}
-
 eryx_error *eryx__runtime_resolve_dir(const eryx_runtime_options *opts, const char **dir,
                                       size_t *len) {
   if (opts && opts->runtime_dir) {
@@ -143,7 +132,7 @@ static void variant_free(eryx_variant *v) {
  * `fuel` and prepares its linker and export indices. */
 static eryx_error *variant_load(eryx_runtime *rt, eryx_variant *v, const char *file,
                                 bool fuel) {
-  char *cwasm = join_path(rt->dir, strlen(rt->dir), file);
+  char *cwasm = eryx__path_join(rt->dir, file);
   if (!cwasm)
     return eryx__error_new(ERYX_ERR_RESOURCES, "out of memory");
   eryx_error *err = check_is(cwasm, false);
@@ -252,7 +241,7 @@ static eryx_error *load(eryx_runtime *rt, const eryx_runtime_options *opts) {
   if (err)
     return err;
   rt->dir = eryx__strndup(dir, dir_len);
-  rt->stdlib_dir = join_path(dir, dir_len, "python");
+  rt->stdlib_dir = rt->dir ? eryx__path_join(rt->dir, "python") : NULL;
   if (!rt->dir || !rt->stdlib_dir)
     return eryx__error_new(ERYX_ERR_RESOURCES, "out of memory");
   if ((err = check_is(rt->stdlib_dir, true)))

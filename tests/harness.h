@@ -84,6 +84,11 @@ int listen_loopback(int backlog, int *port);
  * forever on a detached thread, handing each connection to `conn(fd, arg)`
  * on a thread of its own, then closing it. The listening socket, or -1. */
 int serve_loopback(int backlog, void (*conn)(int fd, void *arg), void *arg, int *port);
+/* A fresh directory under /tmp (caller frees the string; remove the tree
+ * with eryx__tree_remove), or NULL. */
+char *make_temp_dir(void);
+/* Writes `text` to dir/rel, creating the directories on the way. */
+void write_file_at(const char *dir, const char *rel, const char *text);
 /* The monotonic clock in milliseconds, and a sleep of `ms`. */
 double now_ms(void);
 void sleep_ms(int ms);

@@ -27,23 +27,6 @@ static char *g_factory;    /* the factory runtime directory, once built */
 static eryx_runtime *g_frt; /* that runtime, loaded */
 static int g_progress_lines;
 
-static void write_at(const char *dir, const char *rel, const char *text) {
-  char path[512];
-  snprintf(path, sizeof path, "%s/%s", dir, rel);
-  for (char *p = path + strlen(dir) + 1; *p; p++) {
-    if (*p == '/') {
-      *p = '\0';
-      mkdir(path, 0755);
-      *p = '/';
-    }
-  }
-  FILE *f = fopen(path, "w");
-  if (f) {
-    fputs(text, f);
-    fclose(f);
-  }
-}
-
 static char *path_in(const char *rel) {
   char *p = malloc(strlen(g_work) + strlen(rel) + 2);
   if (p)
@@ -83,11 +66,11 @@ static bool ensure_factory(void) {
   if (!mkdtemp(tmpl))
     return false;
   g_work = strdup(tmpl);
-  write_at(g_work, "site/shapes/__init__.py",
+  write_file_at(g_work, "site/shapes/__init__.py",
            "import sys\nLOADED_AT_BUILD = 'eryx_factory_main' in sys.modules\n"
            "def area(w, h):\n    return w * h\n");
-  write_at(g_work, "site/shapes/extra.py", "def perimeter(w, h):\n    return 2 * (w + h)\n");
-  write_at(g_work, "site/shapes-0.3.dist-info/METADATA",
+  write_file_at(g_work, "site/shapes/extra.py", "def perimeter(w, h):\n    return 2 * (w + h)\n");
+  write_file_at(g_work, "site/shapes-0.3.dist-info/METADATA",
            "Metadata-Version: 2.1\nName: shapes\nVersion: 0.3\n");
   /* A link inside the package is copied as a link and still works. */
   char *alias = path_in("site/shapes/alias.py");

@@ -15,42 +15,17 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-/* A fresh temporary directory (caller frees; remove with eryx__tree_remove). */
-static char *temp_dir(void) {
-  char tmpl[] = "/tmp/eryx-pkg-test-XXXXXX";
-  char *d = mkdtemp(tmpl);
-  return d ? strdup(d) : NULL;
-}
-
-static void write_at(const char *dir, const char *rel, const char *text) {
-  char path[512];
-  snprintf(path, sizeof path, "%s/%s", dir, rel);
-  for (char *p = path + strlen(dir) + 1; *p; p++) {
-    if (*p == '/') {
-      *p = '\0';
-      mkdir(path, 0755);
-      *p = '/';
-    }
-  }
-  FILE *f = fopen(path, "w");
-  CHECK_MSG(f != NULL, "cannot write %s", path);
-  if (f) {
-    fputs(text, f);
-    fclose(f);
-  }
-}
-
 /* A site-packages-like tree with a module, a package with a data file and
  * a lazily imported submodule, and dist-info metadata. */
 static char *make_site(void) {
-  char *d = temp_dir();
+  char *d = make_temp_dir();
   if (!d)
     return NULL;
-  write_at(d, "greet.py", "def hello(name):\n    return 'hello ' + name\n");
-  write_at(d, "toolbox/__init__.py", "VERSION = '1.2.3'\n");
-  write_at(d, "toolbox/later.py", "WHO = 'later'\n");
-  write_at(d, "toolbox/data.txt", "payload\n");
-  write_at(d, "toolbox-1.2.3.dist-info/METADATA",
+  write_file_at(d, "greet.py", "def hello(name):\n    return 'hello ' + name\n");
+  write_file_at(d, "toolbox/__init__.py", "VERSION = '1.2.3'\n");
+  write_file_at(d, "toolbox/later.py", "WHO = 'later'\n");
+  write_file_at(d, "toolbox/data.txt", "payload\n");
+  write_file_at(d, "toolbox-1.2.3.dist-info/METADATA",
            "Metadata-Version: 2.1\nName: toolbox\nVersion: 1.2.3\n");
   return d;
 }
@@ -128,12 +103,12 @@ static void test_packages_read_only(void) {
 /* A directory holding __init__.py is one package, importable by its name;
  * what lies beside it is not visible. */
 static void test_packages_single_package_dir(void) {
-  char *d = temp_dir();
+  char *d = make_temp_dir();
   if (!d)
     return;
-  write_at(d, "mylib/__init__.py", "from .core import answer\n");
-  write_at(d, "mylib/core.py", "def answer():\n    return 42\n");
-  write_at(d, "sibling.py", "X = 1\n");
+  write_file_at(d, "mylib/__init__.py", "from .core import answer\n");
+  write_file_at(d, "mylib/core.py", "def answer():\n    return 42\n");
+  write_file_at(d, "sibling.py", "X = 1\n");
   char pkg[512];
   snprintf(pkg, sizeof pkg, "%s/mylib", d);
   eryx_str pkgs[] = {{pkg, strlen(pkg)}};
@@ -190,15 +165,15 @@ static void test_packages_session_and_restore(void) {
 }
 
 static void test_packages_order_and_several(void) {
-  char *a = temp_dir(), *b = temp_dir();
+  char *a = make_temp_dir(), *b = make_temp_dir();
   if (!a || !b) {
     free(a);
     free(b);
     return;
   }
-  write_at(a, "shared.py", "WHO = 'first'\n");
-  write_at(b, "shared.py", "WHO = 'second'\n");
-  write_at(b, "only_b.py", "WHO = 'b'\n");
+  write_file_at(a, "shared.py", "WHO = 'first'\n");
+  write_file_at(b, "shared.py", "WHO = 'second'\n");
+  write_file_at(b, "only_b.py", "WHO = 'b'\n");
   eryx_str pkgs[] = {{a, strlen(a)}, {b, strlen(b)}};
   eryx_sandbox_options o = with_packages(pkgs, 2);
   eryx_sandbox *sb = new_sandbox(&o);
