@@ -1,7 +1,7 @@
 /*
  * instance.c — one store with the component instantiated in it: what a
  * sandbox runs in. Made by a sandbox directly, or ahead of time by the
- * warm-instance pool (pool.c) with no sandbox yet; sandbox.c then attaches
+ * warm-instance pool (warm_pool.c) with no sandbox yet; sandbox.c then attaches
  * the sandbox, its deadline callback and its memory cap.
  */
 #include "internal.h"

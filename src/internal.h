@@ -97,7 +97,7 @@ typedef struct eryx_variant {
   wasmtime_component_export_index_t *warm_up_index;
 } eryx_variant;
 
-typedef struct eryx_pool eryx_pool;
+typedef struct eryx_warm_pool eryx_warm_pool;
 
 /* Host directories mounted read-only into an instance beside /python:
  * a factory's packages (every instance of that runtime) and a sandbox's
@@ -163,7 +163,7 @@ char *eryx__path_join(const char *a, const char *b);
 
 struct eryx_runtime {
   eryx_variant plain;
-  eryx_pool *pool; /* warm instances of `plain` (NULL: none) */
+  eryx_warm_pool *pool; /* warm instances of `plain` (NULL: none) */
   eryx_variant *_Atomic fuel; /* loaded on first use (fuel_mu) */
   pthread_mutex_t fuel_mu;
   char *dir;        /* the runtime directory */
@@ -341,22 +341,22 @@ eryx_error *eryx__instance_new(eryx_runtime *rt, const eryx_variant *v, int64_t 
                                const eryx__mounts *extra, eryx_instance *out);
 void eryx__instance_free(eryx_instance *inst);
 
-/* ---- pool.c: warm instances made ahead by a background thread ---- */
+/* ---- warm_pool.c: warm instances made ahead by a background thread ---- */
 typedef struct eryx_warm {
   eryx_instance inst;
   eryx__memory_stats memory; /* what its (uncapped) limiter counted */
 } eryx_warm;
 /* target 0: no pool (`*out` NULL). */
-eryx_error *eryx__pool_new(eryx_runtime *rt, size_t target, eryx_pool **out);
+eryx_error *eryx__warm_pool_new(eryx_runtime *rt, size_t target, eryx_warm_pool **out);
 /* A warm instance (owned by the caller), or NULL when none is ready within
  * `timeout_ms` (0: do not wait; waiting is for when the instance being made
  * holds the last sandbox slot). */
-eryx_warm *eryx__pool_take(eryx_pool *p, uint64_t timeout_ms);
+eryx_warm *eryx__warm_pool_take(eryx_warm_pool *p, uint64_t timeout_ms);
 void eryx__warm_free(eryx_warm *w);
 /* Deletes a used store, on the pool's thread when there is one. */
-void eryx__pool_discard(eryx_pool *p, wasmtime_store_t *store);
-void eryx__pool_free(eryx_pool *p);
-eryx_pool *eryx__runtime_pool(eryx_runtime *rt);
+void eryx__warm_pool_discard(eryx_warm_pool *p, wasmtime_store_t *store);
+void eryx__warm_pool_free(eryx_warm_pool *p);
+eryx_warm_pool *eryx__runtime_warm_pool(eryx_runtime *rt);
 
 eryx_result *eryx__result_new(void);
 /* Sets the error fields from C strings (copied). Returns false on OOM. */

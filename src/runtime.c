@@ -13,7 +13,7 @@
  * sandboxes with an instruction budget (fuel counting changes the code, so
  * it needs its own engine); the latter is mapped on first use only.
  *
- * A second thread keeps a few instances instantiated ahead (pool.c).
+ * A second thread keeps a few instances instantiated ahead (warm_pool.c).
  *
  * The ticker thread increments the engines' epochs every ERYX_TICK_MS while
  * any execution runs (and briefly after), and sleeps on a condition variable
@@ -232,7 +232,7 @@ static void stop_ticker(eryx_runtime *rt) {
   pthread_join(rt->ticker, NULL);
 }
 
-eryx_pool *eryx__runtime_pool(eryx_runtime *rt) { return rt->pool; }
+eryx_warm_pool *eryx__runtime_warm_pool(eryx_runtime *rt) { return rt->pool; }
 
 static eryx_error *load(eryx_runtime *rt, const eryx_runtime_options *opts) {
   const char *dir;
@@ -281,7 +281,7 @@ eryx_error *eryx_runtime_new(const eryx_runtime_options *opts,
   if (target > slots / 2)
     target = slots / 2; /* warm instances hold slots */
   if (!err)
-    err = eryx__pool_new(rt, target, &rt->pool);
+    err = eryx__warm_pool_new(rt, target, &rt->pool);
   if (err) {
     if (ticking)
       stop_ticker(rt);
@@ -302,7 +302,7 @@ eryx_error *eryx_runtime_new(const eryx_runtime_options *opts,
 void eryx_runtime_free(eryx_runtime *rt) {
   if (!rt)
     return;
-  eryx__pool_free(rt->pool);
+  eryx__warm_pool_free(rt->pool);
   stop_ticker(rt);
   variant_free(&rt->plain);
   eryx_variant *fuel = atomic_load(&rt->fuel);

@@ -240,7 +240,7 @@ static wasmtime_error_t *on_deadline(wasmtime_context_t *ctx, void *arg,
 static void drop_instance(eryx_sandbox *sb) {
   if (sb->store) {
     sb->data->sandbox = NULL; /* the store may outlive `sb` a little */
-    eryx__pool_discard(eryx__runtime_pool(sb->rt), sb->store); /* frees sb->data */
+    eryx__warm_pool_discard(eryx__runtime_warm_pool(sb->rt), sb->store); /* frees sb->data */
   }
   sb->store = NULL;
   sb->data = NULL;
@@ -253,7 +253,7 @@ static void drop_instance(eryx_sandbox *sb) {
 static eryx_warm *take_warm(eryx_sandbox *sb, uint64_t wait_ms) {
   if (sb->max_fuel || sb->packages.count) /* warm ones have no package mounts */
     return NULL;
-  eryx_warm *w = eryx__pool_take(eryx__runtime_pool(sb->rt), wait_ms);
+  eryx_warm *w = eryx__warm_pool_take(eryx__runtime_warm_pool(sb->rt), wait_ms);
   if (w && w->memory.current > sb->max_memory_bytes) {
     eryx__warm_free(w);
     w = NULL;
@@ -427,7 +427,7 @@ void eryx__sandbox_trial_end(eryx_sandbox *sb, eryx__sandbox_trial *t, bool keep
     }
     if (t->store && !t->in_place) {
       t->data->sandbox = NULL;
-      eryx__pool_discard(eryx__runtime_pool(sb->rt), t->store);
+      eryx__warm_pool_discard(eryx__runtime_warm_pool(sb->rt), t->store);
     }
     sb->instance_used = true; /* it holds state now */
   } else if (t->in_place) {

@@ -1,5 +1,5 @@
 /*
- * pool.c — warm instances: stores with the component already instantiated,
+ * warm_pool.c — warm instances: stores with the component already instantiated,
  * made ahead of time by a background thread, so that creating a sandbox
  * (and replacing a used instance) does not wait for an instantiation.
  *
@@ -31,7 +31,7 @@
 #define POOL_MAX 64
 #define GRAVEYARD_MAX 16 /* beyond this, callers delete their stores */
 
-struct eryx_pool {
+struct eryx_warm_pool {
   eryx_runtime *rt;
   pthread_t thread;
   pthread_mutex_t mu;
@@ -81,7 +81,7 @@ static eryx_warm *make_warm(eryx_runtime *rt) {
 }
 
 static void *pool_main(void *arg) {
-  eryx_pool *p = arg;
+  eryx_warm_pool *p = arg;
   pthread_mutex_lock(&p->mu);
   while (!p->stop) {
     if (p->dead_count) {
@@ -110,11 +110,11 @@ static void *pool_main(void *arg) {
   return NULL;
 }
 
-eryx_error *eryx__pool_new(eryx_runtime *rt, size_t target, eryx_pool **out) {
+eryx_error *eryx__warm_pool_new(eryx_runtime *rt, size_t target, eryx_warm_pool **out) {
   *out = NULL;
   if (target == 0)
     return NULL;
-  eryx_pool *p = calloc(1, sizeof *p);
+  eryx_warm_pool *p = calloc(1, sizeof *p);
   if (!p)
     return eryx__error_new(ERYX_ERR_RESOURCES, "out of memory");
   p->rt = rt;
@@ -133,7 +133,7 @@ eryx_error *eryx__pool_new(eryx_runtime *rt, size_t target, eryx_pool **out) {
   return NULL;
 }
 
-eryx_warm *eryx__pool_take(eryx_pool *p, uint64_t timeout_ms) {
+eryx_warm *eryx__warm_pool_take(eryx_warm_pool *p, uint64_t timeout_ms) {
   if (!p)
     return NULL;
   struct timespec until;
@@ -157,7 +157,7 @@ eryx_warm *eryx__pool_take(eryx_pool *p, uint64_t timeout_ms) {
   return w;
 }
 
-void eryx__pool_discard(eryx_pool *p, wasmtime_store_t *store) {
+void eryx__warm_pool_discard(eryx_warm_pool *p, wasmtime_store_t *store) {
   if (p) {
     pthread_mutex_lock(&p->mu);
     bool queued = p->dead_count < GRAVEYARD_MAX && !p->stop;
@@ -173,7 +173,7 @@ void eryx__pool_discard(eryx_pool *p, wasmtime_store_t *store) {
   wasmtime_store_delete(store);
 }
 
-void eryx__pool_free(eryx_pool *p) {
+void eryx__warm_pool_free(eryx_warm_pool *p) {
   if (!p)
     return;
   pthread_mutex_lock(&p->mu);
