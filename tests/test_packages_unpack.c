@@ -528,6 +528,13 @@ static void packages_wheel_python_tags(void) {
   archive_at(&f, "clash-1.0-py3-none-any.whl", true, clash, N(clash), whl);
   prep_refused(&f, whl, 0, 0, "two files would be installed as \"clash.py\" (one from purelib)");
 
+  member meta[] = {
+      FILE_("meta-1.0.data/purelib/.eryx-package", "name evil\n"),
+      {'f', "meta-1.0.dist-info/WHEEL", wheel_file, sizeof wheel_file - 1},
+  };
+  archive_at(&f, "meta-1.0-py3-none-any.whl", true, meta, N(meta), whl);
+  prep_refused(&f, whl, 0, 0, "a name Eryx reserves for its cache");
+
   /* Not a wheel's file name, and a wheel without WHEEL. */
   member m[] = {FILE_("x/__init__.py", "")};
   archive_at(&f, "x-1.0.whl", true, m, N(m), whl);
@@ -806,6 +813,7 @@ static void packages_sdist_src_layout_with_egg_info(void) {
                                  "Version: 2.1.5\nSummary: Safely add untrusted strings\n\n"
                                  "Long description.\n";
   member m[] = {
+      FILE_("._markupsafe-2.1.5", "\0\5\26\7"), /* macOS tar's AppleDouble file */
       DIR_("markupsafe-2.1.5/"),
       {'f', "markupsafe-2.1.5/PKG-INFO", pkg_info, sizeof pkg_info - 1},
       FILE_("markupsafe-2.1.5/setup.py", "from setuptools import setup\nsetup()\n"),

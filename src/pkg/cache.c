@@ -859,6 +859,9 @@ static eryx_error *write_meta(const eryx__pkg_job *job, const char *tree,
   int n = snprintf(text, sizeof text, "eryx-package 1\nname %s\nnative %d\n", name,
                    native ? 1 : 0);
   int fd = create_file(path);
+  if (fd < 0 && errno == EEXIST) /* put there by the layout (.data/purelib) */
+    return eryx__pkg_fail(job, "holds a file named " ERYX__PKG_META_NAME ", a name Eryx "
+                               "reserves for its cache; rename it in the package");
   if (fd < 0)
     return eryx__pkg_fail_os(job, errno, "create", path);
   eryx_error *err = NULL;
