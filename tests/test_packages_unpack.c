@@ -19,6 +19,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <locale.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -182,15 +183,23 @@ typedef struct member {
 
 /* Zip members stored rather than deflated (for damaging their bytes). */
 static bool zip_store;
+/* A ustar tarball with names as raw bytes (no pax, no UTF-8 conversion). */
+static bool tar_raw_names;
 
 static bool write_archive(const char *path, bool zip, const member *m, size_t count) {
+  /* Names are UTF-8 (zip's flag, pax's charset) whatever our locale. */
+  locale_t utf8 = tar_raw_names ? (locale_t)0 : newlocale(LC_CTYPE_MASK, "C.UTF-8", 0);
+  locale_t saved = utf8 ? uselocale(utf8) : (locale_t)0;
   struct archive *a = archive_write_new();
   if (zip) {
     archive_write_set_format_zip(a);
     if (zip_store)
       archive_write_set_format_option(a, "zip", "compression", "store");
   } else {
-    archive_write_set_format_pax_restricted(a);
+    if (tar_raw_names)
+      archive_write_set_format_ustar(a);
+    else
+      archive_write_set_format_pax_restricted(a);
     archive_write_add_filter_gzip(a);
   }
   bool ok = archive_write_open_filename(a, path) == ARCHIVE_OK;
@@ -242,6 +251,10 @@ static bool write_archive(const char *path, bool zip, const member *m, size_t co
   }
   ok = archive_write_close(a) == ARCHIVE_OK && ok;
   archive_write_free(a);
+  if (utf8) {
+    uselocale(saved);
+    freelocale(utf8);
+  }
   return ok;
 }
 
@@ -541,6 +554,35 @@ static void packages_wheel_python_tags(void) {
   prep_refused(&f, whl, 0, 0, "not a valid wheel file name");
   archive_at(&f, "x-1.0-py3-none-any.whl", true, m, N(m), whl);
   prep_refused(&f, whl, 0, 0, "has no *.dist-info/WHEEL file");
+  fixture_end(&f);
+}
+
+/* Names beyond ASCII, whatever the process's locale (the tests run in
+ * the C locale): UTF-8 ones are kept, others refused. */
+static void packages_utf8_names(void) {
+  fixture f;
+  fixture_begin(&f);
+  member w[] = {
+      FILE_("uni/__init__.py", ""),
+      FILE_("uni/donn\xc3\xa9" "es.py", "D = 1\n"),
+      {'f', "uni-1.0.dist-info/WHEEL", wheel_file, sizeof wheel_file - 1},
+  };
+  char whl[PATH_MAX], tgz[PATH_MAX];
+  archive_at(&f, "uni-1.0-py3-none-any.whl", true, w, N(w), whl);
+  archive_at(&f, "uni.tar.gz", false, w, N(w), tgz);
+  const char *paths[] = {whl, tgz};
+  for (int i = 0; i < 2; i++) {
+    eryx__pkg p;
+    if (prep_ok(paths[i], &p)) {
+      check_tree_file(&p, "uni/donn\xc3\xa9" "es.py", "D = 1\n");
+      eryx__pkg_clear(&p);
+    }
+  }
+  member latin1[] = {FILE_("uni/donn\xe9" "es.py", "")};
+  tar_raw_names = true;
+  archive_at(&f, "latin1.tar.gz", false, latin1, N(latin1), tgz);
+  tar_raw_names = false;
+  prep_refused(&f, tgz, 0, 0, "\"uni/donn\\xe9es.py\": its name is not valid UTF-8");
   fixture_end(&f);
 }
 
@@ -1214,6 +1256,7 @@ const test_case packages_unpack_tests[] = {
     {"packages_wheel_other_platform_refused", packages_wheel_other_platform_refused},
     {"packages_wheel_wasi_native_accepted", packages_wheel_wasi_native_accepted},
     {"packages_wheel_python_tags", packages_wheel_python_tags},
+    {"packages_utf8_names", packages_utf8_names},
     {"packages_zip_slip_refused", packages_zip_slip_refused},
     {"packages_tar_slip_sdist_refused", packages_tar_slip_sdist_refused},
     {"packages_links_leading_out_refused", packages_links_leading_out_refused},
