@@ -1065,7 +1065,7 @@ static void packages_directory_package_copied(void) {
   eryx_error_free(err);
   unlink(path);
   err = prep(dir, 0, 2, &p);
-  CHECK_CONTAINS(eryx_error_message(err, NULL), "more than 2 files, the cap");
+  CHECK_CONTAINS(eryx_error_message(err, NULL), "more than 2 entries, the cap");
   eryx_error_free(err);
   err = prep(dir, 5, 0, &p);
   CHECK_CONTAINS(eryx_error_message(err, NULL), "more than 5 bytes, the cap");

@@ -396,8 +396,8 @@ eryx_error *eryx__pkg_unpack(const eryx__pkg_job *job, int fd, eryx__pkg_kind ki
       break;
     }
     err = unpack_member(&st, e);
-    /* Whatever the member's kind, its data is read to the end, so a
-     * damaged member is found even when nothing of it was written. */
+    /* Whatever is left of the member's data (all of it, for one not
+     * written) is skipped; libarchive reports one cut short. */
     if (!err && archive_read_data_skip(st.ar) < ARCHIVE_WARN)
       err = corrupt(&st);
   }

@@ -1130,7 +1130,7 @@ static eryx_error *copy_entry(walker *w, size_t len, const struct stat *st) {
   eryx__pkg_quote(q, sizeof q, rel, rel_len);
   if (++c->files > job->max_files)
     return eryx__pkg_fail(job,
-                          "holds more than %llu files, the cap (max_package_files in "
+                          "holds more than %llu entries, the cap (max_package_files in "
                           "eryx_sandbox_options: raise it if the package is really this "
                           "large)",
                           (unsigned long long)job->max_files);
