@@ -1064,6 +1064,12 @@ static void packages_directory_package_copied(void) {
   CHECK_CONTAINS(eryx_error_message(err, NULL), "symbolic link \"passwd\" leads out");
   eryx_error_free(err);
   unlink(path);
+  snprintf(path, sizeof path, "%s/pipe", dir);
+  CHECK(mkfifo(path, 0644) == 0);
+  err = prep(dir, 0, 0, &p);
+  CHECK_CONTAINS(eryx_error_message(err, NULL), "\"pipe\" in it is a device, FIFO or socket");
+  eryx_error_free(err);
+  unlink(path);
   err = prep(dir, 0, 2, &p);
   CHECK_CONTAINS(eryx_error_message(err, NULL), "more than 2 entries, the cap");
   eryx_error_free(err);
@@ -1104,6 +1110,9 @@ static void packages_bad_inputs_refused(void) {
   snprintf(path, sizeof path, "%s/thing.zip", f.work);
   write_text(path, "PK");
   prep_refused(&f, path, 0, 0, "is not a wheel (.whl), a tarball (.tar.gz, .tgz) or a directory");
+  snprintf(path, sizeof path, "%s/fifo-1.0-py3-none-any.whl", f.work);
+  CHECK(mkfifo(path, 0644) == 0);
+  prep_refused(&f, path, 0, 0, "is not a regular file");
   eryx__pkg p;
   eryx_error *err = eryx__pkg_prepare("", 0, NULL, &p);
   CHECK_CONTAINS(eryx_error_message(err, NULL), "no path given");

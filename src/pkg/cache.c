@@ -1010,7 +1010,9 @@ static eryx_error *prepare_archive(const eryx__pkg_job *job, const char *path,
       eryx__pkg_is_dir(target))
     return fill(job, out, target, known.name, known.native, true);
 
-  in.fd = open(path, O_RDONLY | O_CLOEXEC);
+  /* O_NONBLOCK: should a FIFO have taken the file's place since the
+   * stat, opening it must not hang (it is refused just below). */
+  in.fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
   if (in.fd < 0)
     return eryx__pkg_fail_os(job, errno, "open", path);
   char sha[65];
@@ -1018,6 +1020,8 @@ static eryx_error *prepare_archive(const eryx__pkg_job *job, const char *path,
   bool native = false, hit = false;
   if (fstat(in.fd, &in.opened) != 0)
     err = eryx__pkg_fail_os(job, errno, "read", path);
+  else if (!S_ISREG(in.opened.st_mode))
+    err = eryx__pkg_fail(job, "changed while it was being read; try again");
   if (!err)
     err = hash_fd(job, in.fd, path, sha);
   if (!err && !eryx__pkg_join(target, v1, sha))
@@ -1065,7 +1069,7 @@ static void hash_record(EVP_MD_CTX *ctx, char kind, const char *rel, size_t rel_
 static eryx_error *copy_entry_file(walker *w, dir_copy *c, const char *rel,
                                    size_t rel_len) {
   const eryx__pkg_job *job = w->job;
-  int in = open(w->path, O_RDONLY | O_CLOEXEC);
+  int in = open(w->path, O_RDONLY | O_NONBLOCK | O_CLOEXEC); /* a FIFO: no hang */
   if (in < 0)
     return eryx__pkg_fail_os(job, errno, "read", w->path);
   struct stat st;
