@@ -19,6 +19,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <locale.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -182,15 +183,23 @@ typedef struct member {
 
 /* Zip members stored rather than deflated (for damaging their bytes). */
 static bool zip_store;
+/* A ustar tarball with names as raw bytes (no pax, no UTF-8 conversion). */
+static bool tar_raw_names;
 
 static bool write_archive(const char *path, bool zip, const member *m, size_t count) {
+  /* Names are UTF-8 (zip's flag, pax's charset) whatever our locale. */
+  locale_t utf8 = tar_raw_names ? (locale_t)0 : newlocale(LC_CTYPE_MASK, "C.UTF-8", 0);
+  locale_t saved = utf8 ? uselocale(utf8) : (locale_t)0;
   struct archive *a = archive_write_new();
   if (zip) {
     archive_write_set_format_zip(a);
     if (zip_store)
       archive_write_set_format_option(a, "zip", "compression", "store");
   } else {
-    archive_write_set_format_pax_restricted(a);
+    if (tar_raw_names)
+      archive_write_set_format_ustar(a);
+    else
+      archive_write_set_format_pax_restricted(a);
     archive_write_add_filter_gzip(a);
   }
   bool ok = archive_write_open_filename(a, path) == ARCHIVE_OK;
@@ -242,6 +251,10 @@ static bool write_archive(const char *path, bool zip, const member *m, size_t co
   }
   ok = archive_write_close(a) == ARCHIVE_OK && ok;
   archive_write_free(a);
+  if (utf8) {
+    uselocale(saved);
+    freelocale(utf8);
+  }
   return ok;
 }
 
@@ -528,12 +541,48 @@ static void packages_wheel_python_tags(void) {
   archive_at(&f, "clash-1.0-py3-none-any.whl", true, clash, N(clash), whl);
   prep_refused(&f, whl, 0, 0, "two files would be installed as \"clash.py\" (one from purelib)");
 
+  member meta[] = {
+      FILE_("meta-1.0.data/purelib/.eryx-package", "name evil\n"),
+      {'f', "meta-1.0.dist-info/WHEEL", wheel_file, sizeof wheel_file - 1},
+  };
+  archive_at(&f, "meta-1.0-py3-none-any.whl", true, meta, N(meta), whl);
+  prep_refused(&f, whl, 0, 0, "a name Eryx reserves for its cache");
+
   /* Not a wheel's file name, and a wheel without WHEEL. */
   member m[] = {FILE_("x/__init__.py", "")};
   archive_at(&f, "x-1.0.whl", true, m, N(m), whl);
   prep_refused(&f, whl, 0, 0, "not a valid wheel file name");
   archive_at(&f, "x-1.0-py3-none-any.whl", true, m, N(m), whl);
   prep_refused(&f, whl, 0, 0, "has no *.dist-info/WHEEL file");
+  fixture_end(&f);
+}
+
+/* Names beyond ASCII, whatever the process's locale (the tests run in
+ * the C locale): UTF-8 ones are kept, others refused. */
+static void packages_utf8_names(void) {
+  fixture f;
+  fixture_begin(&f);
+  member w[] = {
+      FILE_("uni/__init__.py", ""),
+      FILE_("uni/donn\xc3\xa9" "es.py", "D = 1\n"),
+      {'f', "uni-1.0.dist-info/WHEEL", wheel_file, sizeof wheel_file - 1},
+  };
+  char whl[PATH_MAX], tgz[PATH_MAX];
+  archive_at(&f, "uni-1.0-py3-none-any.whl", true, w, N(w), whl);
+  archive_at(&f, "uni.tar.gz", false, w, N(w), tgz);
+  const char *paths[] = {whl, tgz};
+  for (int i = 0; i < 2; i++) {
+    eryx__pkg p;
+    if (prep_ok(paths[i], &p)) {
+      check_tree_file(&p, "uni/donn\xc3\xa9" "es.py", "D = 1\n");
+      eryx__pkg_clear(&p);
+    }
+  }
+  member latin1[] = {FILE_("uni/donn\xe9" "es.py", "")};
+  tar_raw_names = true;
+  archive_at(&f, "latin1.tar.gz", false, latin1, N(latin1), tgz);
+  tar_raw_names = false;
+  prep_refused(&f, tgz, 0, 0, "\"uni/donn\\xe9es.py\": its name is not valid UTF-8");
   fixture_end(&f);
 }
 
@@ -806,6 +855,7 @@ static void packages_sdist_src_layout_with_egg_info(void) {
                                  "Version: 2.1.5\nSummary: Safely add untrusted strings\n\n"
                                  "Long description.\n";
   member m[] = {
+      FILE_("._markupsafe-2.1.5", "\0\5\26\7"), /* macOS tar's AppleDouble file */
       DIR_("markupsafe-2.1.5/"),
       {'f', "markupsafe-2.1.5/PKG-INFO", pkg_info, sizeof pkg_info - 1},
       FILE_("markupsafe-2.1.5/setup.py", "from setuptools import setup\nsetup()\n"),
@@ -1014,8 +1064,14 @@ static void packages_directory_package_copied(void) {
   CHECK_CONTAINS(eryx_error_message(err, NULL), "symbolic link \"passwd\" leads out");
   eryx_error_free(err);
   unlink(path);
+  snprintf(path, sizeof path, "%s/pipe", dir);
+  CHECK(mkfifo(path, 0644) == 0);
+  err = prep(dir, 0, 0, &p);
+  CHECK_CONTAINS(eryx_error_message(err, NULL), "\"pipe\" in it is a device, FIFO or socket");
+  eryx_error_free(err);
+  unlink(path);
   err = prep(dir, 0, 2, &p);
-  CHECK_CONTAINS(eryx_error_message(err, NULL), "more than 2 files, the cap");
+  CHECK_CONTAINS(eryx_error_message(err, NULL), "more than 2 entries, the cap");
   eryx_error_free(err);
   err = prep(dir, 5, 0, &p);
   CHECK_CONTAINS(eryx_error_message(err, NULL), "more than 5 bytes, the cap");
@@ -1054,6 +1110,9 @@ static void packages_bad_inputs_refused(void) {
   snprintf(path, sizeof path, "%s/thing.zip", f.work);
   write_text(path, "PK");
   prep_refused(&f, path, 0, 0, "is not a wheel (.whl), a tarball (.tar.gz, .tgz) or a directory");
+  snprintf(path, sizeof path, "%s/fifo-1.0-py3-none-any.whl", f.work);
+  CHECK(mkfifo(path, 0644) == 0);
+  prep_refused(&f, path, 0, 0, "is not a regular file");
   eryx__pkg p;
   eryx_error *err = eryx__pkg_prepare("", 0, NULL, &p);
   CHECK_CONTAINS(eryx_error_message(err, NULL), "no path given");
@@ -1206,6 +1265,7 @@ const test_case packages_unpack_tests[] = {
     {"packages_wheel_other_platform_refused", packages_wheel_other_platform_refused},
     {"packages_wheel_wasi_native_accepted", packages_wheel_wasi_native_accepted},
     {"packages_wheel_python_tags", packages_wheel_python_tags},
+    {"packages_utf8_names", packages_utf8_names},
     {"packages_zip_slip_refused", packages_zip_slip_refused},
     {"packages_tar_slip_sdist_refused", packages_tar_slip_sdist_refused},
     {"packages_links_leading_out_refused", packages_links_leading_out_refused},

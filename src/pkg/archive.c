@@ -23,6 +23,9 @@
  * checks). cache.c checks the finished tree's links once more, physically,
  * after the layout has moved things around.
  *
+ * Names are read as UTF-8 whatever the process's locale (this thread uses
+ * C.UTF-8 while it reads, with uselocale: the process is not touched).
+ *
  * Any libarchive failure, at a header or in the data (a CRC, a truncated
  * last member), refuses the archive as corrupt. Nothing is cleaned up
  * here: the caller deletes the staging directory on failure.
@@ -33,6 +36,7 @@
 #include <archive_entry.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <locale.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -284,10 +288,16 @@ static eryx_error *make_pending_links(unpack_state *st) {
 /* One member: vetted, then written (or its link recorded). */
 static eryx_error *unpack_member(unpack_state *st, struct archive_entry *e) {
   const char *raw = archive_entry_pathname_utf8(e);
-  if (!raw) /* not convertible in this locale: the bytes as stored */
+  if (!raw) /* not convertible: the bytes as stored (checked below) */
     raw = archive_entry_pathname(e);
-  if (!raw)
-    return corrupt(st);
+  if (!raw) {
+    const char *why = archive_error_string(st->ar);
+    return eryx__pkg_fail(st->job,
+                          "the name of its member %llu cannot be read as UTF-8 (%s); "
+                          "nothing was installed",
+                          (unsigned long long)st->stats->members + 1,
+                          why ? why : "no name");
+  }
   if (++st->stats->members > st->job->max_files)
     return eryx__pkg_fail(st->job,
                           "has more than %llu members, the cap (max_package_files in "
@@ -368,6 +378,11 @@ eryx_error *eryx__pkg_unpack(const eryx__pkg_job *job, int fd, eryx__pkg_kind ki
     archive_read_support_filter_gzip(st.ar);
     archive_read_support_format_tar(st.ar);
   }
+  /* libarchive converts names to the locale's charset: this thread reads
+   * them as UTF-8 (what wheels and pax say they are) whatever the
+   * process's locale; without C.UTF-8, only ASCII names can be read. */
+  locale_t utf8 = newlocale(LC_CTYPE_MASK, "C.UTF-8", (locale_t)0);
+  locale_t saved_locale = utf8 ? uselocale(utf8) : (locale_t)0;
   eryx_error *err = NULL;
   if (archive_read_open_fd(st.ar, fd, DATA_CHUNK) != ARCHIVE_OK)
     err = corrupt(&st);
@@ -381,8 +396,8 @@ eryx_error *eryx__pkg_unpack(const eryx__pkg_job *job, int fd, eryx__pkg_kind ki
       break;
     }
     err = unpack_member(&st, e);
-    /* Whatever the member's kind, its data is read to the end, so a
-     * damaged member is found even when nothing of it was written. */
+    /* Whatever is left of the member's data (all of it, for one not
+     * written) is skipped; libarchive reports one cut short. */
     if (!err && archive_read_data_skip(st.ar) < ARCHIVE_WARN)
       err = corrupt(&st);
   }
@@ -391,6 +406,10 @@ eryx_error *eryx__pkg_unpack(const eryx__pkg_job *job, int fd, eryx__pkg_kind ki
   if (!err && out->members == 0)
     err = eryx__pkg_fail(job, "is an empty archive; it is not a usable package");
   archive_read_free(st.ar);
+  if (utf8) {
+    uselocale(saved_locale);
+    freelocale(utf8);
+  }
   for (size_t i = 0; i < st.link_count; i++) {
     free(st.links[i].path);
     free(st.links[i].target);

@@ -859,6 +859,9 @@ static eryx_error *write_meta(const eryx__pkg_job *job, const char *tree,
   int n = snprintf(text, sizeof text, "eryx-package 1\nname %s\nnative %d\n", name,
                    native ? 1 : 0);
   int fd = create_file(path);
+  if (fd < 0 && errno == EEXIST) /* put there by the layout (.data/purelib) */
+    return eryx__pkg_fail(job, "holds a file named " ERYX__PKG_META_NAME ", a name Eryx "
+                               "reserves for its cache; rename it in the package");
   if (fd < 0)
     return eryx__pkg_fail_os(job, errno, "create", path);
   eryx_error *err = NULL;
@@ -1007,7 +1010,9 @@ static eryx_error *prepare_archive(const eryx__pkg_job *job, const char *path,
       eryx__pkg_is_dir(target))
     return fill(job, out, target, known.name, known.native, true);
 
-  in.fd = open(path, O_RDONLY | O_CLOEXEC);
+  /* O_NONBLOCK: should a FIFO have taken the file's place since the
+   * stat, opening it must not hang (it is refused just below). */
+  in.fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
   if (in.fd < 0)
     return eryx__pkg_fail_os(job, errno, "open", path);
   char sha[65];
@@ -1015,6 +1020,8 @@ static eryx_error *prepare_archive(const eryx__pkg_job *job, const char *path,
   bool native = false, hit = false;
   if (fstat(in.fd, &in.opened) != 0)
     err = eryx__pkg_fail_os(job, errno, "read", path);
+  else if (!S_ISREG(in.opened.st_mode))
+    err = eryx__pkg_fail(job, "changed while it was being read; try again");
   if (!err)
     err = hash_fd(job, in.fd, path, sha);
   if (!err && !eryx__pkg_join(target, v1, sha))
@@ -1062,7 +1069,7 @@ static void hash_record(EVP_MD_CTX *ctx, char kind, const char *rel, size_t rel_
 static eryx_error *copy_entry_file(walker *w, dir_copy *c, const char *rel,
                                    size_t rel_len) {
   const eryx__pkg_job *job = w->job;
-  int in = open(w->path, O_RDONLY | O_CLOEXEC);
+  int in = open(w->path, O_RDONLY | O_NONBLOCK | O_CLOEXEC); /* a FIFO: no hang */
   if (in < 0)
     return eryx__pkg_fail_os(job, errno, "read", w->path);
   struct stat st;
@@ -1127,7 +1134,7 @@ static eryx_error *copy_entry(walker *w, size_t len, const struct stat *st) {
   eryx__pkg_quote(q, sizeof q, rel, rel_len);
   if (++c->files > job->max_files)
     return eryx__pkg_fail(job,
-                          "holds more than %llu files, the cap (max_package_files in "
+                          "holds more than %llu entries, the cap (max_package_files in "
                           "eryx_sandbox_options: raise it if the package is really this "
                           "large)",
                           (unsigned long long)job->max_files);

@@ -2,7 +2,8 @@
  * sdist.c — a tarball turned into a tree to put on sys.path.
  *
  * Two kinds of tarball:
- *   - an sdist: exactly one top-level directory, holding PKG-INFO. Nothing
+ *   - an sdist: exactly one top-level directory (files beside it do not
+ *     count), holding PKG-INFO. Nothing
  *     is built (the sandbox cannot run setup.py, and should not): its
  *     pure-Python part is used as it is. The source root is <top>/src when
  *     that is a directory (and not itself a package named "src"), else
@@ -297,9 +298,13 @@ eryx_error *eryx__tarball_layout(const eryx__pkg_job *job, const char *raw,
   eryx_error *err = eryx__pkg_list_dir(job, raw, &top);
   if (err)
     return err;
-  char top_dir[ERYX__PKG_PATH_MAX], pkg_info[ERYX__PKG_PATH_MAX];
-  if (top.count == 1 && eryx__pkg_join(top_dir, raw, top.names[0]) &&
-      eryx__pkg_is_dir(top_dir) && eryx__pkg_join(pkg_info, top_dir, "PKG-INFO") &&
+  /* Files beside the one directory (a macOS "._" file) do not count. */
+  char top_dir[ERYX__PKG_PATH_MAX], pkg_info[ERYX__PKG_PATH_MAX], path[ERYX__PKG_PATH_MAX];
+  size_t dirs = 0;
+  for (size_t i = 0; i < top.count; i++)
+    if (eryx__pkg_join(path, raw, top.names[i]) && eryx__pkg_is_dir(path) && dirs++ == 0)
+      strcpy(top_dir, path);
+  if (dirs == 1 && eryx__pkg_join(pkg_info, top_dir, "PKG-INFO") &&
       eryx__pkg_is_file(pkg_info))
     *is_sdist = true;
   eryx__pkg_list_free(&top);
