@@ -45,6 +45,7 @@ typedef struct eryx_result eryx_result;
 typedef struct eryx_error eryx_error;
 typedef struct eryx_call eryx_call;
 typedef struct eryx_vfs eryx_vfs;
+typedef struct eryx_pool eryx_pool;
 
 /* ------------------------------------------------------------------ errors */
 
@@ -61,11 +62,14 @@ typedef enum eryx_error_code {
                                     (corrupt, truncated, foreign)          */
   ERYX_ERR_FILES = 7,            /* a file operation on an eryx_vfs failed
                                     (no such file, quota exceeded, ...)    */
-  ERYX_ERR_PACKAGE = 8           /* a package was refused (another platform's
+  ERYX_ERR_PACKAGE = 8,          /* a package was refused (another platform's
                                     native code, an unsafe or oversized
                                     archive, a corrupt one) or a factory
                                     could not be built; the message names
                                     the file and the reason                */
+  ERYX_ERR_POOL_EXHAUSTED = 9,   /* eryx_pool_try_acquire: none free now   */
+  ERYX_ERR_POOL_TIMEOUT = 10,    /* eryx_pool_acquire waited its timeout   */
+  ERYX_ERR_POOL_CLOSED = 11      /* the pool was closed                    */
 } eryx_error_code;
 
 
@@ -589,6 +593,105 @@ const char *eryx_runtime_dir(const eryx_runtime *rt, size_t *len);
  * same way. Owned by `rt`. */
 const char *eryx_runtime_imports_json(const eryx_runtime *rt, size_t *len);
 const char *eryx_runtime_packages_json(const eryx_runtime *rt, size_t *len);
+
+/* ------------------------------------------------------------------- pools
+ *
+ * A pool leases sandboxes to a service: at most max_size at once, a few
+ * kept ready (min_idle), an acquire that waits (up to acquire_timeout_ms)
+ * when all are leased, idle ones beyond min_idle freed after
+ * idle_timeout_ms, and statistics. A leased sandbox is indistinguishable
+ * from a new one: it has the lease's limits, handlers and callbacks and a
+ * fresh interpreter; nothing of an earlier lease (state, output handlers,
+ * callbacks, limits) remains. Sandboxes of a pool have no file tree (give
+ * a lease's code files through callbacks, or use sessions).
+ *
+ * Thread-safe: many threads may acquire and release at once; each leased
+ * sandbox is used by one thread at a time, like any sandbox. Idle
+ * sandboxes are freed lazily, by the pool's own calls (acquire, release,
+ * stats, evict_idle): an idle pool costs no CPU. */
+#define ERYX_POOL_OPTIONS_VERSION 1
+
+typedef struct eryx_pool_options {
+  unsigned int version; /* ERYX_POOL_OPTIONS_VERSION */
+  /* Most sandboxes leased and idle at once. 0: 10. */
+  uint32_t max_size;
+  /* Idle sandboxes made at once and kept (at most max_size). */
+  uint32_t min_idle;
+  /* Longest eryx_pool_acquire waits for a free sandbox. 0: 30000 ms.
+   * UINT64_MAX: no limit. */
+  uint64_t acquire_timeout_ms;
+  /* Idle sandboxes beyond min_idle are freed after this long.
+   * 0: 300000 ms. UINT64_MAX: never. */
+  uint64_t idle_timeout_ms;
+  /* The options every sandbox of the pool is made with (NULL: defaults):
+   * network, secrets, packages, result variable, and the limits, handlers
+   * and callbacks of leases that give none. Not copied: it (and what it
+   * points to) must stay valid until eryx_pool_free. A vfs is refused. */
+  const eryx_sandbox_options *sandbox;
+} eryx_pool_options;
+
+#define ERYX_POOL_OPTIONS_INIT {ERYX_POOL_OPTIONS_VERSION, 0, 1, 0, 0, NULL}
+
+typedef struct eryx_pool_stats {
+  uint32_t idle;       /* ready, not leased */
+  uint32_t in_use;     /* leased */
+  uint32_t total;      /* idle + in_use (+ being made) */
+  uint32_t available;  /* leases that could start now: max_size - in_use */
+  uint64_t acquisitions; /* successful acquires */
+  uint64_t creations;  /* sandboxes made */
+  uint64_t evictions;  /* idle sandboxes freed by idle_timeout_ms */
+  uint64_t waits;      /* acquires that had to wait */
+  double total_wait_ms; /* time those waited, in all */
+  double wait_p50_ms;  /* time acquires took (the last 1024): median */
+  double wait_p99_ms;  /* and 99th percentile */
+} eryx_pool_stats;
+
+/* Creates a pool (making min_idle sandboxes now). `rt` and
+ * opts->sandbox must outlive it. Errors: as eryx_sandbox_new, and
+ * ERYX_ERR_INVALID_ARGUMENT (min_idle > max_size, a vfs). */
+eryx_error *eryx_pool_new(eryx_runtime *rt, const eryx_pool_options *opts, eryx_pool **out);
+
+/* Leases a sandbox, waiting up to acquire_timeout_ms when max_size are
+ * leased. `lease` (NULL: the pool's own) gives this lease's limits
+ * (timeout_ms, max_memory_bytes, max_fuel, max_output_bytes,
+ * max_callback_invocations, callback_timeout_ms and the version 2 caps;
+ * 0 means the library's default, as in any eryx_sandbox_options), its
+ * output and trace handlers and its callbacks (copied); its other fields
+ * must be unset (network, secrets, packages, vfs: the pool's).
+ * `*out` belongs to the pool: use it, then give it back with
+ * eryx_pool_release (never eryx_sandbox_free). Errors:
+ * ERYX_ERR_POOL_TIMEOUT, ERYX_ERR_POOL_CLOSED (also when the pool is
+ * closed while waiting), ERYX_ERR_INVALID_ARGUMENT, and those of
+ * eryx_sandbox_new. */
+eryx_error *eryx_pool_acquire(eryx_pool *p, const eryx_sandbox_options *lease,
+                              eryx_sandbox **out);
+
+/* Like eryx_pool_acquire without waiting: ERYX_ERR_POOL_EXHAUSTED when
+ * none is free now. */
+eryx_error *eryx_pool_try_acquire(eryx_pool *p, const eryx_sandbox_options *lease,
+                                  eryx_sandbox **out);
+
+/* Gives a leased sandbox back (the pool clears it for the next lease, or
+ * frees it once the pool is closed). `sb` must not be used afterwards.
+ * Releasing something that is not one of this pool's leases does
+ * nothing. Not while `sb` executes. */
+void eryx_pool_release(eryx_pool *p, eryx_sandbox *sb);
+
+/* Frees idle sandboxes past idle_timeout_ms (keeping min_idle); returns
+ * how many. */
+uint32_t eryx_pool_evict_idle(eryx_pool *p);
+
+void eryx_pool_stats_get(eryx_pool *p, eryx_pool_stats *out);
+
+/* Refuses new leases from now on, wakes waiting acquires
+ * (ERYX_ERR_POOL_CLOSED) and frees the idle sandboxes. Leases out keep
+ * working and are freed when released. */
+void eryx_pool_close(eryx_pool *p);
+int eryx_pool_is_closed(eryx_pool *p);
+
+/* Closes the pool and frees it, with any sandbox still leased (which must
+ * then not be used). */
+void eryx_pool_free(eryx_pool *p);
 
 /* ---------------------------------------------------------------- sessions
  *

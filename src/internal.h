@@ -246,6 +246,9 @@ eryx_error *eryx__sandbox_call(struct eryx_sandbox *sb,
                                const wasmtime_component_val_t *args, size_t nargs,
                                wasmtime_component_val_t *ret);
 const eryx_variant *eryx__sandbox_variant(struct eryx_sandbox *sb);
+/* A pool's lease: new limits, handlers and callbacks, and a fresh
+ * instance (sandbox.c; see sandbox_pool.c). */
+eryx_error *eryx__sandbox_lease(struct eryx_sandbox *sb, const eryx_sandbox_options *o);
 /* The sandbox's package mounts (guest paths go on sys.path). */
 const eryx__mounts *eryx__sandbox_packages(struct eryx_sandbox *sb);
 /* A trial: begin sets the sandbox's instance aside untouched and gives it a

@@ -562,6 +562,54 @@ eryx_error *eryx_sandbox_new(eryx_runtime *rt, const eryx_sandbox_options *opts,
   return NULL;
 }
 
+/* A pool's lease (sandbox_pool.c): the per-lease settings of `o` (limits,
+ * output and trace handlers, callbacks) replace the sandbox's, and the
+ * sandbox gets a fresh instance, so nothing of an earlier lease remains.
+ * Everything else (network, secrets, packages, result variable) is the
+ * pool's and stays. Not while an execution runs. */
+eryx_error *eryx__sandbox_lease(eryx_sandbox *sb, const eryx_sandbox_options *o) {
+  bool fuel_changed = (o->max_fuel != 0) != (sb->max_fuel != 0);
+  const eryx_variant *v = sb->v;
+  if (fuel_changed) {
+    eryx_error *err = eryx__runtime_variant(sb->rt, o->max_fuel != 0, &v);
+    if (err)
+      return err;
+  }
+  eryx_callbacks fresh;
+  memset(&fresh, 0, sizeof fresh);
+  eryx_error *err = eryx__callbacks_init(&fresh, o);
+  if (err)
+    return err;
+  eryx__callbacks_free(&sb->callbacks);
+  sb->callbacks = fresh;
+  sb->callbacks.stop = &sb->interrupted;
+  sb->callbacks.secrets = sb->secrets;
+  sb->max_fuel = o->max_fuel;
+  sb->v = v;
+  sb->timeout_ms = o->timeout_ms ? o->timeout_ms : DEFAULT_TIMEOUT_MS;
+  sb->max_memory_bytes = o->max_memory_bytes ? o->max_memory_bytes : DEFAULT_MAX_MEMORY;
+  sb->max_output_bytes = o->max_output_bytes ? o->max_output_bytes : DEFAULT_MAX_OUTPUT;
+  sb->max_result_bytes =
+      o->version >= 2 && o->max_result_bytes ? o->max_result_bytes : DEFAULT_MAX_RESULT;
+  sb->on_stdout = o->on_stdout;
+  sb->on_stderr = o->on_stderr;
+  sb->output_user_data = o->output_user_data;
+  sb->on_trace = o->on_trace;
+  sb->trace_user_data = o->trace_user_data;
+  eryx__buf_free(&sb->carry[0]);
+  eryx__buf_free(&sb->carry[1]);
+  /* An instance that has run nothing (a lease taken from the idle stack)
+   * only needs the new memory cap; one that ran code is replaced. */
+  if (sb->store && !sb->instance_used && !fuel_changed &&
+      sb->memory.current <= sb->max_memory_bytes) {
+    int64_t mem = sb->max_memory_bytes > INT64_MAX ? -1 : (int64_t)sb->max_memory_bytes;
+    eryx_store_set_memory_limiter(sb->store, mem, &sb->memory);
+    return NULL;
+  }
+  drop_instance(sb);
+  return instantiate(sb);
+}
+
 void eryx_sandbox_free(eryx_sandbox *sb) {
   if (!sb)
     return;

@@ -28,6 +28,7 @@ SUITE(secrets)
 SUITE(packages_unpack)
 SUITE(packages)
 SUITE(factory)
+SUITE(sandbox_pool)
 
 int restore_check_main(const char *path); /* test_sessions.c */
 
@@ -58,7 +59,8 @@ int main(int argc, char **argv) {
                 {secrets_net_tests, secrets_net_count},
                 {secrets_tests, secrets_count},
                 {packages_unpack_tests, packages_unpack_count},
-                {packages_tests, packages_count}, {factory_tests, factory_count}};
+                {packages_tests, packages_count}, {factory_tests, factory_count},
+                {sandbox_pool_tests, sandbox_pool_count}};
   /* Flatten into one list so the summary line covers everything; an
    * optional argument keeps only tests whose name contains it. */
   test_case all[256];

@@ -1,5 +1,5 @@
 /*
- * test_pool.c — warm instances (pool.c): sandboxes work with the pool off
+ * test_pool.c — warm instances (warm_pool.c): sandboxes work with the pool off
  * and on, every slot stays usable when few exist (the pool must not starve
  * sandboxes of them), and a pooled instance is as fresh as a new one.
  */
