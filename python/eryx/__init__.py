@@ -6,16 +6,19 @@
     result = sandbox.execute("print('hello')")
     print(result.stdout)
 
-See Sandbox, Session, SandboxFactory, CallbackRegistry, ResourceLimits and VfsStorage.
+See Sandbox, Session, SandboxFactory, SandboxPool, CallbackRegistry, ResourceLimits
+and VfsStorage.
 """
 
 from .callbacks import Callback, CallbackRegistry
 from .errors import (CancelledError, EryxError, ExecutionError, InitializationError,
-                     InvalidArgumentError, PackageError, ResourceLimitError, SnapshotError,
+                     InvalidArgumentError, PackageError, PoolClosedError, PoolError,
+                     PoolExhaustedError, PoolTimeoutError, ResourceLimitError, SnapshotError,
                      TimeoutError, VfsError)
 from .factory import SandboxFactory
 from .limits import ResourceLimits
 from .net import NetConfig
+from .pool import PooledSandbox, PoolStats, SandboxPool
 from .result import ExecuteResult, TraceEvent
 from .sandbox import Execution, Sandbox, Session
 from .vfs import VfsStorage
@@ -25,7 +28,8 @@ __version__ = "0.1.0"
 __all__ = [
     "Callback", "CallbackRegistry", "CancelledError", "EryxError", "ExecuteResult",
     "Execution", "ExecutionError", "InitializationError", "InvalidArgumentError", "NetConfig",
-    "PackageError", "ResourceLimitError", "ResourceLimits", "Sandbox", "SandboxFactory",
-    "Session", "SnapshotError",
-    "TimeoutError", "TraceEvent", "VfsError", "VfsStorage",
+    "PackageError", "PoolClosedError", "PoolError", "PoolExhaustedError", "PoolStats",
+    "PoolTimeoutError", "PooledSandbox", "ResourceLimitError", "ResourceLimits", "Sandbox",
+    "SandboxFactory", "SandboxPool", "Session", "SnapshotError", "TimeoutError", "TraceEvent",
+    "VfsError", "VfsStorage",
 ]

@@ -86,9 +86,27 @@ class PackageError(EryxError):
     the reason), or a SandboxFactory could not be built."""
 
 
+class PoolError(EryxError):
+    """Base class of the SandboxPool errors."""
+
+
+class PoolExhaustedError(PoolError):
+    """Every sandbox of the pool is leased (what the C library's
+    try_acquire reports; SandboxPool.try_acquire returns None instead)."""
+
+
+class PoolTimeoutError(PoolError, builtins.TimeoutError):
+    """acquire() waited acquire_timeout_ms without a sandbox coming free."""
+
+
+class PoolClosedError(PoolError):
+    """The pool was closed (also while acquire() waited)."""
+
+
 # _eryx.Error codes (include/eryx.h, eryx_error_code)
 _ERR_INVALID_ARGUMENT, _ERR_RUNTIME_FILES, _ERR_WASMTIME = 1, 2, 3
 _ERR_RESOURCES, _ERR_INTERNAL, _ERR_SNAPSHOT, _ERR_FILES, _ERR_PACKAGE = 4, 5, 6, 7, 8
+_ERR_POOL_EXHAUSTED, _ERR_POOL_TIMEOUT, _ERR_POOL_CLOSED = 9, 10, 11
 
 
 def from_native(exc):
@@ -102,6 +120,12 @@ def from_native(exc):
         return VfsError(message)
     if code == _ERR_PACKAGE:
         return PackageError(message)
+    if code == _ERR_POOL_EXHAUSTED:
+        return PoolExhaustedError(message)
+    if code == _ERR_POOL_TIMEOUT:
+        return PoolTimeoutError(message)
+    if code == _ERR_POOL_CLOSED:
+        return PoolClosedError(message)
     if code in (_ERR_RUNTIME_FILES, _ERR_WASMTIME, _ERR_RESOURCES):
         return InitializationError(message)
     return EryxError(message)

@@ -152,6 +152,13 @@ class SandboxFactory:
         """A Session on this factory's runtime; same keywords as Session."""
         return Session(**kwargs, _runtime=self)
 
+    def create_pool(self, **kwargs: Any) -> "SandboxPool":
+        """A SandboxPool on this factory's runtime; same keywords as
+        SandboxPool (max_size, min_idle, acquire_timeout_ms,
+        idle_timeout_ms, ...)."""
+        from .pool import SandboxPool
+        return SandboxPool(**kwargs, _factory=self)
+
     def __del__(self) -> None:
         owned = getattr(self, "_owned_dir", None)
         if owned:

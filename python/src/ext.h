@@ -35,7 +35,32 @@ eryx_runtime *ext_runtime_of(PyObject *o);
  * PyMem_Free and release `*fast`. NULL with an exception on error. */
 eryx_str *ext_str_array(PyObject *seq, PyObject **fast, size_t *n, int binary);
 
+/* The network policy tuple and the secrets list (as sandbox.py builds
+ * them) read into `o`; the keep structs hold what `o` points to until
+ * released with the matching free. */
+struct net_keep {
+  PyObject *fast[3]; /* allowed, blocked, root_certs */
+  void *arrays[3];
+  eryx_net_options opts;
+};
+int ext_read_network(PyObject *t, eryx_sandbox_options *o, struct net_keep *k);
+void ext_free_network(struct net_keep *k);
+
+struct secrets_keep {
+  PyObject *fast;       /* the list */
+  PyObject **hosts;     /* each secret's host list (fast) */
+  eryx_str **host_arrays;
+  eryx_secret *secrets;
+  size_t count;
+};
+int ext_read_secrets(PyObject *list, eryx_sandbox_options *o, struct secrets_keep *k);
+void ext_free_secrets(struct secrets_keep *k);
+
+/* The eryx_pool behind a _eryx.Pool object (NULL if `o` is not one). */
+eryx_pool *ext_pool_of(PyObject *o);
+
 extern PyTypeObject ext_sandbox_type;
+extern PyTypeObject ext_pool_type;
 extern PyTypeObject ext_runtime_type;
 extern PyTypeObject ext_vfs_type;
 extern PyTypeObject ext_call_type;

@@ -104,6 +104,8 @@ PyMODINIT_FUNC PyInit__eryx(void) {
   if (!runtime_lock || !ext_error || PyModule_AddObjectRef(m, "Error", ext_error) < 0 ||
       PyType_Ready(&ext_sandbox_type) < 0 || PyType_Ready(&ext_vfs_type) < 0 ||
       PyType_Ready(&ext_call_type) < 0 || PyType_Ready(&ext_runtime_type) < 0 ||
+      PyType_Ready(&ext_pool_type) < 0 ||
+      PyModule_AddObjectRef(m, "Pool", (PyObject *)&ext_pool_type) < 0 ||
       PyModule_AddObjectRef(m, "Runtime", (PyObject *)&ext_runtime_type) < 0 ||
       PyModule_AddObjectRef(m, "Sandbox", (PyObject *)&ext_sandbox_type) < 0 ||
       PyModule_AddObjectRef(m, "Vfs", (PyObject *)&ext_vfs_type) < 0 ||

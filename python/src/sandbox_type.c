@@ -20,6 +20,8 @@ typedef struct {
   PyObject *on_stdout, *on_stderr, *on_trace;
   PyObject *pending; /* unanswered calls: address -> Call */
   PyObject *runtime; /* a _eryx.Runtime (a factory's) kept alive, or NULL */
+  PyObject *pool;    /* a _eryx.Pool this sandbox is leased from, or NULL */
+  int released;      /* the lease was given back */
   PyThread_type_lock busy;
   unsigned long runner; /* thread running guest code in it (0: none) */
 } SandboxObject;
@@ -128,13 +130,8 @@ static eryx_callback *read_callbacks(SandboxObject *self, PyObject *seq, size_t 
  * allow_all, allow_localhost, max_connections, connect_timeout_ms,
  * io_timeout_ms, root_certs) into eryx_net_options. The arrays and the
  * strings they point to live in `keep` until the sandbox has copied them. */
-struct net_keep {
-  PyObject *fast[3]; /* allowed, blocked, root_certs */
-  void *arrays[3];
-  eryx_net_options opts;
-};
 
-static void free_network(struct net_keep *k) {
+void ext_free_network(struct net_keep *k) {
   for (int i = 0; i < 3; i++) {
     PyMem_Free(k->arrays[i]);
     Py_XDECREF(k->fast[i]);
@@ -173,7 +170,7 @@ eryx_str *ext_str_array(PyObject *seq, PyObject **fast, size_t *n, int binary) {
   return a;
 }
 
-static int read_network(PyObject *t, eryx_sandbox_options *o, struct net_keep *k) {
+int ext_read_network(PyObject *t, eryx_sandbox_options *o, struct net_keep *k) {
   PyObject *allowed, *blocked, *certs;
   int all = 0, local = 0;
   unsigned int max_conn = 0, connect_ms = 0, io_ms = 0;
@@ -206,15 +203,8 @@ static int read_network(PyObject *t, eryx_sandbox_options *o, struct net_keep *k
 /* Secrets: a list of (name, value, [host, ...]) tuples (checked by
  * sandbox.py) into eryx_secret; like the network policy, the arrays and
  * strings live in `keep` until the sandbox has copied them. */
-struct secrets_keep {
-  PyObject *fast;       /* the list */
-  PyObject **hosts;     /* each secret's host list (fast) */
-  eryx_str **host_arrays;
-  eryx_secret *secrets;
-  size_t count;
-};
 
-static void free_secrets(struct secrets_keep *k) {
+void ext_free_secrets(struct secrets_keep *k) {
   for (size_t i = 0; i < k->count; i++) {
     if (k->host_arrays)
       PyMem_Free(k->host_arrays[i]);
@@ -227,7 +217,7 @@ static void free_secrets(struct secrets_keep *k) {
   Py_XDECREF(k->fast);
 }
 
-static int read_secrets(PyObject *list, eryx_sandbox_options *o, struct secrets_keep *k) {
+int ext_read_secrets(PyObject *list, eryx_sandbox_options *o, struct secrets_keep *k) {
   if (!(k->fast = PySequence_Fast(list, "secrets must be a list")))
     return -1;
   Py_ssize_t count = PySequence_Fast_GET_SIZE(k->fast);
@@ -274,7 +264,7 @@ static int init(SandboxObject *self, PyObject *args, PyObject *kw) {
                            "max_callback_args_in_flight_bytes", "max_result_bytes",
                            "network", "secrets", "scrub_stdout", "scrub_stderr",
                            "scrub_result", "scrub_files", "packages", "max_package_bytes",
-                           "max_package_files", "runtime", NULL};
+                           "max_package_files", "runtime", "pool", "try_only", NULL};
   int session = 0, echo = 0;
   int scrub_out = 1, scrub_err = 1, scrub_res = 1, scrub_files = 1;
   unsigned long long timeout = 0, memory = 0, fuel = 0, output = 0, cb_timeout = 0;
@@ -282,20 +272,31 @@ static int init(SandboxObject *self, PyObject *args, PyObject *kw) {
   unsigned int max_calls = 0;
   PyObject *callbacks = Py_None, *dispatch = Py_None, *out = Py_None, *err_ = Py_None,
            *trace = Py_None, *result_var = Py_None, *vfs = Py_None, *mount = Py_None,
-           *network = Py_None, *secrets = Py_None, *packages = Py_None, *runtime = Py_None;
+           *network = Py_None, *secrets = Py_None, *packages = Py_None, *runtime = Py_None,
+           *pool = Py_None;
+  int try_only = 0;
   unsigned long long pkg_bytes = 0, pkg_files = 0;
   if (self->sb || self->ss) {
     PyErr_SetString(PyExc_RuntimeError, "already initialized");
     return -1;
   }
-  if (!PyArg_ParseTupleAndKeywords(args, kw, "|$pKKKKOOIKOOOOOOpKKKOOppppOKKO", kwlist,
+  if (!PyArg_ParseTupleAndKeywords(args, kw, "|$pKKKKOOIKOOOOOOpKKKOOppppOKKOOp", kwlist,
                                    &session, &timeout, &memory, &fuel, &output, &callbacks,
                                    &dispatch, &max_calls, &cb_timeout, &out, &err_,
                                    &trace, &result_var, &vfs, &mount, &echo, &args_max,
                                    &args_in_flight, &result_max, &network, &secrets,
                                    &scrub_out, &scrub_err, &scrub_res, &scrub_files,
-                                   &packages, &pkg_bytes, &pkg_files, &runtime))
+                                   &packages, &pkg_bytes, &pkg_files, &runtime, &pool,
+                                   &try_only))
     return -1;
+  eryx_pool *lease_from = NULL;
+  if (pool != Py_None) {
+    if (!(lease_from = ext_pool_of(pool))) {
+      PyErr_SetString(PyExc_TypeError, "pool must be an open eryx._eryx.Pool");
+      return -1;
+    }
+    self->pool = Py_NewRef(pool);
+  }
   eryx_runtime *rt = runtime == Py_None ? ext_runtime() : ext_runtime_of(runtime);
   if (!rt) {
     if (!PyErr_Occurred())
@@ -385,26 +386,32 @@ static int init(SandboxObject *self, PyObject *args, PyObject *kw) {
     }
     o.packages = pkgs;
   }
-  if ((network != Py_None && read_network(network, &o, &net) < 0) ||
-      (secrets != Py_None && read_secrets(secrets, &o, &sk) < 0)) {
+  if ((network != Py_None && ext_read_network(network, &o, &net) < 0) ||
+      (secrets != Py_None && ext_read_secrets(secrets, &o, &sk) < 0)) {
     PyMem_Free(pkgs);
     Py_XDECREF(pkg_fast);
     PyMem_Free(cbs);
     Py_XDECREF(keep);
-    free_network(&net);
-    free_secrets(&sk);
+    ext_free_network(&net);
+    ext_free_secrets(&sk);
     return -1;
   }
   eryx_error *err;
   Py_BEGIN_ALLOW_THREADS
-  err = session ? eryx_session_new(rt, &o, &self->ss) : eryx_sandbox_new(rt, &o, &self->sb);
+  if (lease_from)
+    err = try_only ? eryx_pool_try_acquire(lease_from, &o, &self->sb)
+                   : eryx_pool_acquire(lease_from, &o, &self->sb);
+  else if (session)
+    err = eryx_session_new(rt, &o, &self->ss);
+  else
+    err = eryx_sandbox_new(rt, &o, &self->sb);
   Py_END_ALLOW_THREADS
   PyMem_Free(pkgs);
   Py_XDECREF(pkg_fast);
   PyMem_Free(cbs);
   Py_XDECREF(keep);
-  free_network(&net);
-  free_secrets(&sk);
+  ext_free_network(&net);
+  ext_free_secrets(&sk);
   if (err) {
     ext_raise(err);
     return -1;
@@ -412,8 +419,24 @@ static int init(SandboxObject *self, PyObject *args, PyObject *kw) {
   return 0;
 }
 
+/* Gives a leased sandbox back to its pool (once). */
+static void give_back(SandboxObject *self) {
+  eryx_pool *p = self->pool ? ext_pool_of(self->pool) : NULL;
+  if (self->sb && self->pool) {
+    if (p) {
+      Py_BEGIN_ALLOW_THREADS
+      eryx_pool_release(p, self->sb);
+      Py_END_ALLOW_THREADS
+    }
+    self->sb = NULL; /* a pool freed already freed it */
+  }
+  self->released = 1;
+}
+
 static void dealloc(SandboxObject *self) {
   PyObject_GC_UnTrack(self);
+  if (self->pool)
+    give_back(self);
   eryx_sandbox_free(self->sb);
   eryx_session_free(self->ss);
   if (self->pending)
@@ -424,6 +447,7 @@ static void dealloc(SandboxObject *self) {
   Py_CLEAR(self->on_stderr);
   Py_CLEAR(self->on_trace);
   Py_CLEAR(self->runtime); /* after the sandbox: it must outlive it */
+  Py_CLEAR(self->pool);
   if (self->busy)
     PyThread_free_lock(self->busy);
   Py_TYPE(self)->tp_free((PyObject *)self);
@@ -436,10 +460,15 @@ static int traverse(SandboxObject *self, visitproc visit, void *arg) {
   Py_VISIT(self->on_trace);
   Py_VISIT(self->pending);
   Py_VISIT(self->runtime);
+  Py_VISIT(self->pool);
   return 0;
 }
 
 static int ready(SandboxObject *self) {
+  if (self->released) {
+    PyErr_SetString(PyExc_ValueError, "this pooled sandbox was released");
+    return 0;
+  }
   if (!self->sb && !self->ss) {
     PyErr_SetString(PyExc_RuntimeError, "the sandbox was not initialized");
     return 0;
@@ -669,7 +698,20 @@ static PyObject *library_stubs(SandboxObject *self, PyObject *unused) {
   return text(s, n);
 }
 
+/* release() -- a pooled sandbox goes back to its pool; idempotent. */
+static PyObject *release(SandboxObject *self, PyObject *unused) {
+  (void)unused;
+  if (!self->pool || self->released)
+    Py_RETURN_NONE;
+  if (!enter(self)) /* not while it runs on another thread */
+    return NULL;
+  give_back(self);
+  leave(self);
+  Py_RETURN_NONE;
+}
+
 static PyMethodDef sandbox_methods[] = {
+    {"release", (PyCFunction)release, METH_NOARGS, "release() -- give a lease back"},
     {"execute", (PyCFunction)execute, METH_VARARGS,
      "execute(code, interruptible=False) -> result tuple; interruptible: SIGINT "
      "cancels the run (main thread only)"},
