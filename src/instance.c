@@ -57,6 +57,22 @@ static bool preopen_all(wasi_config_t *wasi, const eryx__mounts *m, const char *
   return true;
 }
 
+/* Every slot of the pooling allocator taken is a limit the caller set (or
+ * can raise), not a Wasmtime failure: say which. */
+static eryx_error *instantiate_error(eryx_runtime *rt, wasmtime_error_t *werr) {
+  char *msg = eryx__wasmtime_message(werr);
+  bool full = msg && strstr(msg, "maximum concurrent");
+  free(msg);
+  if (!full)
+    return eryx__error_from_wasmtime(werr, "cannot instantiate the sandbox");
+  wasmtime_error_delete(werr);
+  return eryx__error_new(ERYX_ERR_RESOURCES,
+                         "all %u sandbox slots are in use (sandboxes, sessions, pooled and "
+                         "warm instances): free some, or raise "
+                         "eryx_runtime_options.max_sandboxes",
+                         rt->max_sandboxes ? rt->max_sandboxes : 1000u);
+}
+
 eryx_error *eryx__instance_new(eryx_runtime *rt, const eryx_variant *v, int64_t max_memory,
                                eryx__memory_stats *stats, bool fuel,
                                const eryx__mounts *extra, eryx_instance *out) {
@@ -100,7 +116,7 @@ eryx_error *eryx__instance_new(eryx_runtime *rt, const eryx_variant *v, int64_t 
   werr = wasmtime_component_linker_instantiate(v->linker, ctx, v->component, &out->instance);
   if (werr) {
     wasmtime_store_delete(store);
-    return eryx__error_from_wasmtime(werr, "cannot instantiate the sandbox");
+    return instantiate_error(rt, werr);
   }
   if (!wasmtime_component_instance_get_func(&out->instance, ctx, v->execute_index,
                                             &out->execute_fn)) {

@@ -63,6 +63,9 @@ static void every_slot_stays_usable(void) {
   /* All slots are in use now: one more is an error, not a crash or hang. */
   eryx_error *err = eryx_sandbox_new(rt, NULL, &sb[SLOTS]);
   CHECK(err && !sb[SLOTS]);
+  /* A limit the caller set, said as such. */
+  CHECK(err && eryx_error_get_code(err) == ERYX_ERR_RESOURCES);
+  CHECK_CONTAINS(err ? eryx_error_message(err, NULL) : NULL, "max_sandboxes");
   eryx_error_free(err);
   /* Freeing one makes room again. */
   eryx_sandbox_free(sb[0]);
