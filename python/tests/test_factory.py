@@ -178,10 +178,15 @@ def test_saved_factory_has_a_manifest(saved):
     assert isinstance(manifest["wasmtime_version"], str) and manifest["wasmtime_version"]
 
 
-def without_componentize_py(tmp_path):
-    """An environment in which componentize-py cannot be found or run: not on
-    PATH, not named by ERYX_COMPONENTIZE_PY, its module shadowed by one that
-    fails to import (also in child processes)."""
+def python_without_componentize_py(tmp_path):
+    """A Python (a venv of this one, seeing the installed eryx through
+    PYTHONPATH) for which componentize-py cannot be found or run: not in its
+    scripts directory, not on PATH, not named by ERYX_COMPONENTIZE_PY, its
+    module shadowed by one that fails to import (in child processes too).
+    Returns (python, env)."""
+    venv = tmp_path / "venv-without-componentize-py"
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True)
+    python = venv / ("Scripts" if os.name == "nt" else "bin") / "python"
     shadow = tmp_path / "no-componentize"
     (shadow / "componentize_py").mkdir(parents=True)
     (shadow / "componentize_py" / "__init__.py").write_text(
@@ -189,12 +194,19 @@ def without_componentize_py(tmp_path):
         "name='componentize_py')\n")
     env = dict(os.environ)
     env.pop("ERYX_COMPONENTIZE_PY", None)
+    env.pop("VIRTUAL_ENV", None)
     path = [p for p in env.get("PATH", "").split(os.pathsep)
             if p and not os.path.exists(os.path.join(p, "componentize-py"))]
     env["PATH"] = os.pathsep.join(path)
-    env["PYTHONPATH"] = os.pathsep.join([str(shadow)] + ([env["PYTHONPATH"]]
-                                                         if env.get("PYTHONPATH") else []))
-    return env
+    env["PYTHONPATH"] = os.pathsep.join([str(shadow),
+                                         os.path.dirname(os.path.dirname(eryx.__file__))])
+    check = subprocess.run([str(python), "-c", "import eryx, shutil, sysconfig\n"
+                            "print(eryx.__file__, shutil.which('componentize-py', "
+                            "path=sysconfig.get_path('scripts')), shutil.which('componentize-py'))"],
+                           env=env, capture_output=True, text=True)
+    assert check.returncode == 0 and check.stdout.split()[1:] == ["None", "None"], \
+        check.stdout + check.stderr
+    return str(python), env
 
 
 LOAD_AND_RENDER = textwrap.dedent("""
@@ -214,8 +226,8 @@ LOAD_AND_RENDER = textwrap.dedent("""
 
 def test_saved_factory_loads_in_a_new_process(saved, tmp_path, cache_dir):
     # Loading never rebuilds: it works where componentize-py cannot run.
-    env = without_componentize_py(tmp_path)
-    p = subprocess.run([sys.executable, "-c", LOAD_AND_RENDER, str(saved), RENDER],
+    python, env = python_without_componentize_py(tmp_path)
+    p = subprocess.run([python, "-c", LOAD_AND_RENDER, str(saved), RENDER],
                        env=env, capture_output=True, text=True, timeout=120)
     assert p.returncode == 0, p.stderr
     out = json.loads(p.stdout)
@@ -278,7 +290,7 @@ def test_refused_package_fails_the_build(pkgs):
 
 
 def test_build_without_componentize_py_gives_an_install_hint(tmp_path):
-    env = without_componentize_py(tmp_path)
+    python, env = python_without_componentize_py(tmp_path)
     code = textwrap.dedent("""
         import eryx, sys
         try:
@@ -288,7 +300,7 @@ def test_build_without_componentize_py_gives_an_install_hint(tmp_path):
             sys.exit(0)
         sys.exit("built without componentize-py")
     """)
-    p = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
+    p = subprocess.run([python, "-c", code], env=env, capture_output=True, text=True,
                        timeout=300)
     assert p.returncode == 0, p.stdout + p.stderr
     assert "componentize-py" in p.stdout and "eryx[factory]" in p.stdout, p.stdout
