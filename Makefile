@@ -12,7 +12,7 @@ ASAN_ENV := ASAN_OPTIONS=handle_segv=0:allow_user_segv_handler=1:detect_leaks=1 
 PYENV ?= $(BUILD)/pyenv
 
 .PHONY: all build run test test-asan test-python test-python-versions python-install bench \
-        bench-compare bench-net clean
+        bench-compare bench-net bench-packages clean
 
 all: build
 
@@ -24,7 +24,7 @@ run: build
 	$(BUILD)/run_script examples/report.py
 
 test: build
-	ctest --test-dir $(BUILD) --output-on-failure
+	ERYX_TEST_PACKAGES=$(TEST_PACKAGES) ctest --test-dir $(BUILD) --output-on-failure
 	$(MAKE) test-python
 	$(MAKE) test-python-versions
 	$(MAKE) test-asan
@@ -42,9 +42,13 @@ python-install: build
 
 # The official JSON-Schema-Test-Suite (python/tests/test_schema_suite.py).
 SCHEMA_SUITE = $(shell scripts/fetch-schema-suite.sh)
+# Real PyPI packages for the package tests, pinned by hash and cached
+# (empty when the index is unreachable: those tests then skip, saying so).
+TEST_PACKAGES = $(shell scripts/fetch-test-packages.sh)
+TEST_ENV = ERYX_SCHEMA_SUITE=$(SCHEMA_SUITE) ERYX_TEST_PACKAGES=$(TEST_PACKAGES)
 
 test-python: python-install
-	cd $(BUILD) && ERYX_SCHEMA_SUITE=$(SCHEMA_SUITE) $(abspath $(PYENV))/bin/python -m pytest -q $(abspath python/tests)
+	cd $(BUILD) && $(TEST_ENV) $(abspath $(PYENV))/bin/python -m pytest -q $(abspath python/tests)
 
 # The same on the oldest supported and the newest Python, when the machine
 # has them (on PATH or under pyenv); skipped, and said so, when it does not.
@@ -64,7 +68,7 @@ test-python-versions: build
 	    --config-settings=build-dir=$(abspath $(BUILD))/python-dev-$$v \
 	    --config-settings=cmake.define.ERYX_BUILD_GUEST=OFF \
 	    --config-settings=cmake.define.ERYX_RUNTIME_DIR=$(abspath $(BUILD))/runtime . && \
-	  (cd $(BUILD) && ERYX_SCHEMA_SUITE=$(SCHEMA_SUITE) $$env/bin/python -m pytest -q $(abspath python/tests)) || exit 1; \
+	  (cd $(BUILD) && $(TEST_ENV) $$env/bin/python -m pytest -q $(abspath python/tests)) || exit 1; \
 	done
 
 test-asan: build
@@ -87,6 +91,9 @@ bench-compare: python-install
 # Networking through the host against native CPython (bench/bench_net.py).
 bench-net: python-install
 	$(PYENV)/bin/python bench/bench_net.py
+
+bench-packages: python-install
+	ERYX_TEST_PACKAGES=$(TEST_PACKAGES) $(PYENV)/bin/python bench/bench_packages.py
 
 clean:
 	rm -rf $(BUILD) $(ASAN_BUILD)

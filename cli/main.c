@@ -5,10 +5,12 @@
  *   eryx -c CODE         run CODE
  *   eryx                 run code read from standard input
  *   eryx repl            an interactive session (cli/repl.c)
+ *   eryx runtime build   a factory runtime (cli/runtime_build.c)
  *
  * Options: --json (print the whole result as one JSON object instead of
  * forwarding output; see json_out.h), --timeout MS, --result-var NAME,
- * --net and --allow-host PATTERN (the network policy, eryx_net_options).
+ * --net and --allow-host PATTERN (the network policy, eryx_net_options),
+ * --secret, --package PATH (repeatable), --runtime DIR (a factory's).
  *
  * Exit status: 0 the code ran, 1 Python raised (or did not compile),
  * 2 usage error, 3 a limit ended it (timeout, memory: an uncaught
@@ -20,6 +22,7 @@
 #include "json_out.h"
 #include "options.h"
 #include "repl.h"
+#include "runtime_build.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -33,6 +36,7 @@ static const char usage[] =
     "       eryx -c CODE [options]      run CODE\n"
     "       eryx [options] < FILE       run code from standard input\n"
     "       eryx repl [--timeout MS]    interactive session (%save/%load FILE)\n"
+    "       eryx runtime build ...      build a factory runtime (--help)\n"
     "options:\n"
     "  --json             print the result (output, result, error) as JSON\n"
     "  --timeout MS       execution time limit in milliseconds, 1 to 4294967295\n"
@@ -48,6 +52,9 @@ static const char usage[] =
     "                     process's ENVVAR goes only into HTTP headers to the\n"
     "                     HOST patterns (which the network policy must also\n"
     "                     allow), and is scrubbed from all output\n"
+    "  --package PATH     a package the code can import (repeatable): a .whl,\n"
+    "                     a .tar.gz/.tgz or a directory, mounted read-only\n"
+    "  --runtime DIR      use the runtime in DIR (from `eryx runtime build`)\n"
     "exit status: 0 ok, 1 Python error, 2 usage, 3 limit reached, 4 Eryx failure;\n"
     "             sys.exit(n): n\n";
 
@@ -162,8 +169,13 @@ int main(int argc, char **argv) {
   eryx_str allowed[64];
   size_t allowed_count = 0;
   cli_secrets secrets = {.count = 0};
+  eryx_str packages[64];
+  size_t package_count = 0;
+  const char *runtime_dir = NULL;
   if (argc > 1 && !strcmp(argv[1], "repl"))
     return repl_main(argc - 1, argv + 1);
+  if (argc > 1 && !strcmp(argv[1], "runtime"))
+    return runtime_build_main(argc - 1, argv + 1);
   for (int i = 1; i < argc; i++) {
     const char *a = argv[i];
     if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
@@ -190,6 +202,17 @@ int main(int argc, char **argv) {
         return EXIT_USAGE;
       }
       net = 1;
+    } else if (!strcmp(a, "--package")) {
+      if (i + 1 >= argc)
+        return usage_error("--package needs a PATH");
+      if (package_count == sizeof packages / sizeof packages[0])
+        return usage_error("at most 64 --package options");
+      const char *v = argv[++i];
+      packages[package_count++] = (eryx_str){v, strlen(v)};
+    } else if (!strcmp(a, "--runtime")) {
+      if (i + 1 >= argc)
+        return usage_error("--runtime needs a DIR");
+      runtime_dir = argv[++i];
     } else if (!strcmp(a, "--timeout") || !strcmp(a, "--result-var") ||
                !strcmp(a, "-c")) {
       if (i + 1 >= argc)
@@ -243,6 +266,10 @@ int main(int argc, char **argv) {
   /* One sandbox, one run: warm instances would only cost CPU here. */
   eryx_runtime_options ropts = ERYX_RUNTIME_OPTIONS_INIT;
   ropts.warm_instances = -1;
+  if (runtime_dir) {
+    ropts.runtime_dir = runtime_dir;
+    ropts.runtime_dir_len = strlen(runtime_dir);
+  }
   eryx_error *err = eryx_runtime_new(&ropts, &rt);
   if (!err) {
     eryx_sandbox_options opts = ERYX_SANDBOX_OPTIONS_INIT;
@@ -256,6 +283,8 @@ int main(int argc, char **argv) {
     }
     opts.secrets = secrets.s;
     opts.secret_count = secrets.count;
+    opts.packages = packages;
+    opts.package_count = package_count;
     if (result_var) {
       opts.result_variable = result_var;
       opts.result_variable_len = strlen(result_var);

@@ -559,11 +559,14 @@ typedef struct eryx_factory_options {
   /* Optional progress lines (NULL: none). */
   eryx_progress_fn on_progress;
   void *progress_user_data;
+  /* Longest componentize-py may run (the imports included) before the
+   * build is abandoned. 0: 600000 ms. */
+  uint64_t timeout_ms;
 } eryx_factory_options;
 
 #define ERYX_FACTORY_OPTIONS_INIT                                              \
   {ERYX_FACTORY_OPTIONS_VERSION, NULL, 0, NULL, 0, 0, 0, NULL, 0, NULL, 0, NULL, 0, \
-   NULL, NULL}
+   NULL, NULL, 0}
 
 /* Builds a factory runtime into opts->output_dir. Nothing is left there on
  * failure. Errors: ERYX_ERR_INVALID_ARGUMENT, ERYX_ERR_PACKAGE (a package

@@ -40,3 +40,17 @@ mv "$stage/python" "$out/python"
 componentize-py -q -d "$root/guest/wit" -w sandbox componentize eryx_guest \
   -p "$root/guest" -o "$out/eryx.wasm.tmp"
 mv "$out/eryx.wasm.tmp" "$out/eryx.wasm"
+
+# 3. What a factory (src/factory.c) needs to build the guest again with
+#    packages: the guest's sources, its WIT, and the pure-Python packages
+#    the guest imports from the build venv (dill), in one tree passed to
+#    componentize-py with -p.
+rm -rf "$out/guest.tmp"
+mkdir -p "$out/guest.tmp"
+cp -r "$root/guest/wit" "$out/guest.tmp/wit"
+(cd "$root/guest" && find eryx_guest -name "*.py" -exec install -D -m 0644 {} "$out/guest.tmp/{}" \;)
+site=$(python -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')
+cp -r "$site/dill" "$out/guest.tmp/dill"
+find "$out/guest.tmp" -name __pycache__ -prune -exec rm -rf {} +
+rm -rf "$out/guest"
+mv "$out/guest.tmp" "$out/guest"

@@ -7,6 +7,7 @@
 #include "internal.h"
 
 #include <stdlib.h>
+#include <string.h>
 
 #define NO_DEADLINE_TICKS ((uint64_t)1 << 62)
 #define UNCOUNTED_FUEL ((uint64_t)1 << 62)
@@ -44,8 +45,21 @@ static ptrdiff_t capture_fd2(void *arg, const unsigned char *bytes, size_t n) {
   return (ptrdiff_t)n;
 }
 
+/* Read-only preopens: the runtime's own (a factory's packages) and the
+ * sandbox's packages. */
+static bool preopen_all(wasi_config_t *wasi, const eryx__mounts *m, const char **failed) {
+  for (size_t i = 0; m && i < m->count; i++) {
+    if (!wasi_config_preopen_dir(wasi, m->items[i].host, m->items[i].guest, false)) {
+      *failed = m->items[i].host;
+      return false;
+    }
+  }
+  return true;
+}
+
 eryx_error *eryx__instance_new(eryx_runtime *rt, const eryx_variant *v, int64_t max_memory,
-                               eryx__memory_stats *stats, bool fuel, eryx_instance *out) {
+                               eryx__memory_stats *stats, bool fuel,
+                               const eryx__mounts *extra, eryx_instance *out) {
   eryx_store_data *d = calloc(1, sizeof *d);
   if (!d)
     return eryx__error_new(ERYX_ERR_RESOURCES, "out of memory");
@@ -63,6 +77,12 @@ eryx_error *eryx__instance_new(eryx_runtime *rt, const eryx_variant *v, int64_t 
     wasi_config_delete(wasi);
     wasmtime_store_delete(store);
     return eryx__error_new(ERYX_ERR_RUNTIME_FILES, "cannot open %s", rt->stdlib_dir);
+  }
+  const char *failed = NULL;
+  if (!preopen_all(wasi, &rt->manifest.mounts, &failed) || !preopen_all(wasi, extra, &failed)) {
+    wasi_config_delete(wasi);
+    wasmtime_store_delete(store);
+    return eryx__error_new(ERYX_ERR_PACKAGE, "cannot open the package directory %s", failed);
   }
   wasmtime_error_t *werr = wasmtime_context_set_wasi(ctx, wasi); /* takes wasi */
   if (werr) {
@@ -97,4 +117,29 @@ void eryx__instance_free(eryx_instance *inst) {
     wasmtime_store_delete(inst->store); /* frees inst->data */
   inst->store = NULL;
   inst->data = NULL;
+}
+
+bool eryx__mounts_add(eryx__mounts *m, const char *host, const char *guest) {
+  eryx__mount *items = realloc(m->items, (m->count + 1) * sizeof *items);
+  if (!items)
+    return false;
+  m->items = items;
+  char *h = strdup(host), *g = strdup(guest);
+  if (!h || !g) {
+    free(h);
+    free(g);
+    return false;
+  }
+  items[m->count++] = (eryx__mount){h, g};
+  return true;
+}
+
+void eryx__mounts_free(eryx__mounts *m) {
+  for (size_t i = 0; i < m->count; i++) {
+    free(m->items[i].host);
+    free(m->items[i].guest);
+  }
+  free(m->items);
+  m->items = NULL;
+  m->count = 0;
 }

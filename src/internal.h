@@ -99,6 +99,60 @@ typedef struct eryx_variant {
 
 typedef struct eryx_pool eryx_pool;
 
+/* Host directories mounted read-only into an instance beside /python:
+ * a factory's packages (every instance of that runtime) and a sandbox's
+ * own packages. */
+typedef struct eryx__mount {
+  char *host;  /* absolute host path */
+  char *guest; /* absolute guest path, e.g. "/2" or "/packages/0" */
+} eryx__mount;
+
+typedef struct eryx__mounts {
+  eryx__mount *items;
+  size_t count;
+} eryx__mounts;
+
+/* Appends a copy of (host, guest); false when out of memory. */
+bool eryx__mounts_add(eryx__mounts *m, const char *host, const char *guest);
+void eryx__mounts_free(eryx__mounts *m);
+
+/* ---- manifest.c: eryx-runtime.json, what a factory runtime says of itself ---- */
+typedef struct eryx__manifest {
+  char *eryx_version;
+  char *wasmtime_version;
+  char *componentize_py_version;
+  char *imports_json;  /* JSON array of module names ("[]") */
+  char *packages_json; /* JSON array of package file names ("[]") */
+  eryx__mounts mounts; /* host paths made absolute under the runtime dir */
+} eryx__manifest;
+
+/* Reads `dir`/eryx-runtime.json into `*m`. A missing file is a plain
+ * runtime (empty manifest, NULL error). One written by another Eryx or
+ * Wasmtime is ERYX_ERR_RUNTIME_FILES naming both versions. */
+eryx_error *eryx__manifest_read(const char *dir, eryx__manifest *m);
+/* Writes `dir`/eryx-runtime.json for a factory. `mount_dirs` are relative
+ * to `dir`, one per guest path in `mount_guests`. */
+eryx_error *eryx__manifest_write(const char *dir, const char *const *imports,
+                                 size_t import_count, const char *const *packages,
+                                 size_t package_count, const char *const *mount_guests,
+                                 const char *const *mount_dirs, size_t mount_count);
+void eryx__manifest_free(eryx__manifest *m);
+
+/* ---- fsutil.c: the few whole-directory operations factories need ---- */
+/* Copies the tree `from` into `to` (created; it must not exist), regular
+ * files and directories only (a symbolic link is refused). Files are
+ * hard-linked when `link_files` and the file system allows, else copied. */
+eryx_error *eryx__tree_copy(const char *from, const char *to, bool link_files);
+/* Removes the tree at `path` (nothing if it does not exist). */
+void eryx__tree_remove(const char *path);
+/* Bytes of the regular files under `path`. */
+uint64_t eryx__tree_size(const char *path);
+/* NULL when `dir` does not exist or is an empty directory (removed, so
+ * that a rename can put a new tree there); otherwise an error. */
+eryx_error *eryx__check_output_dir(const char *dir);
+/* `a` + "/" + `b`, malloc'd (NULL when out of memory). */
+char *eryx__path_join(const char *a, const char *b);
+
 struct eryx_runtime {
   eryx_variant plain;
   eryx_pool *pool; /* warm instances of `plain` (NULL: none) */
@@ -107,6 +161,7 @@ struct eryx_runtime {
   char *dir;        /* the runtime directory */
   uint32_t max_sandboxes;
   char *stdlib_dir; /* host path mounted read-only at /python */
+  eryx__manifest manifest; /* a factory's mounts, imports, packages */
 
   /* The epoch ticker: one thread for the whole runtime, awake only while
    * at least one execution is running. */
@@ -119,6 +174,11 @@ struct eryx_runtime {
 
 /* Milliseconds between two epoch ticks: the granularity of timeouts. */
 #define ERYX_TICK_MS 2
+
+/* The runtime directory `opts` names (runtime_dir, else ERYX_RUNTIME_DIR,
+ * else the build's); not NUL-terminated. */
+eryx_error *eryx__runtime_resolve_dir(const eryx_runtime_options *opts, const char **dir,
+                                      size_t *len);
 
 /* The plain or the fuel-counting variant (loading the latter if needed). */
 eryx_error *eryx__runtime_variant(eryx_runtime *rt, bool fuel, const eryx_variant **out);
@@ -178,6 +238,8 @@ eryx_error *eryx__sandbox_call(struct eryx_sandbox *sb,
                                const wasmtime_component_val_t *args, size_t nargs,
                                wasmtime_component_val_t *ret);
 const eryx_variant *eryx__sandbox_variant(struct eryx_sandbox *sb);
+/* The sandbox's package mounts (guest paths go on sys.path). */
+const eryx__mounts *eryx__sandbox_packages(struct eryx_sandbox *sb);
 /* A trial: begin sets the sandbox's instance aside untouched and gives it a
  * fresh one with no file tree mounted (for calls that must not change the
  * session unless they succeed: a restore); end keeps the fresh instance
@@ -267,7 +329,8 @@ typedef struct eryx_instance {
 /* `max_memory` < 0: no cap. `stats` must outlive the store (or until the
  * limiter is replaced). */
 eryx_error *eryx__instance_new(eryx_runtime *rt, const eryx_variant *v, int64_t max_memory,
-                               eryx__memory_stats *stats, bool fuel, eryx_instance *out);
+                               eryx__memory_stats *stats, bool fuel,
+                               const eryx__mounts *extra, eryx_instance *out);
 void eryx__instance_free(eryx_instance *inst);
 
 /* ---- pool.c: warm instances made ahead by a background thread ---- */

@@ -28,6 +28,8 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <time.h>
+#include <stdio.h>
+#include <unistd.h>
 
 #ifndef ERYX_DEFAULT_RUNTIME_DIR
 #define ERYX_DEFAULT_RUNTIME_DIR ""
@@ -89,8 +91,8 @@ static char *join_path(const char *dir, size_t dir_len, const char *name) {
   return p;
 }
 
-static eryx_error *resolve_dir(const eryx_runtime_options *opts,
-                               const char **dir, size_t *len) {
+eryx_error *eryx__runtime_resolve_dir(const eryx_runtime_options *opts, const char **dir,
+                                      size_t *len) {
   if (opts && opts->runtime_dir) {
     *dir = opts->runtime_dir;
     *len = opts->runtime_dir_len;
@@ -246,7 +248,7 @@ eryx_pool *eryx__runtime_pool(eryx_runtime *rt) { return rt->pool; }
 static eryx_error *load(eryx_runtime *rt, const eryx_runtime_options *opts) {
   const char *dir;
   size_t dir_len;
-  eryx_error *err = resolve_dir(opts, &dir, &dir_len);
+  eryx_error *err = eryx__runtime_resolve_dir(opts, &dir, &dir_len);
   if (err)
     return err;
   rt->dir = eryx__strndup(dir, dir_len);
@@ -254,6 +256,8 @@ static eryx_error *load(eryx_runtime *rt, const eryx_runtime_options *opts) {
   if (!rt->dir || !rt->stdlib_dir)
     return eryx__error_new(ERYX_ERR_RESOURCES, "out of memory");
   if ((err = check_is(rt->stdlib_dir, true)))
+    return err;
+  if ((err = eryx__manifest_read(rt->dir, &rt->manifest)))
     return err;
   rt->max_sandboxes = opts ? opts->max_sandboxes : 0;
   return variant_load(rt, &rt->plain, "eryx.cwasm", false);
@@ -293,6 +297,7 @@ eryx_error *eryx_runtime_new(const eryx_runtime_options *opts,
     if (ticking)
       stop_ticker(rt);
     variant_free(&rt->plain);
+    eryx__manifest_free(&rt->manifest);
     free(rt->dir);
     free(rt->stdlib_dir);
     pthread_mutex_destroy(&rt->ticker_mu);
@@ -316,10 +321,73 @@ void eryx_runtime_free(eryx_runtime *rt) {
     variant_free(fuel);
     free(fuel);
   }
+  eryx__manifest_free(&rt->manifest);
   free(rt->dir);
   free(rt->stdlib_dir);
   pthread_mutex_destroy(&rt->fuel_mu);
   pthread_mutex_destroy(&rt->ticker_mu);
   pthread_cond_destroy(&rt->ticker_cv);
   free(rt);
+}
+
+const char *eryx_runtime_dir(const eryx_runtime *rt, size_t *len) {
+  if (len)
+    *len = rt ? strlen(rt->dir) : 0;
+  return rt ? rt->dir : "";
+}
+
+const char *eryx_runtime_imports_json(const eryx_runtime *rt, size_t *len) {
+  const char *s = rt && rt->manifest.imports_json ? rt->manifest.imports_json : "[]";
+  if (len)
+    *len = strlen(s);
+  return s;
+}
+
+const char *eryx_runtime_packages_json(const eryx_runtime *rt, size_t *len) {
+  const char *s = rt && rt->manifest.packages_json ? rt->manifest.packages_json : "[]";
+  if (len)
+    *len = strlen(s);
+  return s;
+}
+
+uint64_t eryx_runtime_size_bytes(const eryx_runtime *rt) {
+  return rt ? eryx__tree_size(rt->dir) : 0;
+}
+
+/* An empty directory may be replaced; anything else in the way is not. */
+eryx_error *eryx__check_output_dir(const char *dir) {
+  struct stat st;
+  if (lstat(dir, &st) != 0)
+    return NULL;
+  if (S_ISDIR(st.st_mode) && rmdir(dir) == 0)
+    return NULL;
+  return eryx__error_new(ERYX_ERR_INVALID_ARGUMENT,
+                         "%s already exists and is not an empty directory: choose a new path",
+                         dir);
+}
+
+eryx_error *eryx_runtime_save(const eryx_runtime *rt, const char *dir, size_t dir_len) {
+  if (!rt || !dir || !dir_len)
+    return eryx__error_new(ERYX_ERR_INVALID_ARGUMENT, "rt and dir are required");
+  while (dir_len > 1 && dir[dir_len - 1] == '/')
+    dir_len--;
+  if (memchr(dir, '\0', dir_len))
+    return eryx__error_new(ERYX_ERR_INVALID_ARGUMENT, "dir holds a NUL byte");
+  char *to = eryx__strndup(dir, dir_len), *tmp = malloc(dir_len + 32);
+  eryx_error *err = !to || !tmp ? eryx__error_new(ERYX_ERR_RESOURCES, "out of memory")
+                                : eryx__check_output_dir(to);
+  if (!err) {
+    /* Staged beside the target, then renamed: never half a runtime there. */
+    snprintf(tmp, dir_len + 32, "%s.tmp-%ld", to, (long)getpid());
+    eryx__tree_remove(tmp);
+    err = eryx__tree_copy(rt->dir, tmp, false);
+    if (!err && rename(tmp, to) != 0) {
+      err = eryx__error_new(ERYX_ERR_PACKAGE, "cannot move the copy to %s: %s", to,
+                            strerror(errno));
+      eryx__tree_remove(tmp);
+    }
+  }
+  free(tmp);
+  free(to);
+  return err;
 }

@@ -19,6 +19,7 @@
  * or interrupts the guest.
  */
 #include "callbacks.h"
+#include "pkg/pkg.h"
 #include "vfs.h"
 
 #include <stdio.h>
@@ -58,6 +59,8 @@ struct eryx_sandbox {
   eryx_net_policy *net_policy; /* NULL: networking off */
   eryx_net_table *net_table;   /* the current execution's connections */
   eryx_secrets *secrets;       /* NULL: none */
+  eryx__mounts packages;       /* the sandbox's packages, mounted at
+                                  /packages/<i> and put on sys.path */
   eryx_buf carry[2];           /* stdout, stderr: held back from the
                                   handlers until it is known not to be
                                   the start of a secret */
@@ -80,6 +83,8 @@ struct eryx_sandbox {
 eryx_callbacks *eryx__sandbox_callbacks(eryx_sandbox *sb) { return &sb->callbacks; }
 
 eryx_vfs *eryx__sandbox_vfs(eryx_sandbox *sb) { return sb->vfs; }
+
+const eryx__mounts *eryx__sandbox_packages(eryx_sandbox *sb) { return &sb->packages; }
 
 const eryx_net_policy *eryx__sandbox_net_policy(eryx_sandbox *sb) { return sb->net_policy; }
 
@@ -246,7 +251,7 @@ static void drop_instance(eryx_sandbox *sb) {
  * fuel counting; not if it already holds more memory than the sandbox's
  * cap), waiting up to `wait_ms` for one being made; NULL if none. */
 static eryx_warm *take_warm(eryx_sandbox *sb, uint64_t wait_ms) {
-  if (sb->max_fuel)
+  if (sb->max_fuel || sb->packages.count) /* warm ones have no package mounts */
     return NULL;
   eryx_warm *w = eryx__pool_take(eryx__runtime_pool(sb->rt), wait_ms);
   if (w && w->memory.current > sb->max_memory_bytes) {
@@ -265,7 +270,7 @@ static eryx_error *instantiate(eryx_sandbox *sb) {
   if (!w) {
     sb->memory = (eryx__memory_stats){0, 0};
     eryx_error *err = eryx__instance_new(sb->rt, sb->v, mem, &sb->memory, sb->max_fuel != 0,
-                                         &inst);
+                                         &sb->packages, &inst);
     /* Out of slots because the pool is filling one? Take that one. */
     if (err && (w = take_warm(sb, 2000))) {
       eryx_error_free(err);
@@ -441,6 +446,45 @@ void eryx__sandbox_trial_end(eryx_sandbox *sb, eryx__sandbox_trial *t, bool keep
   free(t);
 }
 
+/* Each package checked (and unpacked into the cache once), then mounted
+ * read-only at /packages/<i>. A WASI native wheel needs a factory, which
+ * links its extensions into the component. */
+#define ERYX_MAX_PACKAGES 64
+
+static eryx_error *set_packages(eryx_sandbox *sb, const eryx_sandbox_options *o) {
+  if (!o || o->version < 5 || !o->package_count)
+    return NULL;
+  if (!o->packages)
+    return eryx__error_new(ERYX_ERR_INVALID_ARGUMENT, "packages is NULL with package_count %zu",
+                           o->package_count);
+  if (o->package_count > ERYX_MAX_PACKAGES)
+    return eryx__error_new(ERYX_ERR_INVALID_ARGUMENT, "at most %d packages per sandbox",
+                           ERYX_MAX_PACKAGES);
+  eryx__pkg_limits lim = {o->max_package_bytes, o->max_package_files};
+  for (size_t i = 0; i < o->package_count; i++) {
+    eryx__pkg pkg;
+    eryx_error *err = eryx__pkg_prepare(o->packages[i].data, o->packages[i].len, &lim, &pkg);
+    if (err)
+      return err;
+    if (pkg.has_native) {
+      err = eryx__error_new(ERYX_ERR_PACKAGE,
+                            "package %.*s: holds native extensions built for WASI, which a "
+                            "plain sandbox cannot load: build a factory with it "
+                            "(eryx_factory_build; Python: SandboxFactory(packages=[...]))",
+                            (int)o->packages[i].len, o->packages[i].data);
+      eryx__pkg_clear(&pkg);
+      return err;
+    }
+    char guest[32];
+    snprintf(guest, sizeof guest, "/packages/%zu", i);
+    bool ok = eryx__mounts_add(&sb->packages, pkg.host_dir, guest);
+    eryx__pkg_clear(&pkg);
+    if (!ok)
+      return eryx__error_new(ERYX_ERR_RESOURCES, "out of memory");
+  }
+  return NULL;
+}
+
 eryx_error *eryx_sandbox_new(eryx_runtime *rt, const eryx_sandbox_options *opts,
                              eryx_sandbox **out) {
   if (!rt || !out)
@@ -499,6 +543,8 @@ eryx_error *eryx_sandbox_new(eryx_runtime *rt, const eryx_sandbox_options *opts,
   if (!cerr)
     cerr = eryx__secrets_from_options(opts, &sb->secrets);
   if (!cerr)
+    cerr = set_packages(sb, opts);
+  if (!cerr)
     cerr = eryx__callbacks_init(&sb->callbacks, opts);
   if (cerr) {
     eryx_sandbox_free(sb);
@@ -523,6 +569,7 @@ void eryx_sandbox_free(eryx_sandbox *sb) {
   eryx__callbacks_free(&sb->callbacks);
   eryx__net_policy_free(sb->net_policy);
   eryx__secrets_free(sb->secrets);
+  eryx__mounts_free(&sb->packages);
   eryx__buf_free(&sb->carry[0]);
   eryx__buf_free(&sb->carry[1]);
   eryx_vfs_free(sb->vfs);
@@ -758,7 +805,17 @@ eryx_error *eryx__sandbox_run(eryx_sandbox *sb, const char *code, size_t code_le
     env_items[i].of.tuple.size = 2;
     env_items[i].of.tuple.data = pair;
   }
-  wasmtime_component_valrecord_entry_t opt_fields[9];
+  wasmtime_component_val_t *path_items =
+      sb->packages.count ? calloc(sb->packages.count, sizeof *path_items) : NULL;
+  if (sb->packages.count && !path_items) {
+    eryx_result_free(r);
+    free(env_items);
+    return eryx__error_new(ERYX_ERR_RESOURCES, "out of memory");
+  }
+  for (size_t i = 0; i < sb->packages.count; i++)
+    eryx__val_string(&path_items[i], sb->packages.items[i].guest,
+                     strlen(sb->packages.items[i].guest));
+  wasmtime_component_valrecord_entry_t opt_fields[10];
   opt_fields[0].name.data = "result-variable";
   opt_fields[0].name.size = strlen("result-variable");
   eryx__val_string(&opt_fields[0].val, sb->result_variable,
@@ -791,10 +848,15 @@ eryx_error *eryx__sandbox_run(eryx_sandbox *sb, const char *code, size_t code_le
   opt_fields[8].val.kind = WASMTIME_COMPONENT_LIST;
   opt_fields[8].val.of.list.size = nsec;
   opt_fields[8].val.of.list.data = env_items;
+  opt_fields[9].name.data = "sys-path";
+  opt_fields[9].name.size = strlen("sys-path");
+  opt_fields[9].val.kind = WASMTIME_COMPONENT_LIST;
+  opt_fields[9].val.of.list.size = sb->packages.count;
+  opt_fields[9].val.of.list.data = path_items;
   wasmtime_component_val_t args[2];
   eryx__val_string(&args[0], code, code_len);
   args[1].kind = WASMTIME_COMPONENT_RECORD;
-  args[1].of.record.size = 9;
+  args[1].of.record.size = 10;
   args[1].of.record.data = opt_fields;
   wasmtime_component_val_t ret;
   memset(&ret, 0, sizeof ret);
@@ -807,6 +869,7 @@ eryx_error *eryx__sandbox_run(eryx_sandbox *sb, const char *code, size_t code_le
   if (sb->net_policy && !(sb->net_table = eryx__net_table_new())) {
     eryx_result_free(r);
     free(env_items);
+    free(path_items);
     eryx__callbacks_end(&sb->callbacks);
     return eryx__error_new(ERYX_ERR_RESOURCES, "out of memory");
   }
@@ -816,11 +879,13 @@ eryx_error *eryx__sandbox_run(eryx_sandbox *sb, const char *code, size_t code_le
     sb->net_table = NULL;
     eryx_result_free(r);
     free(env_items);
+    free(path_items);
     eryx__callbacks_end(&sb->callbacks);
     return ierr;
   }
   wasmtime_error_t *werr = guarded_call(sb, &sb->execute_fn, args, 2, &ret, sb->max_fuel);
   free(env_items);
+  free(path_items);
   eryx__net_table_free(sb->net_table, &r->net);
   sb->net_table = NULL;
   uint64_t left = fuel_left(sb);

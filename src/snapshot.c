@@ -219,11 +219,21 @@ eryx_error *eryx_session_snapshot_state(eryx_session *s, int skip_unserializable
  * that goes wrong inside, a trap included (the body may make the guest run
  * out of memory), is the snapshot's fault; a timeout or cancel is not. */
 static eryx_error *restore_python(eryx_sandbox *sb, const char *text, size_t len) {
-  wasmtime_component_val_t arg, ret;
-  eryx__val_string(&arg, text, len);
+  const eryx__mounts *pkgs = eryx__sandbox_packages(sb);
+  wasmtime_component_val_t args[2], ret;
+  wasmtime_component_val_t *paths = pkgs->count ? calloc(pkgs->count, sizeof *paths) : NULL;
+  if (pkgs->count && !paths)
+    return eryx__error_new(ERYX_ERR_RESOURCES, "out of memory");
+  for (size_t i = 0; i < pkgs->count; i++)
+    eryx__val_string(&paths[i], pkgs->items[i].guest, strlen(pkgs->items[i].guest));
+  eryx__val_string(&args[0], text, len);
+  args[1].kind = WASMTIME_COMPONENT_LIST;
+  args[1].of.list.size = pkgs->count;
+  args[1].of.list.data = paths;
   memset(&ret, 0, sizeof ret);
   eryx_error *err =
-      eryx__sandbox_call(sb, eryx__sandbox_variant(sb)->restore_index, &arg, 1, &ret);
+      eryx__sandbox_call(sb, eryx__sandbox_variant(sb)->restore_index, args, 2, &ret);
+  free(paths);
   if (err && eryx_error_get_code(err) == ERYX_ERR_WASMTIME) {
     /* Wasmtime's message ends with the cause, after a backtrace. */
     size_t n;

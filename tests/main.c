@@ -25,6 +25,9 @@ SUITE(outcome)
 SUITE(net)
 SUITE(secrets_net)
 SUITE(secrets)
+SUITE(packages_unpack)
+SUITE(packages)
+SUITE(factory)
 
 int restore_check_main(const char *path); /* test_sessions.c */
 
@@ -53,7 +56,9 @@ int main(int argc, char **argv) {
                 {hostile_tests, hostile_count},   {blocking_tests, blocking_count},
                 {outcome_tests, outcome_count},   {net_tests, net_count},
                 {secrets_net_tests, secrets_net_count},
-                {secrets_tests, secrets_count}};
+                {secrets_tests, secrets_count},
+                {packages_unpack_tests, packages_unpack_count},
+                {packages_tests, packages_count}, {factory_tests, factory_count}};
   /* Flatten into one list so the summary line covers everything; an
    * optional argument keeps only tests whose name contains it. */
   test_case all[256];

@@ -81,6 +81,14 @@ def _first_execution_in_instance():
     random.seed()
 
 
+def _ensure_path(entries):
+    """The sandbox's package mounts, on sys.path after what is there (the
+    user's code may have changed sys.path in a session: kept as it is)."""
+    for entry in entries:
+        if entry not in sys.path:
+            sys.path.append(entry)
+
+
 def _set_environ(pairs):
     """The execution's environment variables (secrets' placeholders); what
     each name held before, to put back after the run."""
@@ -109,6 +117,7 @@ class WitWorld(wit_world.WitWorld):
             netinstall.new_execution()
             if options.vfs_mount:
                 vfs.install(options.vfs_mount, host.fs)
+            _ensure_path(options.sys_path)
             saved_env = _set_environ(options.environ)
             try:
                 r = _runner.run(code, options.result_variable, options.stream_output,
@@ -146,8 +155,9 @@ class WitWorld(wit_world.WitWorld):
         except BaseException as exc:  # noqa: BLE001
             return SnapshotResult(False, "", [], clean(_message(exc)))
 
-    def restore_state(self, text):
+    def restore_state(self, text, sys_path):
         try:
+            _ensure_path(sys_path)
             _runner.restore(text)
             return None
         except BaseException as exc:  # noqa: BLE001
@@ -181,12 +191,14 @@ def _warm_up_dill():
     snapshot.load(text, main)
 
 
-def _finish_snapshot():
-    """Leave the snapshot holding nothing of the build machine."""
-    _warm_up_dill()
-    # Only the stdlib mount exists at run time; the build-time directories
-    # (/0, /world, /bundled, site-packages) would only cost failed stats.
-    sys.path[:] = ["/python"]
+def finish_snapshot(path=("/python",)):
+    """Leave the snapshot holding nothing of the build machine. A factory's
+    entry module (factory.c) calls it again after its imports, with its
+    package mounts on `path`."""
+    # Only the stdlib mount (and a factory's packages) exist at run time;
+    # the build-time directories (/0, /world, /bundled, site-packages)
+    # would only cost failed stats.
+    sys.path[:] = list(path)
     sys.path_importer_cache.clear()
     # The build environment's variables must not leak into sandboxes.
     os.environ.clear()
@@ -198,4 +210,5 @@ def _finish_snapshot():
     gc.freeze()
 
 
-_finish_snapshot()
+_warm_up_dill()
+finish_snapshot()

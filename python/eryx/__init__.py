@@ -6,13 +6,14 @@
     result = sandbox.execute("print('hello')")
     print(result.stdout)
 
-See Sandbox, Session, CallbackRegistry, ResourceLimits and VfsStorage.
+See Sandbox, Session, SandboxFactory, CallbackRegistry, ResourceLimits and VfsStorage.
 """
 
 from .callbacks import Callback, CallbackRegistry
 from .errors import (CancelledError, EryxError, ExecutionError, InitializationError,
-                     InvalidArgumentError, ResourceLimitError, SnapshotError, TimeoutError,
-                     VfsError)
+                     InvalidArgumentError, PackageError, ResourceLimitError, SnapshotError,
+                     TimeoutError, VfsError)
+from .factory import SandboxFactory
 from .limits import ResourceLimits
 from .net import NetConfig
 from .result import ExecuteResult, TraceEvent
@@ -24,6 +25,7 @@ __version__ = "0.1.0"
 __all__ = [
     "Callback", "CallbackRegistry", "CancelledError", "EryxError", "ExecuteResult",
     "Execution", "ExecutionError", "InitializationError", "InvalidArgumentError", "NetConfig",
-    "ResourceLimitError", "ResourceLimits", "Sandbox", "Session", "SnapshotError",
+    "PackageError", "ResourceLimitError", "ResourceLimits", "Sandbox", "SandboxFactory",
+    "Session", "SnapshotError",
     "TimeoutError", "TraceEvent", "VfsError", "VfsStorage",
 ]

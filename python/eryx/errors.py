@@ -80,9 +80,15 @@ class InvalidArgumentError(EryxError, ValueError):
     """An argument was refused by the library."""
 
 
+class PackageError(EryxError):
+    """A package was refused (another platform's native code, an unsafe,
+    oversized, corrupt or truncated archive: the message names the file and
+    the reason), or a SandboxFactory could not be built."""
+
+
 # _eryx.Error codes (include/eryx.h, eryx_error_code)
 _ERR_INVALID_ARGUMENT, _ERR_RUNTIME_FILES, _ERR_WASMTIME = 1, 2, 3
-_ERR_RESOURCES, _ERR_INTERNAL, _ERR_SNAPSHOT, _ERR_FILES = 4, 5, 6, 7
+_ERR_RESOURCES, _ERR_INTERNAL, _ERR_SNAPSHOT, _ERR_FILES, _ERR_PACKAGE = 4, 5, 6, 7, 8
 
 
 def from_native(exc):
@@ -94,6 +100,8 @@ def from_native(exc):
         return SnapshotError(message)
     if code == _ERR_FILES:
         return VfsError(message)
+    if code == _ERR_PACKAGE:
+        return PackageError(message)
     if code in (_ERR_RUNTIME_FILES, _ERR_WASMTIME, _ERR_RESOURCES):
         return InitializationError(message)
     return EryxError(message)

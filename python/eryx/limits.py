@@ -23,7 +23,9 @@ class ResourceLimits:
     - max_callback_args_bytes: JSON arguments of one callback call;
     - max_callback_args_in_flight_bytes: arguments of all calls in flight;
     - max_result_bytes: JSON text of the result variable (a larger result
-      is a `result_error`).
+      is a `result_error`);
+    - max_package_bytes, max_package_files: what one package archive may
+      unpack to (zip bombs are refused with a PackageError naming the cap).
     All of them are enforced by the host, whatever the sandboxed code does.
     """
 
@@ -36,13 +38,15 @@ class ResourceLimits:
     max_callback_args_bytes: Optional[int] = 1024 * 1024
     max_callback_args_in_flight_bytes: Optional[int] = 16 * 1024 * 1024
     max_result_bytes: Optional[int] = 16 * 1024 * 1024
+    max_package_bytes: Optional[int] = 1024 * 1024 * 1024
+    max_package_files: Optional[int] = 100_000
 
     @classmethod
     def unlimited(cls) -> "ResourceLimits":
         """No timeout, no callback timeout, wasm32's full 4 GiB of memory,
         no invocation cap, no fuel budget, no caps on output, callback
         arguments or results."""
-        return cls(None, None, None, None, None, None, None, None, None)
+        return cls(None, None, None, None, None, None, None, None, None, None, None)
 
     def _native(self) -> dict:
         def positive(name, value, none, cap):
@@ -66,5 +70,6 @@ class ResourceLimits:
             "max_fuel": positive("max_fuel", self.max_fuel, 0, _U64_MAX),
             **{name: positive(name, getattr(self, name), _U64_MAX, _U64_MAX)
                for name in ("max_output_bytes", "max_callback_args_bytes",
-                            "max_callback_args_in_flight_bytes", "max_result_bytes")},
+                            "max_callback_args_in_flight_bytes", "max_result_bytes",
+                            "max_package_bytes", "max_package_files")},
         }

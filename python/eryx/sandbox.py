@@ -12,7 +12,7 @@ import os
 import signal
 import threading
 import time
-from typing import Any, Callable, Dict, List, Optional
+from typing import Any, Callable, Dict, List, Optional, Sequence
 
 from . import _eryx
 from .callbacks import Dispatcher, normalize
@@ -152,14 +152,35 @@ def _normalize_secrets(secrets):
     return out
 
 
+def _package_paths(packages, site_packages):
+    """site_packages first, then packages, as host path strings."""
+    if isinstance(packages, (str, bytes, os.PathLike)):
+        raise TypeError("packages must be a list of paths, not one path")
+    paths = [] if site_packages is None else [site_packages]
+    paths += list(packages or [])
+    out = []
+    for p in paths:
+        p = os.fspath(p)
+        if isinstance(p, bytes):
+            p = os.fsdecode(p)
+        out.append(p)
+    return out or None
+
+
 class _Base:
     _native: Any
 
     def _setup(self, *, session, limits, callbacks, on_stdout, on_stderr, on_trace,
                result_variable, vfs, vfs_mount_path, network=None, timeout_override=None,
                secrets=None, scrub_stdout=True, scrub_stderr=True, scrub_result=True,
-               scrub_files=True):
-        _load_runtime()
+               scrub_files=True, packages=None, site_packages=None, runtime=None):
+        # `runtime`: a SandboxFactory, kept alive as long as this sandbox
+        # (its directory holds the package trees instances mount).
+        self._factory = runtime
+        if runtime is None:
+            _load_runtime()
+        else:
+            runtime = runtime._runtime
         if limits is None:
             limits = ResourceLimits()
         elif not isinstance(limits, ResourceLimits):
@@ -196,7 +217,9 @@ class _Base:
                 network=network._native() if network is not None else None,
                 secrets=_normalize_secrets(secrets),
                 scrub_stdout=bool(scrub_stdout), scrub_stderr=bool(scrub_stderr),
-                scrub_result=bool(scrub_result), scrub_files=bool(scrub_files))
+                scrub_result=bool(scrub_result), scrub_files=bool(scrub_files),
+                packages=_package_paths(packages, site_packages),
+                runtime=runtime)
         except _eryx.Error as exc:
             raise from_native(exc) from None
 
@@ -243,7 +266,10 @@ class Sandbox(_Base):
     ..., "allowed_hosts": [...]}}: the code sees os.environ["NAME"] as a
     placeholder, the host puts the value in HTTP headers to those hosts
     only), scrub_stdout / scrub_stderr / scrub_result / scrub_files (replace
-    secrets by "[REDACTED]" there; all True by default).
+    secrets by "[REDACTED]" there; all True by default), packages (paths of
+    .whl, .tar.gz/.tgz or directories the code can import; see README
+    "Packages") and site_packages (a directory of installed packages, put
+    on sys.path first).
     """
 
     def __init__(self, *, resource_limits: Optional[ResourceLimits] = None,
@@ -256,13 +282,16 @@ class Sandbox(_Base):
                  vfs_mount_path: Optional[str] = None,
                  secrets: Optional[Dict[str, Any]] = None,
                  scrub_stdout: bool = True, scrub_stderr: bool = True,
-                 scrub_result: bool = True, scrub_files: bool = True) -> None:
+                 scrub_result: bool = True, scrub_files: bool = True,
+                 packages: Optional[Sequence[Any]] = None,
+                 site_packages: Any = None, _runtime: Any = None) -> None:
         self._setup(session=False, limits=resource_limits, callbacks=callbacks,
                     on_stdout=on_stdout, on_stderr=on_stderr, on_trace=on_trace,
                     result_variable=result_variable, vfs=vfs,
                     vfs_mount_path=vfs_mount_path, network=network, secrets=secrets,
                     scrub_stdout=scrub_stdout, scrub_stderr=scrub_stderr,
-                    scrub_result=scrub_result, scrub_files=scrub_files)
+                    scrub_result=scrub_result, scrub_files=scrub_files,
+                    packages=packages, site_packages=site_packages, runtime=_runtime)
 
 
 class Session(_Base):
@@ -288,7 +317,9 @@ class Session(_Base):
                  network: Optional[NetConfig] = None,
                  secrets: Optional[Dict[str, Any]] = None,
                  scrub_stdout: bool = True, scrub_stderr: bool = True,
-                 scrub_result: bool = True, scrub_files: bool = True) -> None:
+                 scrub_result: bool = True, scrub_files: bool = True,
+                 packages: Optional[Sequence[Any]] = None,
+                 site_packages: Any = None, _runtime: Any = None) -> None:
         if resource_limits is None:
             resource_limits = ResourceLimits(execution_timeout_ms=None)
         self._vfs_mount_path = (vfs_mount_path or "/data") if vfs is not None else None
@@ -298,7 +329,8 @@ class Session(_Base):
                     vfs_mount_path=vfs_mount_path, network=network,
                     timeout_override=execution_timeout_ms, secrets=secrets,
                     scrub_stdout=scrub_stdout, scrub_stderr=scrub_stderr,
-                    scrub_result=scrub_result, scrub_files=scrub_files)
+                    scrub_result=scrub_result, scrub_files=scrub_files,
+                    packages=packages, site_packages=site_packages, runtime=_runtime)
 
     @property
     def execution_timeout_ms(self) -> Optional[int]:

@@ -26,7 +26,17 @@ PyObject *ext_raise(eryx_error *err);
  * exception and returns NULL when it is not loaded. */
 eryx_runtime *ext_runtime(void);
 
+/* The runtime behind a _eryx.Runtime object (a factory's), or NULL (and
+ * no exception) if `o` is not one. */
+eryx_runtime *ext_runtime_of(PyObject *o);
+
+/* A sequence of str (or of bytes, `binary`) as an eryx_str array pointing
+ * into the objects: `*fast` keeps them alive; free the array with
+ * PyMem_Free and release `*fast`. NULL with an exception on error. */
+eryx_str *ext_str_array(PyObject *seq, PyObject **fast, size_t *n, int binary);
+
 extern PyTypeObject ext_sandbox_type;
+extern PyTypeObject ext_runtime_type;
 extern PyTypeObject ext_vfs_type;
 extern PyTypeObject ext_call_type;
 

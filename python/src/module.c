@@ -77,7 +77,12 @@ static PyObject *check_schema(PyObject *mod, PyObject *args) {
   return PyUnicode_FromString(msg);
 }
 
+PyObject *ext_build_factory(PyObject *mod, PyObject *args, PyObject *kw);
+
 static PyMethodDef methods[] = {
+    {"build_factory", (PyCFunction)(void (*)(void))ext_build_factory,
+     METH_VARARGS | METH_KEYWORDS,
+     "build_factory(output_dir, packages, imports, ...) -- eryx_factory_build"},
     {"_check_schema", check_schema, METH_VARARGS,
      "_check_schema(schema, instance, draft) -- None if valid, else why not"},
     {"load_runtime", load_runtime, METH_O,
@@ -98,7 +103,8 @@ PyMODINIT_FUNC PyInit__eryx(void) {
   ext_error = PyErr_NewException("eryx._eryx.Error", NULL, NULL);
   if (!runtime_lock || !ext_error || PyModule_AddObjectRef(m, "Error", ext_error) < 0 ||
       PyType_Ready(&ext_sandbox_type) < 0 || PyType_Ready(&ext_vfs_type) < 0 ||
-      PyType_Ready(&ext_call_type) < 0 ||
+      PyType_Ready(&ext_call_type) < 0 || PyType_Ready(&ext_runtime_type) < 0 ||
+      PyModule_AddObjectRef(m, "Runtime", (PyObject *)&ext_runtime_type) < 0 ||
       PyModule_AddObjectRef(m, "Sandbox", (PyObject *)&ext_sandbox_type) < 0 ||
       PyModule_AddObjectRef(m, "Vfs", (PyObject *)&ext_vfs_type) < 0 ||
       PyModule_AddObjectRef(m, "Call", (PyObject *)&ext_call_type) < 0) {

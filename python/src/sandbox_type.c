@@ -19,6 +19,7 @@ typedef struct {
   PyObject *dispatch; /* dispatch(name, args_json, call) */
   PyObject *on_stdout, *on_stderr, *on_trace;
   PyObject *pending; /* unanswered calls: address -> Call */
+  PyObject *runtime; /* a _eryx.Runtime (a factory's) kept alive, or NULL */
   PyThread_type_lock busy;
   unsigned long runner; /* thread running guest code in it (0: none) */
 } SandboxObject;
@@ -140,7 +141,7 @@ static void free_network(struct net_keep *k) {
   }
 }
 
-static eryx_str *str_array(PyObject *seq, PyObject **fast, size_t *n, int binary) {
+eryx_str *ext_str_array(PyObject *seq, PyObject **fast, size_t *n, int binary) {
   *fast = PySequence_Fast(seq, "expected a list");
   if (!*fast)
     return NULL;
@@ -180,13 +181,13 @@ static int read_network(PyObject *t, eryx_sandbox_options *o, struct net_keep *k
                         &connect_ms, &io_ms, &certs))
     return -1;
   eryx_net_options n = ERYX_NET_OPTIONS_INIT;
-  eryx_str *a = str_array(allowed, &k->fast[0], &n.allowed_hosts_count, 0);
+  eryx_str *a = ext_str_array(allowed, &k->fast[0], &n.allowed_hosts_count, 0);
   if (!(k->arrays[0] = a))
     return -1;
-  eryx_str *b = str_array(blocked, &k->fast[1], &n.blocked_hosts_count, 0);
+  eryx_str *b = ext_str_array(blocked, &k->fast[1], &n.blocked_hosts_count, 0);
   if (!(k->arrays[1] = b))
     return -1;
-  eryx_str *c = str_array(certs, &k->fast[2], &n.root_certs_count, 1);
+  eryx_str *c = ext_str_array(certs, &k->fast[2], &n.root_certs_count, 1);
   if (!(k->arrays[2] = c))
     return -1;
   n.allowed_hosts = a;
@@ -251,7 +252,7 @@ static int read_secrets(PyObject *list, eryx_sandbox_options *o, struct secrets_
       return -1;
     sec.value_len = (size_t)len;
     k->count = (size_t)i + 1;
-    eryx_str *a = str_array(hosts, &k->hosts[i], &sec.allowed_hosts_count, 0);
+    eryx_str *a = ext_str_array(hosts, &k->hosts[i], &sec.allowed_hosts_count, 0);
     if (!(k->host_arrays[i] = a))
       return -1;
     sec.allowed_hosts = a;
@@ -272,7 +273,8 @@ static int init(SandboxObject *self, PyObject *args, PyObject *kw) {
                            "vfs", "vfs_mount_path", "echo", "max_callback_args_bytes",
                            "max_callback_args_in_flight_bytes", "max_result_bytes",
                            "network", "secrets", "scrub_stdout", "scrub_stderr",
-                           "scrub_result", "scrub_files", NULL};
+                           "scrub_result", "scrub_files", "packages", "max_package_bytes",
+                           "max_package_files", "runtime", NULL};
   int session = 0, echo = 0;
   int scrub_out = 1, scrub_err = 1, scrub_res = 1, scrub_files = 1;
   unsigned long long timeout = 0, memory = 0, fuel = 0, output = 0, cb_timeout = 0;
@@ -280,21 +282,28 @@ static int init(SandboxObject *self, PyObject *args, PyObject *kw) {
   unsigned int max_calls = 0;
   PyObject *callbacks = Py_None, *dispatch = Py_None, *out = Py_None, *err_ = Py_None,
            *trace = Py_None, *result_var = Py_None, *vfs = Py_None, *mount = Py_None,
-           *network = Py_None, *secrets = Py_None;
+           *network = Py_None, *secrets = Py_None, *packages = Py_None, *runtime = Py_None;
+  unsigned long long pkg_bytes = 0, pkg_files = 0;
   if (self->sb || self->ss) {
     PyErr_SetString(PyExc_RuntimeError, "already initialized");
     return -1;
   }
-  if (!PyArg_ParseTupleAndKeywords(args, kw, "|$pKKKKOOIKOOOOOOpKKKOOpppp", kwlist,
+  if (!PyArg_ParseTupleAndKeywords(args, kw, "|$pKKKKOOIKOOOOOOpKKKOOppppOKKO", kwlist,
                                    &session, &timeout, &memory, &fuel, &output, &callbacks,
                                    &dispatch, &max_calls, &cb_timeout, &out, &err_,
                                    &trace, &result_var, &vfs, &mount, &echo, &args_max,
                                    &args_in_flight, &result_max, &network, &secrets,
-                                   &scrub_out, &scrub_err, &scrub_res, &scrub_files))
+                                   &scrub_out, &scrub_err, &scrub_res, &scrub_files,
+                                   &packages, &pkg_bytes, &pkg_files, &runtime))
     return -1;
-  eryx_runtime *rt = ext_runtime();
-  if (!rt)
+  eryx_runtime *rt = runtime == Py_None ? ext_runtime() : ext_runtime_of(runtime);
+  if (!rt) {
+    if (!PyErr_Occurred())
+      PyErr_SetString(PyExc_TypeError, "runtime must be an eryx._eryx.Runtime");
     return -1;
+  }
+  if (runtime != Py_None)
+    self->runtime = Py_NewRef(runtime);
   eryx_sandbox_options o = ERYX_SANDBOX_OPTIONS_INIT;
   o.timeout_ms = timeout;
   o.max_memory_bytes = memory;
@@ -363,8 +372,23 @@ static int init(SandboxObject *self, PyObject *args, PyObject *kw) {
   }
   struct net_keep net = {0};
   struct secrets_keep sk = {0};
+  PyObject *pkg_fast = NULL;
+  eryx_str *pkgs = NULL;
+  o.max_package_bytes = pkg_bytes;
+  o.max_package_files = pkg_files;
+  if (packages != Py_None) {
+    if (!(pkgs = ext_str_array(packages, &pkg_fast, &o.package_count, 0))) {
+      PyMem_Free(cbs);
+      Py_XDECREF(keep);
+      Py_XDECREF(pkg_fast);
+      return -1;
+    }
+    o.packages = pkgs;
+  }
   if ((network != Py_None && read_network(network, &o, &net) < 0) ||
       (secrets != Py_None && read_secrets(secrets, &o, &sk) < 0)) {
+    PyMem_Free(pkgs);
+    Py_XDECREF(pkg_fast);
     PyMem_Free(cbs);
     Py_XDECREF(keep);
     free_network(&net);
@@ -375,6 +399,8 @@ static int init(SandboxObject *self, PyObject *args, PyObject *kw) {
   Py_BEGIN_ALLOW_THREADS
   err = session ? eryx_session_new(rt, &o, &self->ss) : eryx_sandbox_new(rt, &o, &self->sb);
   Py_END_ALLOW_THREADS
+  PyMem_Free(pkgs);
+  Py_XDECREF(pkg_fast);
   PyMem_Free(cbs);
   Py_XDECREF(keep);
   free_network(&net);
@@ -397,6 +423,7 @@ static void dealloc(SandboxObject *self) {
   Py_CLEAR(self->on_stdout);
   Py_CLEAR(self->on_stderr);
   Py_CLEAR(self->on_trace);
+  Py_CLEAR(self->runtime); /* after the sandbox: it must outlive it */
   if (self->busy)
     PyThread_free_lock(self->busy);
   Py_TYPE(self)->tp_free((PyObject *)self);
@@ -408,6 +435,7 @@ static int traverse(SandboxObject *self, visitproc visit, void *arg) {
   Py_VISIT(self->on_stderr);
   Py_VISIT(self->on_trace);
   Py_VISIT(self->pending);
+  Py_VISIT(self->runtime);
   return 0;
 }
 
