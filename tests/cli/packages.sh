@@ -135,7 +135,7 @@ print(jinja2.Environment(autoescape=True).from_string("{{ x }}").render(x="<a&b>
   build_pkgs=(--package "$jinja" --package "$msafe" --package "$tmp/src/helpers")
   build_imports=(--import jinja2 --import helpers)
 else
-  skipped=$((skipped + 5))
+  skipped=$((skipped + 7))
   echo "skip - real packages: the package index is unreachable (no PACKAGES_DIR)" >&2
   build_pkgs=(--package "$tmp/src/helpers")
   build_imports=(--import helpers)
