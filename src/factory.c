@@ -351,7 +351,7 @@ static eryx_error *stage_packages(build *b) {
     return eryx__error_new(ERYX_ERR_RESOURCES, "out of memory");
   char *dir = eryx__path_join(b->stage, "packages");
   eryx_error *err = dir ? make_dir(dir) : eryx__error_new(ERYX_ERR_RESOURCES, "out of memory");
-  eryx__pkg_limits lim = {o->max_package_bytes, o->max_package_files};
+  eryx__pkg_limits lim = {o->max_package_bytes, o->max_package_files, false};
   for (size_t i = 0; !err && i < o->package_count; i++) {
     eryx__pkg pkg;
     if ((err = eryx__pkg_prepare(o->packages[i].data, o->packages[i].len, &lim, &pkg)))

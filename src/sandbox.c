@@ -460,7 +460,7 @@ static eryx_error *set_packages(eryx_sandbox *sb, const eryx_sandbox_options *o)
   if (o->package_count > ERYX_MAX_PACKAGES)
     return eryx__error_new(ERYX_ERR_INVALID_ARGUMENT, "at most %d packages per sandbox",
                            ERYX_MAX_PACKAGES);
-  eryx__pkg_limits lim = {o->max_package_bytes, o->max_package_files};
+  eryx__pkg_limits lim = {o->max_package_bytes, o->max_package_files, true};
   for (size_t i = 0; i < o->package_count; i++) {
     eryx__pkg pkg;
     eryx_error *err = eryx__pkg_prepare(o->packages[i].data, o->packages[i].len, &lim, &pkg);

@@ -270,7 +270,7 @@ static const char *archive_at(const fixture *f, const char *name, bool zip, cons
 
 static eryx_error *prep(const char *path, uint64_t max_bytes, uint64_t max_files,
                         eryx__pkg *out) {
-  eryx__pkg_limits limits = {max_bytes, max_files};
+  eryx__pkg_limits limits = {max_bytes, max_files, false};
   return eryx__pkg_prepare(path, strlen(path), &limits, out);
 }
 
@@ -489,7 +489,14 @@ static void packages_wheel_wasi_native_accepted(void) {
   };
   char whl[PATH_MAX];
   archive_at(&f, "fast-2.0-cp314-cp314-wasi_0_0_0_wasm32.whl", true, m, N(m), whl);
+  /* A plain sandbox's prepare refuses it before unpacking anything. */
+  eryx__pkg_limits plain = {0, 0, true};
   eryx__pkg p;
+  eryx_error *err = eryx__pkg_prepare(whl, strlen(whl), &plain, &p);
+  CHECK(err && eryx_error_get_code(err) == ERYX_ERR_PACKAGE);
+  CHECK_CONTAINS(err ? eryx_error_message(err, NULL) : NULL, "build a factory with it");
+  eryx_error_free(err);
+  CHECK_MSG(cache_is_clean(&f), "a refused native wheel left something in the cache");
   if (prep_ok(whl, &p)) {
     CHECK(p.has_native);
     CHECK_STREQ(p.name, "fast");

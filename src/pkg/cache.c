@@ -999,6 +999,10 @@ static eryx_error *prepare_archive(const eryx__pkg_job *job, const char *path,
     err = eryx__wheel_check_name(job, in.base, strlen(in.base), &in.wheel);
     if (err)
       return err;
+    if (in.wheel.native && job->refuse_native)
+      return eryx__pkg_fail(job, "holds native extensions built for WASI, which a plain "
+                                 "sandbox cannot load: build a factory with it "
+                                 "(eryx_factory_build; Python: SandboxFactory(packages=[...]))");
   }
   char v1[ERYX__PKG_PATH_MAX], target[ERYX__PKG_PATH_MAX];
   err = packages_path(job, v1);
@@ -1276,6 +1280,7 @@ eryx_error *eryx__pkg_prepare(const char *path, size_t path_len,
   eryx__pkg_job job = {.shown = shown};
   job.max_bytes = limits && limits->max_bytes ? limits->max_bytes : ERYX_PKG_DEFAULT_MAX_BYTES;
   job.max_files = limits && limits->max_files ? limits->max_files : ERYX_PKG_DEFAULT_MAX_FILES;
+  job.refuse_native = limits && limits->refuse_native;
   if (!path || path_len == 0)
     return eryx__pkg_fail(&job, "no path given; name a .whl, a .tar.gz or a directory");
   if (memchr(path, '\0', path_len))

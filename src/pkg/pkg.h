@@ -30,6 +30,9 @@
 typedef struct eryx__pkg_limits {
   uint64_t max_bytes; /* 0: ERYX_PKG_DEFAULT_MAX_BYTES */
   uint64_t max_files; /* 0: ERYX_PKG_DEFAULT_MAX_FILES */
+  bool refuse_native; /* a wheel whose name says WASI native code is
+                         refused before anything is unpacked (plain
+                         sandboxes: only a factory can link it) */
 } eryx__pkg_limits;
 
 typedef struct eryx__pkg {

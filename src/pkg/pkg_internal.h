@@ -44,6 +44,7 @@ typedef struct eryx__pkg_job {
   const char *shown; /* the path as given, escaped for messages */
   uint64_t max_bytes;
   uint64_t max_files;
+  bool refuse_native;
 } eryx__pkg_job;
 
 /* ---- cache.c: messages ---- */
