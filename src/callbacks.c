@@ -39,7 +39,9 @@ struct eryx_call_queue {
   pthread_cond_t cv;   /* signalled when a completion is queued */
   atomic_int refs;     /* the sandbox + each call */
   eryx_completion *head, *tail;
-  int efd;             /* eventfd: readable while head != NULL (-1: none) */
+  int efd;             /* eventfd: readable while head != NULL (-1: none
+                          yet: made on first use, by the network's wait,
+                          so a sandbox without one holds no descriptor) */
 };
 
 struct eryx_call {
@@ -82,7 +84,7 @@ static eryx_call_queue *queue_new(void) {
   pthread_cond_init(&q->cv, &attr);
   pthread_condattr_destroy(&attr);
   atomic_init(&q->refs, 1);
-  q->efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+  q->efd = -1;
   return q;
 }
 
@@ -98,7 +100,20 @@ static void queue_reset(eryx_call_queue *q) {
     (void)eventfd_read(q->efd, &v);
 }
 
-int eryx__callbacks_fd(const eryx_callbacks *cb) { return cb->queue ? cb->queue->efd : -1; }
+int eryx__callbacks_fd(const eryx_callbacks *cb) {
+  eryx_call_queue *q = cb->queue;
+  if (!q)
+    return -1;
+  pthread_mutex_lock(&q->mu);
+  if (q->efd < 0) {
+    q->efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+    if (q->head)
+      queue_signal(q); /* answers already waiting: readable at once */
+  }
+  int fd = q->efd;
+  pthread_mutex_unlock(&q->mu);
+  return fd;
+}
 
 void eryx__completions_free(eryx_completion *c) {
   while (c) {
