@@ -97,8 +97,12 @@ typedef struct eryx_runtime_options {
   const char *runtime_dir;
   size_t runtime_dir_len;
 
-  /* Upper bound on sandboxes alive at once (their memory is reserved up
-   * front by Wasmtime's pooling allocator). 0: 1000. */
+  /* Upper bound on sandboxes alive at once (sessions and pooled ones
+   * included). Wasmtime's pooling allocator reserves address space for
+   * each up front (about 8 GiB of it, never touched until used: it costs
+   * no memory), so 10000 is fine on x86-64. Past it, creating one more is
+   * ERYX_ERR_RESOURCES naming this option. 0: $ERYX_MAX_SANDBOXES, else
+   * 1000. */
   uint32_t max_sandboxes;
 
   /* Instances a background thread keeps instantiated ahead of time, so that

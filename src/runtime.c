@@ -249,6 +249,14 @@ static eryx_error *load(eryx_runtime *rt, const eryx_runtime_options *opts) {
   if ((err = eryx__manifest_read(rt->dir, &rt->manifest)))
     return err;
   rt->max_sandboxes = opts ? opts->max_sandboxes : 0;
+  if (!rt->max_sandboxes && getenv("ERYX_MAX_SANDBOXES")) {
+    char *end;
+    unsigned long n = strtoul(getenv("ERYX_MAX_SANDBOXES"), &end, 10);
+    if (*end || n == 0 || n > 1000000)
+      return eryx__error_new(ERYX_ERR_INVALID_ARGUMENT,
+                             "ERYX_MAX_SANDBOXES must be a whole number from 1 to 1000000");
+    rt->max_sandboxes = (uint32_t)n;
+  }
   return variant_load(rt, &rt->plain, "eryx.cwasm", false);
 }
 
