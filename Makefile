@@ -12,7 +12,7 @@ ASAN_ENV := ASAN_OPTIONS=handle_segv=0:allow_user_segv_handler=1:detect_leaks=1 
 PYENV ?= $(BUILD)/pyenv
 
 .PHONY: all build run test test-asan test-python test-python-versions python-install bench \
-        bench-compare bench-net bench-packages clean
+        bench-compare bench-net bench-packages bench-pool clean
 
 all: build
 
@@ -91,6 +91,9 @@ bench-compare: python-install
 # Networking through the host against native CPython (bench/bench_net.py).
 bench-net: python-install
 	$(PYENV)/bin/python bench/bench_net.py
+
+bench-pool: python-install
+	$(PYENV)/bin/python bench/bench_pool.py
 
 bench-packages: python-install
 	ERYX_TEST_PACKAGES=$(TEST_PACKAGES) $(PYENV)/bin/python bench/bench_packages.py
