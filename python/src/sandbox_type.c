@@ -289,6 +289,7 @@ static int init(SandboxObject *self, PyObject *args, PyObject *kw) {
                                    &packages, &pkg_bytes, &pkg_files, &runtime, &pool,
                                    &try_only))
     return -1;
+
   eryx_pool *lease_from = NULL;
   if (pool != Py_None) {
     if (!(lease_from = ext_pool_of(pool))) {
@@ -297,8 +298,11 @@ static int init(SandboxObject *self, PyObject *args, PyObject *kw) {
     }
     self->pool = Py_NewRef(pool);
   }
-  eryx_runtime *rt = runtime == Py_None ? ext_runtime() : ext_runtime_of(runtime);
-  if (!rt) {
+  /* A lease comes from its pool, which has its runtime. */
+  eryx_runtime *rt = lease_from           ? NULL
+                     : runtime == Py_None ? ext_runtime()
+                                          : ext_runtime_of(runtime);
+  if (!rt && !lease_from) {
     if (!PyErr_Occurred())
       PyErr_SetString(PyExc_TypeError, "runtime must be an eryx._eryx.Runtime");
     return -1;

@@ -172,6 +172,18 @@ def test_factory_session_keeps_state(factory):
     assert s.execute("import sys\nresult = 'jinja2' in sys.modules").result is True
 
 
+def test_factory_pool_leases_have_jinja2_imported(factory):
+    with factory.create_pool(max_size=2, min_idle=1) as pool:
+        with pool.acquire(callbacks=[{"name": "who", "fn": lambda: "pool"}]) as sb:
+            r = sb.execute("import sys\nbefore = 'jinja2' in sys.modules\n"
+                           "import jinja2\nresult = [before, "
+                           "jinja2.Template('{{ x }}').render(x=await who())]")
+            assert r.result == [True, "pool"]
+        with pool.acquire() as sb:  # the next lease has none of the last one's callbacks
+            assert sb.execute("result = [c['name'] for c in list_callbacks()]").result == []
+        assert pool.stats().total_acquisitions == 2
+
+
 def test_saved_factory_has_a_manifest(saved):
     manifest = json.loads((saved / "eryx-runtime.json").read_text())
     assert isinstance(manifest["eryx_version"], str) and manifest["eryx_version"]
