@@ -49,7 +49,8 @@ static ptrdiff_t capture_fd2(void *arg, const unsigned char *bytes, size_t n) {
  * sandbox's packages. */
 static bool preopen_all(wasi_config_t *wasi, const eryx__mounts *m, const char **failed) {
   for (size_t i = 0; m && i < m->count; i++) {
-    if (!wasi_config_preopen_dir(wasi, m->items[i].host, m->items[i].guest, false)) {
+    if (!wasi_config_preopen_dir(wasi, m->items[i].host, m->items[i].guest,
+                                 m->items[i].writable)) {
       *failed = m->items[i].host;
       return false;
     }
@@ -146,7 +147,7 @@ bool eryx__mounts_add(eryx__mounts *m, const char *host, const char *guest) {
     free(g);
     return false;
   }
-  items[m->count++] = (eryx__mount){h, g};
+  items[m->count++] = (eryx__mount){h, g, false};
   return true;
 }
 

@@ -105,6 +105,8 @@ typedef struct eryx_warm_pool eryx_warm_pool;
 typedef struct eryx__mount {
   char *host;  /* absolute host path */
   char *guest; /* absolute guest path, e.g. "/2" or "/packages/0" */
+  bool writable; /* only for the byte-compiling run over a new cache
+                    entry (sandbox.c); every mount code can reach is not */
 } eryx__mount;
 
 typedef struct eryx__mounts {

@@ -450,6 +450,50 @@ void eryx__sandbox_trial_end(eryx_sandbox *sb, eryx__sandbox_trial *t, bool keep
  * read-only at /packages/<i>. A WASI native wheel needs a factory, which
  * links its extensions into the component. */
 #define ERYX_MAX_PACKAGES 64
+#define BYTE_COMPILE_TIMEOUT_MS 120000
+
+/* A package tree just unpacked into the cache is byte-compiled once, by
+ * the sandbox's own CPython 3.14 (the host has no 3.14 to do it), in a
+ * throwaway sandbox that mounts the tree writable and runs only this
+ * code: no user code ever sees a writable mount. The .pyc files are
+ * unchecked-hash ones (the tree never changes after it is published), so
+ * every later sandbox imports the package without compiling it: that is
+ * most of the time `import jinja2` took. A failure costs only speed. */
+static void byte_compile(eryx_runtime *rt, const char *host_dir) {
+  static const char code[] =
+      "import compileall, py_compile\n"
+      "compileall.compile_dir('/packages/0', quiet=2, workers=1,\n"
+      "    invalidation_mode=py_compile.PycInvalidationMode.UNCHECKED_HASH)\n";
+  eryx_sandbox_options o = ERYX_SANDBOX_OPTIONS_INIT;
+  o.timeout_ms = BYTE_COMPILE_TIMEOUT_MS;
+  eryx_sandbox *sb = NULL;
+  eryx_error *err = eryx_sandbox_new(rt, &o, &sb);
+  if (!err) {
+    drop_instance(sb);
+    if (!eryx__mounts_add(&sb->packages, host_dir, "/packages/0")) {
+      eryx_sandbox_free(sb);
+      return;
+    }
+    sb->packages.items[0].writable = true;
+    err = instantiate(sb);
+  }
+  eryx_result *r = NULL;
+  if (!err)
+    err = eryx_sandbox_execute(sb, code, sizeof code - 1, &r);
+  eryx_result_free(r);
+  eryx_error_free(err);
+  eryx_sandbox_free(sb);
+}
+
+/* A tree of the package cache (never a directory of the user's, which is
+ * mounted as it is and not written to). */
+static bool in_cache(const char *host_dir) {
+  char *cache = eryx__cache_dir();
+  size_t n = cache ? strlen(cache) : 0;
+  bool inside = cache && !strncmp(host_dir, cache, n) && host_dir[n] == '/';
+  free(cache);
+  return inside;
+}
 
 static eryx_error *set_packages(eryx_sandbox *sb, const eryx_sandbox_options *o) {
   if (!o || o->version < 5 || !o->package_count)
@@ -475,6 +519,8 @@ static eryx_error *set_packages(eryx_sandbox *sb, const eryx_sandbox_options *o)
       eryx__pkg_clear(&pkg);
       return err;
     }
+    if (!pkg.cache_hit && in_cache(pkg.host_dir))
+      byte_compile(sb->rt, pkg.host_dir);
     char guest[32];
     snprintf(guest, sizeof guest, "/packages/%zu", i);
     bool ok = eryx__mounts_add(&sb->packages, pkg.host_dir, guest);

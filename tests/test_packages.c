@@ -103,9 +103,15 @@ static void test_packages_read_only(void) {
 /* A directory holding __init__.py is one package, importable by its name;
  * what lies beside it is not visible. */
 static void test_packages_single_package_dir(void) {
-  char *d = make_temp_dir();
-  if (!d)
+  char *d = make_temp_dir(), *cache = make_temp_dir();
+  if (!d || !cache) {
+    free(d);
+    free(cache);
     return;
+  }
+  /* Its copy goes into a cache of this test's own. */
+  char *old = getenv("ERYX_CACHE_DIR") ? strdup(getenv("ERYX_CACHE_DIR")) : NULL;
+  setenv("ERYX_CACHE_DIR", cache, 1);
   write_file_at(d, "mylib/__init__.py", "from .core import answer\n");
   write_file_at(d, "mylib/core.py", "def answer():\n    return 42\n");
   write_file_at(d, "sibling.py", "X = 1\n");
@@ -116,17 +122,37 @@ static void test_packages_single_package_dir(void) {
   eryx_sandbox *sb = new_sandbox(&o);
   if (sb) {
     eryx_result *r = run(sb,
-                         "import mylib\n"
+                         "import mylib, mylib.core, os\n"
                          "try:\n"
                          "    import sibling\n"
                          "    seen = True\n"
                          "except ImportError:\n"
                          "    seen = False\n"
-                         "result = [mylib.answer(), seen]\n");
-    CHECK_STREQ(r ? eryx_result_json(r, NULL) : NULL, "[42, false]");
+                         "# byte-compiled once into the cache entry, loaded from there\n"
+                         "cached = mylib.core.__spec__.cached\n"
+                         "result = [mylib.answer(), seen, os.path.exists(cached),\n"
+                         "          type(mylib.core.__loader__).__name__]\n");
+    CHECK_STREQ(r ? eryx_result_json(r, NULL) : NULL,
+                "[42, false, true, \"SourceFileLoader\"]");
+    eryx_result_free(r);
+    /* And the mount stays read-only for the code. */
+    r = run(sb, "import mylib, os\n"
+                "try:\n"
+                "    open(os.path.dirname(mylib.__file__) + '/x.py', 'w')\n"
+                "    result = 'written'\n"
+                "except OSError:\n"
+                "    result = 'refused'\n");
+    CHECK_STREQ(r ? eryx_result_json(r, NULL) : NULL, "\"refused\"");
     eryx_result_free(r);
     eryx_sandbox_free(sb);
   }
+  if (old)
+    setenv("ERYX_CACHE_DIR", old, 1);
+  else
+    unsetenv("ERYX_CACHE_DIR");
+  free(old);
+  eryx__tree_remove(cache);
+  free(cache);
   eryx__tree_remove(d);
   free(d);
 }
