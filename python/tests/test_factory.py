@@ -19,9 +19,9 @@ import textwrap
 import pytest
 
 import eryx
+from real_packages import fetch_test_packages
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
-_CALLER_CACHE_DIR = os.environ.get("ERYX_CACHE_DIR")
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -30,18 +30,6 @@ def cache_dir(tmp_path_factory):
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("ERYX_CACHE_DIR", str(d))
         yield d
-
-
-def fetch_test_packages():
-    if "ERYX_TEST_PACKAGES" in os.environ:
-        return os.environ["ERYX_TEST_PACKAGES"]
-    env = dict(os.environ)
-    env.pop("ERYX_CACHE_DIR", None)
-    if _CALLER_CACHE_DIR is not None:
-        env["ERYX_CACHE_DIR"] = _CALLER_CACHE_DIR
-    out = subprocess.run(["bash", str(ROOT / "scripts" / "fetch-test-packages.sh")],
-                         env=env, check=True, stdout=subprocess.PIPE, text=True).stdout
-    return out.strip()
 
 
 @pytest.fixture(scope="module")

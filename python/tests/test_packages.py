@@ -23,10 +23,10 @@ import zipfile
 import pytest
 
 import eryx
+from real_packages import fetch_test_packages
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 # As the caller left it, before the fixtures below point it at a tmp dir.
-_CALLER_CACHE_DIR = os.environ.get("ERYX_CACHE_DIR")
 
 
 # ------------------------------------------------------------------ fixtures
@@ -47,19 +47,6 @@ def fresh_cache(tmp_path, monkeypatch):
     d.mkdir()
     monkeypatch.setenv("ERYX_CACHE_DIR", str(d))
     return d
-
-
-def fetch_test_packages():
-    """The directory of the real packages, or "" when the index is unreachable."""
-    if "ERYX_TEST_PACKAGES" in os.environ:
-        return os.environ["ERYX_TEST_PACKAGES"]
-    env = dict(os.environ)
-    env.pop("ERYX_CACHE_DIR", None)
-    if _CALLER_CACHE_DIR is not None:
-        env["ERYX_CACHE_DIR"] = _CALLER_CACHE_DIR
-    out = subprocess.run(["bash", str(ROOT / "scripts" / "fetch-test-packages.sh")],
-                         env=env, check=True, stdout=subprocess.PIPE, text=True).stdout
-    return out.strip()
 
 
 @pytest.fixture(scope="session")
