@@ -14,7 +14,6 @@ import io
 import os
 import pathlib
 import stat
-import subprocess
 import sys
 import tarfile
 import threading
