@@ -460,7 +460,10 @@ void eryx__sandbox_trial_end(eryx_sandbox *sb, eryx__sandbox_trial *t, bool keep
  * every later sandbox imports the package without compiling it: that is
  * most of the time `import jinja2` took. A failure costs only speed. */
 static void byte_compile(eryx_runtime *rt, const char *host_dir) {
+  /* The tree is not on sys.path here: nothing of the package is imported
+   * (compileall only reads it), so its code never runs with it writable. */
   static const char code[] =
+      "import sys\nsys.path[:] = ['/python']\n"
       "import compileall, py_compile\n"
       "compileall.compile_dir('/packages/0', quiet=2, workers=1,\n"
       "    invalidation_mode=py_compile.PycInvalidationMode.UNCHECKED_HASH)\n";
