@@ -55,6 +55,10 @@ static const char usage[] =
     "  --package PATH     a package the code can import (repeatable): a .whl,\n"
     "                     a .tar.gz/.tgz or a directory, mounted read-only\n"
     "  --runtime DIR      use the runtime in DIR (from `eryx runtime build`)\n"
+    "  -v SRC:DST[:ro|:rw]\n"
+    "                     mount the host directory (or file) SRC at DST, read-only\n"
+    "                     unless :rw (repeatable), e.g. -v ./input:/mnt/input\n"
+    "                     or -v ./out:/mnt/out:rw\n"
     "exit status: 0 ok, 1 Python error, 2 usage, 3 limit reached, 4 Eryx failure;\n"
     "             sys.exit(n): n\n";
 
@@ -134,6 +138,25 @@ static int is_loopback_pattern(const char *p) {
   return (n == 9 && !strncmp(p, "localhost", 9)) || !strncmp(p, "127.", 4);
 }
 
+/* -v SRC:DST[:ro|:rw]; the strings point into argv (SRC is the part
+ * before the first ':', so a host path with ':' in it cannot be given). */
+static int parse_volume(const char *arg, eryx_volume *v) {
+  const char *c1 = strchr(arg, ':');
+  const char *c2 = c1 ? strchr(c1 + 1, ':') : NULL;
+  const char *mode = c2 ? c2 + 1 : "ro";
+  if (!c1 || c1 == arg || c1[1] != '/' || (strcmp(mode, "ro") && strcmp(mode, "rw"))) {
+    fprintf(stderr, "eryx: -v wants SRC:DST[:ro|:rw] with DST absolute, got '%s'\n", arg);
+    return -1;
+  }
+  *v = (eryx_volume)ERYX_VOLUME_INIT;
+  v->host_path = arg;
+  v->host_path_len = (size_t)(c1 - arg);
+  v->guest_path = c1 + 1;
+  v->guest_path_len = c2 ? (size_t)(c2 - c1 - 1) : strlen(c1 + 1);
+  v->writable = !strcmp(mode, "rw");
+  return 0;
+}
+
 static int usage_error(const char *msg) {
   fprintf(stderr, "eryx: %s\n%s", msg, usage);
   return EXIT_USAGE;
@@ -172,6 +195,8 @@ int main(int argc, char **argv) {
   eryx_str packages[64];
   size_t package_count = 0;
   const char *runtime_dir = NULL;
+  eryx_volume volumes[64];
+  size_t volume_count = 0;
   if (argc > 1 && !strcmp(argv[1], "repl"))
     return repl_main(argc - 1, argv + 1);
   if (argc > 1 && !strcmp(argv[1], "runtime"))
@@ -209,6 +234,14 @@ int main(int argc, char **argv) {
         return usage_error("at most 64 --package options");
       const char *v = argv[++i];
       packages[package_count++] = (eryx_str){v, strlen(v)};
+    } else if (!strcmp(a, "-v") || !strcmp(a, "--volume")) {
+      if (i + 1 >= argc)
+        return usage_error("-v needs SRC:DST[:ro|:rw]");
+      if (volume_count == sizeof volumes / sizeof volumes[0])
+        return usage_error("at most 64 -v options");
+      if (parse_volume(argv[++i], &volumes[volume_count]) < 0)
+        return EXIT_USAGE;
+      volume_count++;
     } else if (!strcmp(a, "--runtime")) {
       if (i + 1 >= argc)
         return usage_error("--runtime needs a DIR");
@@ -285,6 +318,8 @@ int main(int argc, char **argv) {
     opts.secret_count = secrets.count;
     opts.packages = packages;
     opts.package_count = package_count;
+    opts.volumes = volumes;
+    opts.volume_count = volume_count;
     if (result_var) {
       opts.result_variable = result_var;
       opts.result_variable_len = strlen(result_var);

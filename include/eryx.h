@@ -347,7 +347,26 @@ typedef struct eryx_secret {
 #define ERYX_SCRUB_ON 1
 #define ERYX_SCRUB_OFF (-1)
 
-#define ERYX_SANDBOX_OPTIONS_VERSION 5
+/* A host directory or file mounted into the sandbox (see README
+ * "Volumes"). A directory is read-only unless `writable`; nothing outside
+ * it is reachable ("..", and symbolic links leading out, are refused
+ * inside). A single file is always read-only. The guest path is absolute
+ * and may not be "/", under /python or /packages, a top-level number, or
+ * cover or sit under the file tree's mount (/data by default). */
+#define ERYX_VOLUME_VERSION 1
+
+typedef struct eryx_volume {
+  unsigned int version; /* ERYX_VOLUME_VERSION */
+  const char *host_path;
+  size_t host_path_len;
+  const char *guest_path;
+  size_t guest_path_len;
+  int writable; /* non-zero: the code may change the directory's files */
+} eryx_volume;
+
+#define ERYX_VOLUME_INIT {ERYX_VOLUME_VERSION, NULL, 0, NULL, 0, 0}
+
+#define ERYX_SANDBOX_OPTIONS_VERSION 6
 
 typedef struct eryx_sandbox_options {
   unsigned int version; /* ERYX_SANDBOX_OPTIONS_VERSION */
@@ -481,13 +500,19 @@ typedef struct eryx_sandbox_options {
    * 0: 1 GiB and 100000. */
   uint64_t max_package_bytes;
   uint64_t max_package_files;
+
+  /* ---- version 6: host volumes ---- */
+  /* Copied; checked when the sandbox is made (ERYX_ERR_INVALID_ARGUMENT
+   * naming the volume and the reason). */
+  const eryx_volume *volumes;
+  size_t volume_count;
 } eryx_sandbox_options;
 
 #define ERYX_SANDBOX_OPTIONS_INIT                                              \
   {ERYX_SANDBOX_OPTIONS_VERSION, NULL, 0, 0, 0, 0, 0, NULL, NULL, NULL, NULL, 0, 0,  \
    0, NULL, 0, 0, NULL, NULL, NULL, NULL, 0, 0, 0, 0, NULL, NULL, 0,                \
    ERYX_SCRUB_DEFAULT, ERYX_SCRUB_DEFAULT, ERYX_SCRUB_DEFAULT, ERYX_SCRUB_DEFAULT,   \
-   NULL, 0, 0, 0}
+   NULL, 0, 0, 0, NULL, 0}
 
 /* Creates a sandbox. `rt` must outlive it. `opts` may be NULL for defaults;
  * it is copied and need not outlive the call. On success `*out` is owned by

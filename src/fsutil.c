@@ -130,6 +130,10 @@ static eryx_error *copy_tree(const char *from, const char *to, bool link_files, 
   return err;
 }
 
+eryx_error *eryx__tree_copy_file(const char *from, const char *to) {
+  return copy_file(from, to);
+}
+
 eryx_error *eryx__tree_copy(const char *from, const char *to, bool link_files) {
   eryx_error *err = copy_tree(from, to, link_files, 0);
   if (err)

@@ -76,7 +76,8 @@ static eryx_error *instantiate_error(eryx_runtime *rt, wasmtime_error_t *werr) {
 
 eryx_error *eryx__instance_new(eryx_runtime *rt, const eryx_variant *v, int64_t max_memory,
                                eryx__memory_stats *stats, bool fuel,
-                               const eryx__mounts *extra, eryx_instance *out) {
+                               const eryx__mounts *extra, const eryx__mounts *extra2,
+                               eryx_instance *out) {
   eryx_store_data *d = calloc(1, sizeof *d);
   if (!d)
     return eryx__error_new(ERYX_ERR_RESOURCES, "out of memory");
@@ -96,10 +97,11 @@ eryx_error *eryx__instance_new(eryx_runtime *rt, const eryx_variant *v, int64_t 
     return eryx__error_new(ERYX_ERR_RUNTIME_FILES, "cannot open %s", rt->stdlib_dir);
   }
   const char *failed = NULL;
-  if (!preopen_all(wasi, &rt->manifest.mounts, &failed) || !preopen_all(wasi, extra, &failed)) {
+  if (!preopen_all(wasi, &rt->manifest.mounts, &failed) || !preopen_all(wasi, extra, &failed) ||
+      !preopen_all(wasi, extra2, &failed)) {
     wasi_config_delete(wasi);
     wasmtime_store_delete(store);
-    return eryx__error_new(ERYX_ERR_PACKAGE, "cannot open the package directory %s", failed);
+    return eryx__error_new(ERYX_ERR_PACKAGE, "cannot open the mounted directory %s", failed);
   }
   wasmtime_error_t *werr = wasmtime_context_set_wasi(ctx, wasi); /* takes wasi */
   if (werr) {

@@ -118,6 +118,16 @@ typedef struct eryx__mounts {
 bool eryx__mounts_add(eryx__mounts *m, const char *host, const char *guest);
 void eryx__mounts_free(eryx__mounts *m);
 
+/* ---- volumes.c: host directories and files mounted on purpose ---- */
+/* The options' volumes checked and turned into mounts (`out`, with their
+ * writable flags); the private directories made for file volumes go into
+ * `private_dirs` (removed by eryx__volumes_free). On error the caller
+ * still frees both with eryx__volumes_free. */
+eryx_error *eryx__volumes_from_options(const eryx_sandbox_options *o, const char *vfs_mount,
+                                       size_t vfs_len, eryx__mounts *out,
+                                       eryx__mounts *private_dirs);
+void eryx__volumes_free(eryx__mounts *mounts, eryx__mounts *private_dirs);
+
 /* ---- manifest.c: eryx-runtime.json, what a factory runtime says of itself ---- */
 typedef struct eryx__manifest {
   char *eryx_version;
@@ -153,6 +163,8 @@ unsigned char *eryx__read_whole(const char *path, size_t *len);
  * files and directories only (a symbolic link is refused). Files are
  * hard-linked when `link_files` and the file system allows, else copied. */
 eryx_error *eryx__tree_copy(const char *from, const char *to, bool link_files);
+/* Copies one regular file to `to` (created; it must not exist), 0644. */
+eryx_error *eryx__tree_copy_file(const char *from, const char *to);
 /* Removes the tree at `path` (nothing if it does not exist). */
 void eryx__tree_remove(const char *path);
 /* Bytes of the regular files under `path`. */
@@ -343,7 +355,8 @@ typedef struct eryx_instance {
  * limiter is replaced). */
 eryx_error *eryx__instance_new(eryx_runtime *rt, const eryx_variant *v, int64_t max_memory,
                                eryx__memory_stats *stats, bool fuel,
-                               const eryx__mounts *extra, eryx_instance *out);
+                               const eryx__mounts *extra, const eryx__mounts *extra2,
+                               eryx_instance *out);
 void eryx__instance_free(eryx_instance *inst);
 
 /* ---- warm_pool.c: warm instances made ahead by a background thread ---- */

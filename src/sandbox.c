@@ -61,6 +61,8 @@ struct eryx_sandbox {
   eryx_secrets *secrets;       /* NULL: none */
   eryx__mounts packages;       /* the sandbox's packages, mounted at
                                   /packages/<i> and put on sys.path */
+  eryx__mounts volumes;        /* host directories mounted on purpose */
+  eryx__mounts volume_dirs;    /* private directories of file volumes */
   eryx_buf carry[2];           /* stdout, stderr: held back from the
                                   handlers until it is known not to be
                                   the start of a secret */
@@ -251,7 +253,7 @@ static void drop_instance(eryx_sandbox *sb) {
  * fuel counting; not if it already holds more memory than the sandbox's
  * cap), waiting up to `wait_ms` for one being made; NULL if none. */
 static eryx_warm *take_warm(eryx_sandbox *sb, uint64_t wait_ms) {
-  if (sb->max_fuel || sb->packages.count) /* warm ones have no package mounts */
+  if (sb->max_fuel || sb->packages.count || sb->volumes.count) /* warm ones have no mounts */
     return NULL;
   eryx_warm *w = eryx__warm_pool_take(eryx__runtime_warm_pool(sb->rt), wait_ms);
   if (w && w->memory.current > sb->max_memory_bytes) {
@@ -270,7 +272,7 @@ static eryx_error *instantiate(eryx_sandbox *sb) {
   if (!w) {
     sb->memory = (eryx__memory_stats){0, 0};
     eryx_error *err = eryx__instance_new(sb->rt, sb->v, mem, &sb->memory, sb->max_fuel != 0,
-                                         &sb->packages, &inst);
+                                         &sb->packages, &sb->volumes, &inst);
     /* Out of slots because the pool is filling one? Take that one. */
     if (err && (w = take_warm(sb, 2000))) {
       eryx_error_free(err);
@@ -594,6 +596,10 @@ eryx_error *eryx_sandbox_new(eryx_runtime *rt, const eryx_sandbox_options *opts,
   if (!cerr)
     cerr = set_packages(sb, opts);
   if (!cerr)
+    cerr = eryx__volumes_from_options(opts, sb->vfs ? sb->vfs_mount : "/data",
+                                      sb->vfs ? sb->vfs_mount_len : 5, &sb->volumes,
+                                      &sb->volume_dirs);
+  if (!cerr)
     cerr = eryx__callbacks_init(&sb->callbacks, opts);
   if (cerr) {
     eryx_sandbox_free(sb);
@@ -667,6 +673,7 @@ void eryx_sandbox_free(eryx_sandbox *sb) {
   eryx__net_policy_free(sb->net_policy);
   eryx__secrets_free(sb->secrets);
   eryx__mounts_free(&sb->packages);
+  eryx__volumes_free(&sb->volumes, &sb->volume_dirs);
   eryx__buf_free(&sb->carry[0]);
   eryx__buf_free(&sb->carry[1]);
   eryx_vfs_free(sb->vfs);

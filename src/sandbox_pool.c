@@ -71,6 +71,7 @@ static eryx_error *check_lease(const eryx_sandbox_options *o) {
                            : o->version >= 3 && o->network           ? "network"
                            : o->version >= 4 && o->secret_count      ? "secrets"
                            : o->version >= 5 && o->package_count     ? "packages"
+                           : o->version >= 6 && o->volume_count      ? "volumes"
                            : o->library_count                        ? "libraries"
                            : o->result_variable                      ? "result_variable"
                                                                      : NULL;
@@ -176,6 +177,13 @@ eryx_error *eryx_pool_new(eryx_runtime *rt, const eryx_pool_options *o, eryx_poo
     return eryx__error_new(ERYX_ERR_INVALID_ARGUMENT,
                            "a pool's sandboxes cannot share a vfs (each lease would see "
                            "the others' files): use sessions for files");
+  for (size_t i = 0; o->sandbox && o->sandbox->version >= 6 && i < o->sandbox->volume_count;
+       i++) {
+    if (o->sandbox->volumes && o->sandbox->volumes[i].writable)
+      return eryx__error_new(ERYX_ERR_INVALID_ARGUMENT,
+                             "a pool's sandboxes may share read-only volumes only (a writable "
+                             "one would carry files from one lease to the next)");
+  }
   eryx_pool *p = calloc(1, sizeof *p);
   if (!p)
     return eryx__error_new(ERYX_ERR_RESOURCES, "out of memory");

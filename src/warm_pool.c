@@ -57,7 +57,7 @@ static eryx_warm *make_warm(eryx_runtime *rt) {
   eryx_warm *w = calloc(1, sizeof *w);
   if (!w)
     return NULL;
-  eryx_error *err = eryx__instance_new(rt, &rt->plain, -1, &w->memory, false, NULL, &w->inst);
+  eryx_error *err = eryx__instance_new(rt, &rt->plain, -1, &w->memory, false, NULL, NULL, &w->inst);
   if (err) {
     eryx_error_free(err);
     free(w);

@@ -167,13 +167,33 @@ def _package_paths(packages, site_packages):
     return out or None
 
 
+def _normalize_volumes(volumes):
+    """[(host, guest, read_only), ...] (upstream's shape; read_only may be
+    left out: True) into (host, guest, writable) tuples."""
+    if volumes is None:
+        return None
+    if isinstance(volumes, (str, bytes, tuple)):
+        raise TypeError("volumes must be a list of (host_path, guest_path, read_only)")
+    out = []
+    for v in volumes:
+        if not isinstance(v, (tuple, list)) or len(v) not in (2, 3):
+            raise TypeError("each volume must be (host_path, guest_path[, read_only])")
+        host, guest = os.fsdecode(os.fspath(v[0])), v[1]
+        read_only = v[2] if len(v) == 3 else True
+        if not isinstance(guest, str) or not isinstance(read_only, bool):
+            raise TypeError("a volume's guest_path must be a str and read_only a bool")
+        out.append((host, guest, not read_only))
+    return out
+
+
 class _Base:
     _native: Any
 
     def _setup(self, *, session, limits, callbacks, on_stdout, on_stderr, on_trace,
                result_variable, vfs, vfs_mount_path, network=None, timeout_override=None,
                secrets=None, scrub_stdout=True, scrub_stderr=True, scrub_result=True,
-               scrub_files=True, packages=None, site_packages=None, runtime=None):
+               scrub_files=True, packages=None, site_packages=None, runtime=None,
+               volumes=None):
         # `runtime`: a SandboxFactory, kept alive as long as this sandbox
         # (its directory holds the package trees instances mount).
         self._factory = runtime
@@ -219,7 +239,7 @@ class _Base:
                 scrub_stdout=bool(scrub_stdout), scrub_stderr=bool(scrub_stderr),
                 scrub_result=bool(scrub_result), scrub_files=bool(scrub_files),
                 packages=_package_paths(packages, site_packages),
-                runtime=runtime)
+                runtime=runtime, volumes=_normalize_volumes(volumes))
         except _eryx.Error as exc:
             raise from_native(exc) from None
 
@@ -269,7 +289,8 @@ class Sandbox(_Base):
     secrets by "[REDACTED]" there; all True by default), packages (paths of
     .whl, .tar.gz/.tgz or directories the code can import; see README
     "Packages") and site_packages (a directory of installed packages, put
-    on sys.path first).
+    on sys.path first), volumes ([(host_path, guest_path, read_only)]: host
+    directories or files mounted where you say; see README "Volumes").
     """
 
     def __init__(self, *, resource_limits: Optional[ResourceLimits] = None,
@@ -284,14 +305,16 @@ class Sandbox(_Base):
                  scrub_stdout: bool = True, scrub_stderr: bool = True,
                  scrub_result: bool = True, scrub_files: bool = True,
                  packages: Optional[Sequence[Any]] = None,
-                 site_packages: Any = None, _runtime: Any = None) -> None:
+                 site_packages: Any = None, volumes: Optional[Sequence[Any]] = None,
+                 _runtime: Any = None) -> None:
         self._setup(session=False, limits=resource_limits, callbacks=callbacks,
                     on_stdout=on_stdout, on_stderr=on_stderr, on_trace=on_trace,
                     result_variable=result_variable, vfs=vfs,
                     vfs_mount_path=vfs_mount_path, network=network, secrets=secrets,
                     scrub_stdout=scrub_stdout, scrub_stderr=scrub_stderr,
                     scrub_result=scrub_result, scrub_files=scrub_files,
-                    packages=packages, site_packages=site_packages, runtime=_runtime)
+                    packages=packages, site_packages=site_packages, runtime=_runtime,
+                    volumes=volumes)
 
 
 class Session(_Base):
@@ -319,7 +342,8 @@ class Session(_Base):
                  scrub_stdout: bool = True, scrub_stderr: bool = True,
                  scrub_result: bool = True, scrub_files: bool = True,
                  packages: Optional[Sequence[Any]] = None,
-                 site_packages: Any = None, _runtime: Any = None) -> None:
+                 site_packages: Any = None, volumes: Optional[Sequence[Any]] = None,
+                 _runtime: Any = None) -> None:
         if resource_limits is None:
             resource_limits = ResourceLimits(execution_timeout_ms=None)
         self._vfs_mount_path = (vfs_mount_path or "/data") if vfs is not None else None
@@ -330,7 +354,8 @@ class Session(_Base):
                     timeout_override=execution_timeout_ms, secrets=secrets,
                     scrub_stdout=scrub_stdout, scrub_stderr=scrub_stderr,
                     scrub_result=scrub_result, scrub_files=scrub_files,
-                    packages=packages, site_packages=site_packages, runtime=_runtime)
+                    packages=packages, site_packages=site_packages, runtime=_runtime,
+                    volumes=volumes)
 
     @property
     def execution_timeout_ms(self) -> Optional[int]:

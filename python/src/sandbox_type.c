@@ -253,6 +253,38 @@ int ext_read_secrets(PyObject *list, eryx_sandbox_options *o, struct secrets_kee
   return 0;
 }
 
+/* Volumes: a list of (host, guest, writable) (sandbox.py checks the
+ * shape) into an eryx_volume array pointing into the strings, which
+ * `*fast` keeps alive until the sandbox has copied them. */
+static eryx_volume *read_volumes(PyObject *list, eryx_sandbox_options *o, PyObject **fast) {
+  if (!(*fast = PySequence_Fast(list, "volumes must be a list")))
+    return NULL;
+  Py_ssize_t n = PySequence_Fast_GET_SIZE(*fast);
+  eryx_volume *v = PyMem_Calloc(n ? (size_t)n : 1, sizeof *v);
+  if (!v) {
+    PyErr_NoMemory();
+    return NULL;
+  }
+  for (Py_ssize_t i = 0; i < n; i++) {
+    const char *h, *g;
+    Py_ssize_t hl, gl;
+    int w;
+    if (!PyArg_ParseTuple(PySequence_Fast_GET_ITEM(*fast, i), "s#s#p", &h, &hl, &g, &gl, &w)) {
+      PyMem_Free(v);
+      return NULL;
+    }
+    v[i] = (eryx_volume)ERYX_VOLUME_INIT;
+    v[i].host_path = h;
+    v[i].host_path_len = (size_t)hl;
+    v[i].guest_path = g;
+    v[i].guest_path_len = (size_t)gl;
+    v[i].writable = w;
+  }
+  o->volumes = v;
+  o->volume_count = (size_t)n;
+  return v;
+}
+
 static int scrub_switch(int v) { return v ? ERYX_SCRUB_ON : ERYX_SCRUB_OFF; }
 
 static int init(SandboxObject *self, PyObject *args, PyObject *kw) {
@@ -264,7 +296,8 @@ static int init(SandboxObject *self, PyObject *args, PyObject *kw) {
                            "max_callback_args_in_flight_bytes", "max_result_bytes",
                            "network", "secrets", "scrub_stdout", "scrub_stderr",
                            "scrub_result", "scrub_files", "packages", "max_package_bytes",
-                           "max_package_files", "runtime", "pool", "try_only", NULL};
+                           "max_package_files", "runtime", "pool", "try_only", "volumes",
+                           NULL};
   int session = 0, echo = 0;
   int scrub_out = 1, scrub_err = 1, scrub_res = 1, scrub_files = 1;
   unsigned long long timeout = 0, memory = 0, fuel = 0, output = 0, cb_timeout = 0;
@@ -273,21 +306,21 @@ static int init(SandboxObject *self, PyObject *args, PyObject *kw) {
   PyObject *callbacks = Py_None, *dispatch = Py_None, *out = Py_None, *err_ = Py_None,
            *trace = Py_None, *result_var = Py_None, *vfs = Py_None, *mount = Py_None,
            *network = Py_None, *secrets = Py_None, *packages = Py_None, *runtime = Py_None,
-           *pool = Py_None;
+           *pool = Py_None, *volumes = Py_None;
   int try_only = 0;
   unsigned long long pkg_bytes = 0, pkg_files = 0;
   if (self->sb || self->ss) {
     PyErr_SetString(PyExc_RuntimeError, "already initialized");
     return -1;
   }
-  if (!PyArg_ParseTupleAndKeywords(args, kw, "|$pKKKKOOIKOOOOOOpKKKOOppppOKKOOp", kwlist,
+  if (!PyArg_ParseTupleAndKeywords(args, kw, "|$pKKKKOOIKOOOOOOpKKKOOppppOKKOOpO", kwlist,
                                    &session, &timeout, &memory, &fuel, &output, &callbacks,
                                    &dispatch, &max_calls, &cb_timeout, &out, &err_,
                                    &trace, &result_var, &vfs, &mount, &echo, &args_max,
                                    &args_in_flight, &result_max, &network, &secrets,
                                    &scrub_out, &scrub_err, &scrub_res, &scrub_files,
                                    &packages, &pkg_bytes, &pkg_files, &runtime, &pool,
-                                   &try_only))
+                                   &try_only, &volumes))
     return -1;
 
   eryx_pool *lease_from = NULL;
@@ -390,8 +423,20 @@ static int init(SandboxObject *self, PyObject *args, PyObject *kw) {
     }
     o.packages = pkgs;
   }
+  PyObject *vol_fast = NULL;
+  eryx_volume *vols = NULL;
+  if (volumes != Py_None && !(vols = read_volumes(volumes, &o, &vol_fast))) {
+    Py_XDECREF(vol_fast);
+    PyMem_Free(pkgs);
+    Py_XDECREF(pkg_fast);
+    PyMem_Free(cbs);
+    Py_XDECREF(keep);
+    return -1;
+  }
   if ((network != Py_None && ext_read_network(network, &o, &net) < 0) ||
       (secrets != Py_None && ext_read_secrets(secrets, &o, &sk) < 0)) {
+    PyMem_Free(vols);
+    Py_XDECREF(vol_fast);
     PyMem_Free(pkgs);
     Py_XDECREF(pkg_fast);
     PyMem_Free(cbs);
@@ -410,6 +455,8 @@ static int init(SandboxObject *self, PyObject *args, PyObject *kw) {
   else
     err = eryx_sandbox_new(rt, &o, &self->sb);
   Py_END_ALLOW_THREADS
+  PyMem_Free(vols);
+  Py_XDECREF(vol_fast);
   PyMem_Free(pkgs);
   Py_XDECREF(pkg_fast);
   PyMem_Free(cbs);

@@ -252,5 +252,24 @@ check "--secret: the server got the value in the Authorization header" \
   $(grep -q "^Authorization: Bearer cli-secret-6d1f0e$" "$tmp/seen"; echo $?)
 kill "$server_pid" 2>/dev/null; wait "$server_pid" 2>/dev/null
 
+# -v: read-only by default, :rw writes to the host directory.
+mkdir -p "$tmp/vol"
+echo "from host" >"$tmp/vol/in.txt"
+out=$("$eryx" -v "$tmp/vol:/mnt/v" -c 'print(open("/mnt/v/in.txt").read().strip())
+try:
+    open("/mnt/v/x.txt", "w")
+    print("written")
+except OSError:
+    print("refused")' 2>"$tmp/e"); rc=$?
+check "-v mounts read-only by default" \
+  $([ "$rc" -eq 0 ] && [ "$out" = "$(printf 'from host\nrefused')" ] && [ ! -e "$tmp/vol/x.txt" ]; echo $?)
+"$eryx" -v "$tmp/vol:/mnt/v:rw" -c 'open("/mnt/v/x.txt", "w").write("made")' 2>"$tmp/e"; rc=$?
+check "-v ...:rw writes to the host directory" \
+  $([ "$rc" -eq 0 ] && [ "$(cat "$tmp/vol/x.txt")" = "made" ]; echo $?)
+"$eryx" -v "$tmp/vol:/python" -c 'pass' >/dev/null 2>"$tmp/e"; rc=$?
+check "-v over /python exits 2 naming the reason" $([ "$rc" -eq 2 ] && grep -q "shadow" "$tmp/e"; echo $?)
+"$eryx" -v "$tmp/vol" -c 'pass' >/dev/null 2>"$tmp/e"; rc=$?
+check "-v without :DST exits 2" $([ "$rc" -eq 2 ]; echo $?)
+
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ]
