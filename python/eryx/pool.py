@@ -25,7 +25,8 @@ from .errors import PoolExhaustedError, from_native
 from .limits import ResourceLimits
 from .net import NetConfig
 from .result import trace_adapter
-from .sandbox import _Base, _load_runtime, _normalize_secrets, _package_paths
+from .sandbox import (_Base, _load_runtime, _normalize_secrets, _normalize_volumes,
+                      _package_paths)
 
 
 @dataclass(frozen=True)
@@ -110,7 +111,8 @@ class SandboxPool:
     forever); idle_timeout_ms (default 300000; None: never evict).
     The other keywords are every sandbox's, as Sandbox's: resource_limits
     (the default of leases that give none), network, secrets, scrub_*,
-    packages, site_packages, result_variable. A SandboxFactory's
+    packages, site_packages, result_variable, volumes (read-only ones only:
+    a writable one would carry files between leases). A SandboxFactory's
     create_pool() makes one on the factory's runtime.
     """
 
@@ -122,7 +124,8 @@ class SandboxPool:
                  scrub_stdout: bool = True, scrub_stderr: bool = True,
                  scrub_result: bool = True, scrub_files: bool = True,
                  packages: Optional[Sequence[Any]] = None, site_packages: Any = None,
-                 result_variable: Optional[str] = None, _factory: Any = None) -> None:
+                 result_variable: Optional[str] = None,
+                 volumes: Optional[Sequence[Any]] = None, _factory: Any = None) -> None:
         for name, v in (("max_size", max_size), ("min_idle", min_idle)):
             if isinstance(v, bool) or not isinstance(v, int) or v < 0 or v >= 2**32:
                 raise ValueError(f"{name} must be an int from 0 to 2**32-1")
@@ -155,7 +158,8 @@ class SandboxPool:
                 secrets=_normalize_secrets(secrets),
                 scrub_stdout=bool(scrub_stdout), scrub_stderr=bool(scrub_stderr),
                 scrub_result=bool(scrub_result), scrub_files=bool(scrub_files),
-                packages=_package_paths(packages, site_packages))
+                packages=_package_paths(packages, site_packages),
+                volumes=_normalize_volumes(volumes))
         except _eryx.Error as exc:
             raise from_native(exc) from None
 

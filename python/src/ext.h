@@ -56,6 +56,11 @@ struct secrets_keep {
 int ext_read_secrets(PyObject *list, eryx_sandbox_options *o, struct secrets_keep *k);
 void ext_free_secrets(struct secrets_keep *k);
 
+/* A list of (host, guest, writable) into `o`'s volumes; the array (free
+ * with PyMem_Free) points into the strings `*fast` keeps alive. NULL with
+ * an exception on error. */
+eryx_volume *ext_read_volumes(PyObject *list, eryx_sandbox_options *o, PyObject **fast);
+
 /* The eryx_pool behind a _eryx.Pool object (NULL if `o` is not one). */
 eryx_pool *ext_pool_of(PyObject *o);
 

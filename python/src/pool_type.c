@@ -21,6 +21,8 @@ typedef struct {
   PyObject *result_var; /* str kept alive */
   PyObject *pkg_fast;
   eryx_str *pkgs;
+  PyObject *vol_fast;
+  eryx_volume *vols;
 } PoolObject;
 
 eryx_pool *ext_pool_of(PyObject *o) {
@@ -39,9 +41,9 @@ static int init(PoolObject *self, PyObject *args, PyObject *kw) {
                            "max_callback_args_in_flight_bytes", "max_result_bytes",
                            "result_variable", "network", "secrets", "scrub_stdout",
                            "scrub_stderr", "scrub_result", "scrub_files", "packages",
-                           "max_package_bytes", "max_package_files", NULL};
+                           "max_package_bytes", "max_package_files", "volumes", NULL};
   PyObject *runtime = Py_None, *result_var = Py_None, *network = Py_None,
-           *secrets = Py_None, *packages = Py_None;
+           *secrets = Py_None, *packages = Py_None, *volumes = Py_None;
   unsigned int max_size = 0, min_idle = 1, max_calls = 0;
   unsigned long long acquire_ms = 0, idle_ms = 0, timeout = 0, memory = 0, fuel = 0,
                      output = 0, cb_timeout = 0, args_max = 0, args_in_flight = 0,
@@ -51,12 +53,12 @@ static int init(PoolObject *self, PyObject *args, PyObject *kw) {
     PyErr_SetString(PyExc_RuntimeError, "already initialized");
     return -1;
   }
-  if (!PyArg_ParseTupleAndKeywords(args, kw, "|$OIIKKKKKKIKKKKOOOppppOKK", kwlist, &runtime,
+  if (!PyArg_ParseTupleAndKeywords(args, kw, "|$OIIKKKKKKIKKKKOOOppppOKKO", kwlist, &runtime,
                                    &max_size, &min_idle, &acquire_ms, &idle_ms, &timeout,
                                    &memory, &fuel, &output, &max_calls, &cb_timeout,
                                    &args_max, &args_in_flight, &result_max, &result_var,
                                    &network, &secrets, &so, &se, &sr, &sf, &packages,
-                                   &pkg_bytes, &pkg_files))
+                                   &pkg_bytes, &pkg_files, &volumes))
     return -1;
   eryx_runtime *rt = runtime == Py_None ? ext_runtime() : ext_runtime_of(runtime);
   if (!rt) {
@@ -95,6 +97,8 @@ static int init(PoolObject *self, PyObject *args, PyObject *kw) {
       return -1;
     o->packages = self->pkgs;
   }
+  if (volumes != Py_None && !(self->vols = ext_read_volumes(volumes, o, &self->vol_fast)))
+    return -1;
   if ((network != Py_None && ext_read_network(network, o, &self->net) < 0) ||
       (secrets != Py_None && ext_read_secrets(secrets, o, &self->secrets) < 0))
     return -1;
@@ -126,6 +130,8 @@ static void dealloc(PoolObject *self) {
   ext_free_secrets(&self->secrets);
   PyMem_Free(self->pkgs);
   Py_XDECREF(self->pkg_fast);
+  PyMem_Free(self->vols);
+  Py_XDECREF(self->vol_fast);
   Py_XDECREF(self->result_var);
   Py_XDECREF(self->runtime);
   Py_TYPE(self)->tp_free((PyObject *)self);

@@ -256,7 +256,7 @@ int ext_read_secrets(PyObject *list, eryx_sandbox_options *o, struct secrets_kee
 /* Volumes: a list of (host, guest, writable) (sandbox.py checks the
  * shape) into an eryx_volume array pointing into the strings, which
  * `*fast` keeps alive until the sandbox has copied them. */
-static eryx_volume *read_volumes(PyObject *list, eryx_sandbox_options *o, PyObject **fast) {
+eryx_volume *ext_read_volumes(PyObject *list, eryx_sandbox_options *o, PyObject **fast) {
   if (!(*fast = PySequence_Fast(list, "volumes must be a list")))
     return NULL;
   Py_ssize_t n = PySequence_Fast_GET_SIZE(*fast);
@@ -425,7 +425,7 @@ static int init(SandboxObject *self, PyObject *args, PyObject *kw) {
   }
   PyObject *vol_fast = NULL;
   eryx_volume *vols = NULL;
-  if (volumes != Py_None && !(vols = read_volumes(volumes, &o, &vol_fast))) {
+  if (volumes != Py_None && !(vols = ext_read_volumes(volumes, &o, &vol_fast))) {
     Py_XDECREF(vol_fast);
     PyMem_Free(pkgs);
     Py_XDECREF(pkg_fast);

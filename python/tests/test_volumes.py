@@ -56,3 +56,12 @@ def test_single_file_and_refusals(tmp_path):
         eryx.Sandbox(volumes=[(tmp_path / "settings.json", "/etc/app/s.json", False)])
     with pytest.raises(TypeError):
         eryx.Sandbox(volumes=(tmp_path, "/mnt"))
+
+
+def test_pool_shares_read_only_volumes_only(tmp_path):
+    (tmp_path / "ref.txt").write_text("reference")
+    with eryx.SandboxPool(max_size=1, volumes=[(tmp_path, "/mnt/ref")]) as pool:
+        with pool.acquire() as sb:
+            assert sb.execute("result = open('/mnt/ref/ref.txt').read()").result == "reference"
+    with pytest.raises(eryx.InvalidArgumentError, match="read-only volumes only"):
+        eryx.SandboxPool(volumes=[(tmp_path, "/mnt/ref", False)])
