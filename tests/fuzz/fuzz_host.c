@@ -9,7 +9,8 @@
  *    import directly with junk made from a seed and the corpus, and sends
  *    junk HTTP to a loopback sink the secret may go to (the host's header
  *    rewriter parses it);
- *  - the C API's entry points that take bytes from outside: session
+ *  - the C API's entry points that take bytes from outside (junk as
+ *    package archives and volume paths too): session
  *    restore, file-tree import, callback schemas and code, fed mutated
  *    corpus entries and random bytes.
  * Each round checks what must always hold: the host does not crash, every
@@ -19,6 +20,7 @@
  * Deterministic per round (seeds 1, 2, ...), so a failure names its seed.
  */
 #include "harness.h" /* rss_bytes, serve_loopback */
+#include "internal.h" /* eryx__tree_remove */
 
 #include <dirent.h>
 #include <stdio.h>
@@ -209,6 +211,9 @@ static void guest_round(eryx_runtime *rt, const char *script, size_t script_len,
 }
 
 /* The C half: entry points that take bytes from outside. */
+/* A scratch directory for junk archives and the package cache. */
+static char g_scratch[256];
+
 static void api_round(eryx_runtime *rt, unsigned seed) {
   rng_state = 0x9E3779B97F4A7C15ull ^ seed;
   eryx_session *s = NULL;
@@ -230,7 +235,7 @@ static void api_round(eryx_runtime *rt, unsigned seed) {
   for (int i = 0; i < 20; i++) {
     size_t len;
     char *junk = junk_bytes(&len);
-    switch (next_u64() % 4) {
+    switch (next_u64() % 6) {
     case 0: /* a bad snapshot leaves the session as it was */
       eryx_error_free(eryx_session_restore_state(s, (const uint8_t *)junk, len));
       break;
@@ -247,6 +252,42 @@ static void api_round(eryx_runtime *rt, unsigned seed) {
       eryx_sandbox_options so = ERYX_SANDBOX_OPTIONS_INIT;
       so.callbacks = &cb;
       so.callback_count = 1;
+      eryx_sandbox *sb = NULL;
+      eryx_error_free(eryx_sandbox_new(rt, &so, &sb));
+      eryx_sandbox_free(sb);
+      break;
+    }
+    case 3: /* junk bytes as a package archive: refused or used, never more */
+    case 4: {
+      static const char *const names[] = {"junk-1.0-py3-none-any.whl", "junk-1.0.tar.gz",
+                                          "junk.tgz"};
+      char path[512];
+      snprintf(path, sizeof path, "%s/%s", g_scratch, names[next_u64() % 3]);
+      FILE *f = fopen(path, "wb");
+      if (f) {
+        fwrite(junk, 1, len, f);
+        fclose(f);
+      }
+      eryx_str pkg = {path, strlen(path)};
+      eryx_sandbox_options so = ERYX_SANDBOX_OPTIONS_INIT;
+      so.packages = &pkg;
+      so.package_count = 1;
+      so.max_package_bytes = 1 << 20;
+      eryx_sandbox *sb = NULL;
+      eryx_error_free(eryx_sandbox_new(rt, &so, &sb));
+      eryx_sandbox_free(sb);
+      remove(path);
+      break;
+    }
+    case 5: { /* junk as a volume's guest path */
+      eryx_volume v = ERYX_VOLUME_INIT;
+      v.host_path = g_scratch;
+      v.host_path_len = strlen(g_scratch);
+      v.guest_path = junk;
+      v.guest_path_len = len;
+      eryx_sandbox_options so = ERYX_SANDBOX_OPTIONS_INIT;
+      so.volumes = &v;
+      so.volume_count = 1;
       eryx_sandbox *sb = NULL;
       eryx_error_free(eryx_sandbox_new(rt, &so, &sb));
       eryx_sandbox_free(sb);
@@ -291,6 +332,14 @@ int main(int argc, char **argv) {
     closedir(d);
   size_t script_len = 0;
   char *script = read_file(argv[3], &script_len);
+  snprintf(g_scratch, sizeof g_scratch, "/tmp/eryx-fuzz-XXXXXX");
+  if (!mkdtemp(g_scratch)) {
+    fprintf(stderr, "fuzz_host: no scratch directory\n");
+    return 1;
+  }
+  char cache[300];
+  snprintf(cache, sizeof cache, "%s/cache", g_scratch);
+  setenv("ERYX_CACHE_DIR", cache, 1); /* junk packages stay out of the user's cache */
   if (start_sink()) {
     fprintf(stderr, "fuzz_host: cannot start the loopback sink\n");
     printf("0 passed, 1 failed\n");
@@ -323,6 +372,11 @@ int main(int argc, char **argv) {
          ncorpus);
   /* A fuzzer whose rounds all trap at once would test nothing. */
   verdict(rounds_whole > 0, seed, "some guest rounds ran whole", NULL);
+  /* Junk archives were refused whole: no staging directory is left. */
+  char staging[400];
+  snprintf(staging, sizeof staging, "ls -d %s/packages/v1/.tmp-* >/dev/null 2>&1", cache);
+  verdict(system(staging) != 0, seed, "no half-unpacked package left in the cache", NULL);
+  eryx__tree_remove(g_scratch);
   eryx_runtime_free(rt);
   free(script);
   for (size_t i = 0; i < ncorpus; i++)
