@@ -84,6 +84,11 @@ eryx_callbacks *eryx__sandbox_callbacks(eryx_sandbox *sb) { return &sb->callback
 
 eryx_vfs *eryx__sandbox_vfs(eryx_sandbox *sb) { return sb->vfs; }
 
+const char *eryx__sandbox_vfs_mount(eryx_sandbox *sb, size_t *len) {
+  *len = sb->vfs_mount_len;
+  return sb->vfs_mount ? sb->vfs_mount : "";
+}
+
 const eryx__mounts *eryx__sandbox_packages(eryx_sandbox *sb) { return &sb->packages; }
 
 const eryx_net_policy *eryx__sandbox_net_policy(eryx_sandbox *sb) { return sb->net_policy; }

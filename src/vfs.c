@@ -476,13 +476,18 @@ static vfs_code check_request(const vfs_request *r) {
 }
 
 void eryx__vfs_apply(eryx_vfs *v, const vfs_request *r, vfs_reply *rep) {
+  pthread_mutex_lock(&v->lock);
+  eryx__vfs_apply_locked(v, r, rep);
+  pthread_mutex_unlock(&v->lock);
+}
+
+void eryx__vfs_apply_locked(eryx_vfs *v, const vfs_request *r, vfs_reply *rep) {
   memset(rep, 0, sizeof *rep);
   vfs_code c = check_request(r);
   if (c != VFS_OK) {
     rep->code = c;
     return;
   }
-  pthread_mutex_lock(&v->lock);
   vfs_entry *e;
   switch (r->op) {
   case VFS_OP_STAT:
@@ -515,7 +520,6 @@ void eryx__vfs_apply(eryx_vfs *v, const vfs_request *r, vfs_reply *rep) {
     break;
   default: c = VFS_EINVAL;
   }
-  pthread_mutex_unlock(&v->lock);
   rep->code = c;
   if (c != VFS_OK) {
     free(rep->data);

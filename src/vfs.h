@@ -112,6 +112,8 @@ uint64_t eryx__vfs_now_ns(void);
 
 /* Runs one request under the tree's lock. */
 void eryx__vfs_apply(eryx_vfs *vfs, const vfs_request *req, vfs_reply *rep);
+/* The same, with the lock already held (vfs_wasi.c). */
+void eryx__vfs_apply_locked(eryx_vfs *vfs, const vfs_request *req, vfs_reply *rep);
 
 /* Checks a relative path: no empty, "." or ".." components, limits. */
 vfs_code eryx__vfs_check_path(const char *path, size_t len);
