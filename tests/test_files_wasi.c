@@ -75,7 +75,24 @@ static void c_level_file_io_works(void) {
   eryx_vfs_free(v);
 }
 
+/* PROBE */
+static void probe(void) {
+  const char *code = getenv("PROBE");
+  if (!code)
+    return;
+  eryx_vfs *v = new_vfs(getenv("PROBE_Q") ? strtoull(getenv("PROBE_Q"), 0, 10) : (1 << 20));
+  eryx_session *s = session_on(v);
+  eryx_result *r = srun(s, code);
+  fprintf(stderr, "PROBE: %s\n", describe(r));
+  fprintf(stderr, "PROBE json: %s\n", or_null(eryx_result_json(r, NULL)));
+  eryx_result_free(r);
+  eryx_session_free(s);
+  eryx_vfs_free(v);
+}
+
 const test_case files_wasi_tests[] = {
     {"files_wasi_c_level_file_io_works", c_level_file_io_works},
+    {"files_wasi_probe", probe},
 };
 const size_t files_wasi_count = sizeof files_wasi_tests / sizeof files_wasi_tests[0];
+

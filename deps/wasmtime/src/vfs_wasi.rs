@@ -149,16 +149,6 @@ fn code_of(c: i32) -> ErrorCode {
     }
 }
 
-fn errno_of(c: i32) -> i32 {
-    match c {
-        1 => libc::ENOENT,
-        4 => libc::EISDIR,
-        6 => libc::ENOSPC,
-        9 => libc::ENOMEM,
-        _ => libc::EIO,
-    }
-}
-
 impl Tree {
     /// One call into C; the reply's list (if any) is copied and freed.
     fn call(&self, req: &Req) -> Result<(Rep, Vec<u8>), i32> {
@@ -202,6 +192,10 @@ struct VOut {
     ino: u64,
     offset: u64,
     append: bool,
+    /// A failed `write`, reported by the next `flush` or `check-write`
+    /// (the preview1 adapter writes, then flushes, and turns only the
+    /// flush's error into its errno).
+    failed: Option<i32>,
 }
 
 #[async_trait::async_trait]
@@ -213,8 +207,18 @@ impl Pollable for VOut {
     async fn ready(&mut self) {}
 }
 
+/// A stream's failure, answered by our `filesystem-error-code`.
+#[derive(Debug)]
+struct TreeError(i32);
+impl std::fmt::Display for TreeError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "file tree error {}", self.0)
+    }
+}
+impl std::error::Error for TreeError {}
+
 fn stream_err(c: i32) -> StreamError {
-    StreamError::LastOperationFailed(std::io::Error::from_raw_os_error(errno_of(c)).into())
+    StreamError::LastOperationFailed(wasmtime::Error::new(TreeError(c)))
 }
 
 #[async_trait::async_trait]
@@ -254,13 +258,26 @@ impl VOut {
 #[async_trait::async_trait]
 impl OutputStream for VOut {
     fn write(&mut self, bytes: Bytes) -> StreamResult<()> {
-        self.put(&bytes)
-    }
-    fn flush(&mut self) -> StreamResult<()> {
+        if let Some(c) = self.failed.take() {
+            return Err(stream_err(c));
+        }
+        if let Err(StreamError::LastOperationFailed(e)) = self.put(&bytes) {
+            let c = e.downcast_ref::<TreeError>().map(|t| t.0).unwrap_or(0);
+            self.failed = Some(c);
+        }
         Ok(())
     }
+    fn flush(&mut self) -> StreamResult<()> {
+        match self.failed.take() {
+            Some(c) => Err(stream_err(c)),
+            None => Ok(()),
+        }
+    }
     fn check_write(&mut self) -> StreamResult<usize> {
-        Ok(MAX_READ as usize)
+        match self.failed.take() {
+            Some(c) => Err(stream_err(c)),
+            None => Ok(MAX_READ as usize),
+        }
     }
     async fn blocking_write_and_flush(&mut self, bytes: Bytes) -> StreamResult<()> {
         self.put(&bytes)
@@ -343,6 +360,15 @@ fn shadow(l: &mut Linker<WasmtimeStoreData>, hooks: &'static FsHooks) -> Result<
             list.push((Resource::new_own(r.rep()), name));
         }
         Ok((list,))
+    })?;
+
+    replace(l, TYPES, "filesystem-error-code", move |mut s: Store<'_>, (e,): (Resource<wasmtime::Error>,)| {
+        if let Ok(err) = s.data_mut().ctx().table.get(&e) {
+            if let Some(te) = err.downcast_ref::<TreeError>() {
+                return Ok((Some(code_of(te.0)),));
+            }
+        }
+        Ok((s.data_mut().filesystem().filesystem_error_code(e)?,))
     })?;
 
     // Destructors: ours or wasmtime-wasi's, by what the table holds.
@@ -563,7 +589,7 @@ fn shadow(l: &mut Linker<WasmtimeStoreData>, hooks: &'static FsHooks) -> Result<
         if !v.4 {
             return Ok((Err(ErrorCode::BadDescriptor),));
         }
-        let st: DynOutputStream = Box::new(VOut { tree: v.0, ino: v.1, offset, append: false });
+        let st: DynOutputStream = Box::new(VOut { tree: v.0, ino: v.1, offset, append: false, failed: None });
         let r = s.data_mut().ctx().table.push(st)?;
         Ok((Ok(r),))
     });
@@ -571,7 +597,7 @@ fn shadow(l: &mut Linker<WasmtimeStoreData>, hooks: &'static FsHooks) -> Result<
         if !v.4 {
             return Ok((Err(ErrorCode::BadDescriptor),));
         }
-        let st: DynOutputStream = Box::new(VOut { tree: v.0, ino: v.1, offset: 0, append: true });
+        let st: DynOutputStream = Box::new(VOut { tree: v.0, ino: v.1, offset: 0, append: true, failed: None });
         let r = s.data_mut().ctx().table.push(st)?;
         Ok((Ok(r),))
     });
