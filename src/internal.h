@@ -498,8 +498,8 @@ typedef struct eryx_fs_rep {
   size_t list_len;
 } eryx_fs_rep;
 typedef struct eryx_fs_hooks {
-  /* The store's sandbox's tree with a new reference (NULL: none) and its
-   * mount path (valid while the sandbox lives). */
+  /* The store's sandbox's tree with a new reference (NULL: none now) and
+   * its mount path ("" when it has no tree; valid while the sandbox lives). */
   void *(*tree)(void *store_data, const char **mount, size_t *mount_len);
   void (*release)(void *tree);
   int32_t (*call)(void *tree, const eryx_fs_req *req, eryx_fs_rep *rep);

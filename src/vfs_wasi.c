@@ -23,14 +23,20 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* The mount path when the sandbox has a tree, even while it lends the tree
+ * to nobody (a restore's trial run: sandbox.c sets its tree aside), so the
+ * preopen list an interpreter reads once always has the mount; the tree
+ * itself, referenced, only when there is one now. */
 static void *fs_tree(void *store_data, const char **mount, size_t *mount_len) {
   const eryx_store_data *d = store_data;
   struct eryx_sandbox *sb = d ? d->sandbox : NULL;
-  eryx_vfs *v = sb ? eryx__sandbox_vfs(sb) : NULL;
-  if (!v)
+  *mount = NULL;
+  *mount_len = 0;
+  if (!sb)
     return NULL;
   *mount = eryx__sandbox_vfs_mount(sb, mount_len);
-  return eryx__vfs_ref(v);
+  eryx_vfs *v = eryx__sandbox_vfs(sb);
+  return v ? eryx__vfs_ref(v) : NULL;
 }
 
 static void fs_release(void *tree) { eryx_vfs_free(tree); }

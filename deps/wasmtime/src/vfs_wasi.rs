@@ -18,7 +18,7 @@
 //! (`read-via-stream`, `write-via-stream`, `append-via-stream`) are
 //! wasmtime-wasi-io streams of our own that keep an offset and call the
 //! same hook. What a store holds is bounded: at most MAX_OPEN descriptors
-//! and streams of ours per tree handle, reads at most MAX_READ per call.
+//! and streams of ours per mount, reads at most MAX_READ per call.
 use std::ffi::c_void;
 use std::sync::Arc;
 
@@ -170,9 +170,16 @@ impl Tree {
     }
 }
 
-/// A descriptor of ours: an entry of a tree (0: its root).
+/// The mount of one store: shared by its descriptors and streams, so that
+/// their count is bounded (MAX_OPEN).
+struct Mount;
+
+/// A descriptor of ours: an entry of the store's tree (0: its root). The
+/// tree itself is asked from C at each call (`FsHooks::tree`): while a
+/// snapshot restore is tried the sandbox lends it to nobody, and the
+/// mount is then there but empty-handed (EACCES).
 struct VDesc {
-    tree: Arc<Tree>,
+    mount: Arc<Mount>,
     ino: u64,
     dir: bool,
     read: bool,
@@ -182,20 +189,18 @@ struct VDesc {
 struct VDirStream(std::vec::IntoIter<DirectoryEntry>);
 
 struct VIn {
-    tree: Arc<Tree>,
+    tree: Tree,
+    _mount: Arc<Mount>,
     ino: u64,
     offset: u64,
 }
 
 struct VOut {
-    tree: Arc<Tree>,
+    tree: Tree,
+    _mount: Arc<Mount>,
     ino: u64,
     offset: u64,
     append: bool,
-    /// A failed `write`, reported by the next `flush` or `check-write`
-    /// (the preview1 adapter writes, then flushes, and turns only the
-    /// flush's error into its errno).
-    failed: Option<i32>,
 }
 
 #[async_trait::async_trait]
@@ -257,27 +262,16 @@ impl VOut {
 
 #[async_trait::async_trait]
 impl OutputStream for VOut {
+    /// The whole buffer or nothing (wasi-libc hands over a whole write()
+    /// at once, whatever check-write said).
     fn write(&mut self, bytes: Bytes) -> StreamResult<()> {
-        if let Some(c) = self.failed.take() {
-            return Err(stream_err(c));
-        }
-        if let Err(StreamError::LastOperationFailed(e)) = self.put(&bytes) {
-            let c = e.downcast_ref::<TreeError>().map(|t| t.0).unwrap_or(0);
-            self.failed = Some(c);
-        }
-        Ok(())
+        self.put(&bytes)
     }
     fn flush(&mut self) -> StreamResult<()> {
-        match self.failed.take() {
-            Some(c) => Err(stream_err(c)),
-            None => Ok(()),
-        }
+        Ok(())
     }
     fn check_write(&mut self) -> StreamResult<usize> {
-        match self.failed.take() {
-            Some(c) => Err(stream_err(c)),
-            None => Ok(MAX_READ as usize),
-        }
+        Ok(MAX_READ as usize)
     }
     async fn blocking_write_and_flush(&mut self, bytes: Bytes) -> StreamResult<()> {
         self.put(&bytes)
@@ -288,17 +282,34 @@ type Store<'a> = StoreContextMut<'a, WasmtimeStoreData>;
 type D = Resource<Descriptor>;
 type S = Resource<ReaddirIterator>;
 
-/// Ours, if the handle is one of our descriptors (the table entry is then
-/// borrowed for the length of `f`).
-fn ours(s: &mut Store<'_>, fd: &D) -> Option<(Arc<Tree>, u64, bool, bool, bool)> {
+/// What a call on one of our descriptors works with.
+type Ours = (Tree, u64, bool, bool, bool, Arc<Mount>);
+
+/// The store's tree, with a reference of its own; EACCES when the sandbox
+/// lends it to nobody right now.
+fn tree_of(s: &Store<'_>, hooks: &'static FsHooks) -> Result<Tree, ErrorCode> {
+    let sd = wasmtime_context_get_data(s.as_context());
+    let mut mount: *const u8 = std::ptr::null();
+    let mut len = 0usize;
+    let ptr = unsafe { (hooks.tree)(sd, &mut mount, &mut len) };
+    if ptr.is_null() {
+        return Err(ErrorCode::Access);
+    }
+    Ok(Tree { hooks, ptr })
+}
+
+/// Some if the handle is one of our descriptors (with the store's tree, or
+/// the error that there is none now).
+fn ours(s: &mut Store<'_>, fd: &D, hooks: &'static FsHooks) -> Option<Result<Ours, ErrorCode>> {
     let t = s.data_mut().ctx().table;
     let any = t.get_any_mut(fd.rep()).ok()?;
     let d = any.downcast_ref::<VDesc>()?;
-    Some((d.tree.clone(), d.ino, d.dir, d.read, d.write))
+    let (mount, ino, dir, read, write) = (d.mount.clone(), d.ino, d.dir, d.read, d.write);
+    Some(tree_of(s, hooks).map(|tree| (tree, ino, dir, read, write, mount)))
 }
 
-fn open_count(tree: &Arc<Tree>) -> usize {
-    Arc::strong_count(tree)
+fn open_count(mount: &Arc<Mount>) -> usize {
+    Arc::strong_count(mount)
 }
 
 /// wasmtime-wasi's answer, as the WIT result.
@@ -349,13 +360,11 @@ fn shadow(l: &mut Linker<WasmtimeStoreData>, hooks: &'static FsHooks) -> Result<
         let mut len = 0usize;
         let ptr = unsafe { (hooks.tree)(sd, &mut mount, &mut len) };
         if !ptr.is_null() {
-            let tree = Arc::new(Tree { hooks, ptr });
-            let name = if mount.is_null() {
-                String::new()
-            } else {
-                String::from_utf8_lossy(unsafe { std::slice::from_raw_parts(mount, len) }).into_owned()
-            };
-            let d = VDesc { tree, ino: 0, dir: true, read: true, write: true };
+            drop(Tree { hooks, ptr });
+        }
+        if !mount.is_null() && len > 0 {
+            let name = String::from_utf8_lossy(unsafe { std::slice::from_raw_parts(mount, len) }).into_owned();
+            let d = VDesc { mount: Arc::new(Mount), ino: 0, dir: true, read: true, write: true };
             let r = s.data_mut().ctx().table.push(d)?;
             list.push((Resource::new_own(r.rep()), name));
         }
@@ -401,7 +410,11 @@ fn shadow(l: &mut Linker<WasmtimeStoreData>, hooks: &'static FsHooks) -> Result<
     macro_rules! method {
         ($name:literal, $m:ident, |$s:ident, $fd:ident: D $(, $arg:ident: $ty:ty)*| $v:ident => $ours:expr) => {
             replace(l, TYPES, $name, move |mut $s: Store<'_>, ($fd, $($arg,)*): (D, $($ty,)*)| {
-                if let Some($v) = ours(&mut $s, &$fd) {
+                if let Some(o) = ours(&mut $s, &$fd, hooks) {
+                    let $v = match o {
+                        Ok(v) => v,
+                        Err(e) => return Ok((Err(e),)),
+                    };
                     return Ok(($ours,));
                 }
                 let r = $s.data_mut().filesystem().$m($fd, $($arg),*);
@@ -501,14 +514,18 @@ fn shadow(l: &mut Linker<WasmtimeStoreData>, hooks: &'static FsHooks) -> Result<
     // Functions that make new resources, or take two descriptors.
     replace(l, TYPES, "[method]descriptor.open-at",
             move |mut s: Store<'_>, (fd, pf, path, of, fl): (D, PathFlags, String, OpenFlags, DescriptorFlags)| {
-        let Some(v) = ours(&mut s, &fd) else {
-            let r = s.data_mut().filesystem().open_at(fd, pf, path, of, fl);
-            return theirs(&mut s, r);
+        let v = match ours(&mut s, &fd, hooks) {
+            None => {
+                let r = s.data_mut().filesystem().open_at(fd, pf, path, of, fl);
+                return theirs(&mut s, r);
+            }
+            Some(Err(e)) => return Ok((Err(e),)),
+            Some(Ok(v)) => v,
         };
         if !v.2 {
             return Ok((Err(ErrorCode::NotDirectory),));
         }
-        if open_count(&v.0) > MAX_OPEN {
+        if open_count(&v.5) > MAX_OPEN {
             return Ok((Err(ErrorCode::InsufficientMemory),));
         }
         let mut q = Req::new(EFS_OPEN, v.1).path(&path);
@@ -525,15 +542,19 @@ fn shadow(l: &mut Linker<WasmtimeStoreData>, hooks: &'static FsHooks) -> Result<
         if dir && write {
             return Ok((Err(ErrorCode::IsDirectory),));
         }
-        let d = VDesc { tree: v.0, ino: rep.ino, dir, read: fl.contains(DescriptorFlags::READ) || dir, write };
+        let d = VDesc { mount: v.5, ino: rep.ino, dir, read: fl.contains(DescriptorFlags::READ) || dir, write };
         let r = s.data_mut().ctx().table.push(d)?;
         Ok((Ok(Resource::new_own(r.rep())),))
     })?;
 
     replace(l, TYPES, "[method]descriptor.read-directory", move |mut s: Store<'_>, (fd,): (D,)| {
-        let Some(v) = ours(&mut s, &fd) else {
-            let r = s.data_mut().filesystem().read_directory(fd);
-            return theirs(&mut s, r);
+        let v = match ours(&mut s, &fd, hooks) {
+            None => {
+                let r = s.data_mut().filesystem().read_directory(fd);
+                return theirs(&mut s, r);
+            }
+            Some(Err(e)) => return Ok((Err(e),)),
+            Some(Ok(v)) => v,
         };
         if !v.2 {
             return Ok((Err(ErrorCode::NotDirectory),));
@@ -563,14 +584,18 @@ fn shadow(l: &mut Linker<WasmtimeStoreData>, hooks: &'static FsHooks) -> Result<
     macro_rules! stream {
         ($name:literal, $m:ident, |$s:ident, $fd:ident $(, $arg:ident: $ty:ty)*| $v:ident => $make:expr) => {
             replace(l, TYPES, $name, move |mut $s: Store<'_>, ($fd, $($arg,)*): (D, $($ty,)*)| {
-                let Some($v) = ours(&mut $s, &$fd) else {
-                    let r = $s.data_mut().filesystem().$m($fd, $($arg),*);
-                    return theirs(&mut $s, r);
+                let $v = match ours(&mut $s, &$fd, hooks) {
+                    None => {
+                        let r = $s.data_mut().filesystem().$m($fd, $($arg),*);
+                        return theirs(&mut $s, r);
+                    }
+                    Some(Err(e)) => return Ok((Err(e),)),
+                    Some(Ok(v)) => v,
                 };
                 if $v.2 {
                     return Ok((Err(ErrorCode::IsDirectory),));
                 }
-                if open_count(&$v.0) > MAX_OPEN {
+                if open_count(&$v.5) > MAX_OPEN {
                     return Ok((Err(ErrorCode::InsufficientMemory),));
                 }
                 $make
@@ -581,7 +606,7 @@ fn shadow(l: &mut Linker<WasmtimeStoreData>, hooks: &'static FsHooks) -> Result<
         if !v.3 {
             return Ok((Err(ErrorCode::BadDescriptor),));
         }
-        let st: DynInputStream = Box::new(VIn { tree: v.0, ino: v.1, offset });
+        let st: DynInputStream = Box::new(VIn { tree: v.0, _mount: v.5, ino: v.1, offset });
         let r = s.data_mut().ctx().table.push(st)?;
         Ok((Ok(r),))
     });
@@ -589,7 +614,7 @@ fn shadow(l: &mut Linker<WasmtimeStoreData>, hooks: &'static FsHooks) -> Result<
         if !v.4 {
             return Ok((Err(ErrorCode::BadDescriptor),));
         }
-        let st: DynOutputStream = Box::new(VOut { tree: v.0, ino: v.1, offset, append: false, failed: None });
+        let st: DynOutputStream = Box::new(VOut { tree: v.0, _mount: v.5, ino: v.1, offset, append: false });
         let r = s.data_mut().ctx().table.push(st)?;
         Ok((Ok(r),))
     });
@@ -597,14 +622,15 @@ fn shadow(l: &mut Linker<WasmtimeStoreData>, hooks: &'static FsHooks) -> Result<
         if !v.4 {
             return Ok((Err(ErrorCode::BadDescriptor),));
         }
-        let st: DynOutputStream = Box::new(VOut { tree: v.0, ino: v.1, offset: 0, append: true, failed: None });
+        let st: DynOutputStream = Box::new(VOut { tree: v.0, _mount: v.5, ino: v.1, offset: 0, append: true });
         let r = s.data_mut().ctx().table.push(st)?;
         Ok((Ok(r),))
     });
 
     replace(l, TYPES, "[method]descriptor.is-same-object", move |mut s: Store<'_>, (a, b): (D, D)| {
-        match (ours(&mut s, &a), ours(&mut s, &b)) {
-            (Some(x), Some(y)) => Ok((x.1 == y.1 && Arc::ptr_eq(&x.0, &y.0),)),
+        match (ours(&mut s, &a, hooks), ours(&mut s, &b, hooks)) {
+            (Some(Ok(x)), Some(Ok(y))) => Ok((x.1 == y.1 && Arc::ptr_eq(&x.5, &y.5),)),
+            (Some(_), Some(_)) => Ok((false,)),
             (None, None) => Ok((s.data_mut().filesystem().is_same_object(a, b)?,)),
             _ => Ok((false,)),
         }
@@ -612,8 +638,9 @@ fn shadow(l: &mut Linker<WasmtimeStoreData>, hooks: &'static FsHooks) -> Result<
 
     replace(l, TYPES, "[method]descriptor.rename-at",
             move |mut s: Store<'_>, (a, p1, b, p2): (D, String, D, String)| {
-        match (ours(&mut s, &a), ours(&mut s, &b)) {
-            (Some(x), Some(y)) => {
+        match (ours(&mut s, &a, hooks), ours(&mut s, &b, hooks)) {
+            (Some(Err(e)), Some(_)) | (Some(_), Some(Err(e))) => Ok((Err(e),)),
+            (Some(Ok(x)), Some(Ok(y))) => {
                 if x.0.ptr != y.0.ptr {
                     return Ok((Err(ErrorCode::CrossDevice),));
                 }
@@ -633,7 +660,7 @@ fn shadow(l: &mut Linker<WasmtimeStoreData>, hooks: &'static FsHooks) -> Result<
 
     replace(l, TYPES, "[method]descriptor.link-at",
             move |mut s: Store<'_>, (a, pf, p1, b, p2): (D, PathFlags, String, D, String)| {
-        match (ours(&mut s, &a), ours(&mut s, &b)) {
+        match (ours(&mut s, &a, hooks), ours(&mut s, &b, hooks)) {
             (None, None) => {
                 let r = s.data_mut().filesystem().link_at(a, pf, p1, b, p2);
                 theirs(&mut s, r)
