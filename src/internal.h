@@ -507,6 +507,7 @@ typedef struct eryx_fs_hooks {
 } eryx_fs_hooks;
 extern const eryx_fs_hooks eryx__fs_hooks;
 const char *eryx__sandbox_vfs_mount(struct eryx_sandbox *sb, size_t *len);
+uint64_t eryx__sandbox_max_vfs(const struct eryx_sandbox *sb);
 /* After eryx_linker_add_wasi: the mount as a preopen of every store whose
  * sandbox has a tree, and wasi:filesystem on it. Defined in Rust. */
 wasmtime_error_t *eryx_linker_add_vfs(wasmtime_component_linker_t *linker,

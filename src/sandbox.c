@@ -47,6 +47,7 @@ struct eryx_sandbox {
   uint64_t max_memory_bytes;
   uint64_t max_output_bytes;
   uint64_t max_result_bytes;
+  uint64_t max_vfs_bytes; /* 0: the tree's quota alone */
   eryx_output_fn on_stdout, on_stderr;
   void *output_user_data;
   eryx_trace_fn on_trace;
@@ -83,6 +84,8 @@ struct eryx_sandbox {
 eryx_callbacks *eryx__sandbox_callbacks(eryx_sandbox *sb) { return &sb->callbacks; }
 
 eryx_vfs *eryx__sandbox_vfs(eryx_sandbox *sb) { return sb->vfs; }
+
+uint64_t eryx__sandbox_max_vfs(const eryx_sandbox *sb) { return sb->max_vfs_bytes; }
 
 const char *eryx__sandbox_vfs_mount(eryx_sandbox *sb, size_t *len) {
   *len = sb->vfs_mount_len;
@@ -528,6 +531,7 @@ eryx_error *eryx_sandbox_new(eryx_runtime *rt, const eryx_sandbox_options *opts,
       opts && opts->max_memory_bytes ? opts->max_memory_bytes : DEFAULT_MAX_MEMORY;
   sb->max_output_bytes =
       opts && opts->max_output_bytes ? opts->max_output_bytes : DEFAULT_MAX_OUTPUT;
+  sb->max_vfs_bytes = opts && opts->version >= 6 ? opts->max_vfs_bytes : 0;
   sb->max_result_bytes = opts && opts->version >= 2 && opts->max_result_bytes
                              ? opts->max_result_bytes
                              : DEFAULT_MAX_RESULT;

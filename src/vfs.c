@@ -180,7 +180,7 @@ static void trim(vfs_entry *e) {
 static vfs_code resize(eryx_vfs *v, vfs_entry *e, uint64_t size) {
   if (size > e->size) {
     uint64_t more = size - e->size;
-    if (!eryx__vfs_fits(v, more))
+    if (size > VFS_MAX_FILE || !eryx__vfs_fits(v, more))
       return VFS_ENOSPC;
     if (size > SIZE_MAX / 2)
       return VFS_ENOMEM;

@@ -52,6 +52,9 @@ typedef enum {
 #define VFS_MAX_PATH 4096
 #define VFS_MAX_NAME 255
 #define VFS_MAX_ENTRIES 100000
+/* Largest file, whatever the quota (also a tree without one): a sparse
+ * write or truncate far out never asks the host for more than this. */
+#define VFS_MAX_FILE ((uint64_t)1 << 32)
 /* What an entry costs against the quota besides its content, so that empty
  * files and long names cannot fill host memory outside the quota. */
 #define VFS_ENTRY_COST(path_len) ((uint64_t)(path_len) + 64)

@@ -27,6 +27,13 @@
  * to nobody (a restore's trial run: sandbox.c sets its tree aside), so the
  * preopen list an interpreter reads once always has the mount; the tree
  * itself, referenced, only when there is one now. */
+/* What Rust holds: the tree (a reference) and the sandbox's own cap on it
+ * (max_vfs_bytes). */
+typedef struct {
+  eryx_vfs *vfs;
+  uint64_t cap; /* 0: the tree's quota alone */
+} fs_handle;
+
 static void *fs_tree(void *store_data, const char **mount, size_t *mount_len) {
   const eryx_store_data *d = store_data;
   struct eryx_sandbox *sb = d ? d->sandbox : NULL;
@@ -36,10 +43,19 @@ static void *fs_tree(void *store_data, const char **mount, size_t *mount_len) {
     return NULL;
   *mount = eryx__sandbox_vfs_mount(sb, mount_len);
   eryx_vfs *v = eryx__sandbox_vfs(sb);
-  return v ? eryx__vfs_ref(v) : NULL;
+  fs_handle *h = v ? malloc(sizeof *h) : NULL;
+  if (!h)
+    return NULL;
+  h->vfs = eryx__vfs_ref(v);
+  h->cap = eryx__sandbox_max_vfs(sb);
+  return h;
 }
 
-static void fs_release(void *tree) { eryx_vfs_free(tree); }
+static void fs_release(void *tree) {
+  fs_handle *h = tree;
+  eryx_vfs_free(h->vfs);
+  free(h);
+}
 
 static void fs_free(uint8_t *p) { free(p); }
 
@@ -267,13 +283,20 @@ static int32_t run(eryx_vfs *v, const eryx_fs_req *q, eryx_fs_rep *rep) {
 }
 
 static int32_t fs_call(void *tree, const eryx_fs_req *q, eryx_fs_rep *rep) {
-  eryx_vfs *v = tree;
+  fs_handle *h = tree;
+  eryx_vfs *v = h->vfs;
   memset(rep, 0, sizeof *rep);
   if ((q->path_len && !q->path) || (q->path2_len && !q->path2) ||
       (q->data_len && !q->data) || (q->out_len && !q->out))
     return VFS_EINVAL;
   pthread_mutex_lock(&v->lock);
+  /* The sandbox's cap is the quota of this call: every check of growth
+   * (eryx__vfs_fits) reads v->quota, under the lock held here. */
+  uint64_t quota = v->quota;
+  if (h->cap && h->cap < quota)
+    v->quota = h->cap;
   int32_t c = run(v, q, rep);
+  v->quota = quota;
   pthread_mutex_unlock(&v->lock);
   if (c != VFS_OK) {
     free(rep->list);

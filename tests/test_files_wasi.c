@@ -251,12 +251,72 @@ static void no_tree_no_mount(void) {
   eryx_vfs_free(v);
 }
 
+
+/* max_vfs_bytes caps what the sandbox may put in a larger tree (the
+ * tree's quota still counts), and a tree without a quota still never
+ * grows a file to 2^40 bytes of host memory. */
+static void max_vfs_bytes_and_no_quota(void) {
+  eryx_vfs *v = new_vfs((uint64_t)64 << 20);
+  eryx_sandbox_options o = ERYX_SANDBOX_OPTIONS_INIT;
+  o.vfs = v;
+  o.max_vfs_bytes = 64 << 10;
+  eryx_session *s = v ? new_session(&o) : NULL;
+  if (s)
+    expect(s,
+           "import os, errno\n"
+           "def attempt(fn):\n"
+           "    try:\n"
+           "        fn()\n"
+           "        return 'no error'\n"
+           "    except OSError as e:\n"
+           "        return errno.errorcode.get(e.errno)\n"
+           "fd = os.open('/data/f', os.O_RDWR | os.O_CREAT)\n"
+           "a = attempt(lambda: os.pwrite(fd, b'x' * 40000, 0))\n"
+           "b = attempt(lambda: os.pwrite(fd, b'y' * 40000, 40000))\n"
+           "c = attempt(lambda: os.ftruncate(fd, 1 << 20))\n"
+           "size = os.fstat(fd).st_size\n"
+           "os.close(fd)\n"
+           "result = [a, b, c, size]",
+           "[\"no error\", \"ENOSPC\", \"ENOSPC\", 40000]");
+  /* The host itself may still fill the tree to its quota. */
+  static uint8_t big[100000];
+  eryx_error *err = v ? eryx_vfs_write_file(v, "g", 1, big, sizeof big) : NULL;
+  CHECK_MSG(!err, "host write: %s", eryx_error_message(err, NULL));
+  eryx_error_free(err);
+  eryx_session_free(s);
+  eryx_vfs_free(v);
+
+  eryx_vfs *u = new_vfs(UINT64_MAX);
+  eryx_session *t = u ? session_on(u) : NULL;
+  uint64_t rss = rss_bytes();
+  if (t)
+    expect(t,
+           "import os, errno\n"
+           "fd = os.open('/data/sparse', os.O_RDWR | os.O_CREAT)\n"
+           "out = []\n"
+           "for f in (lambda: os.pwrite(fd, b'x', 1 << 40), lambda: os.ftruncate(fd, 1 << 40),\n"
+           "          lambda: os.ftruncate(fd, (1 << 32) + 1)):\n"
+           "    try:\n"
+           "        f()\n"
+           "        out.append('no error')\n"
+           "    except OSError as e:\n"
+           "        out.append(errno.errorcode.get(e.errno))\n"
+           "out.append(os.fstat(fd).st_size)\n"
+           "result = out",
+           "[\"ENOSPC\", \"ENOSPC\", \"ENOSPC\", 0]");
+  CHECK_MSG(rss_bytes() < rss + ((uint64_t)256 << 20), "RSS grew by %llu MiB",
+            (unsigned long long)((rss_bytes() - rss) >> 20));
+  eryx_session_free(t);
+  eryx_vfs_free(u);
+}
+
 const test_case files_wasi_tests[] = {
     {"files_wasi_c_level_file_io_works", c_level_file_io_works},
     {"files_wasi_sqlite_and_imports_survive_snapshots", sqlite_and_imports_survive_snapshots},
     {"files_wasi_zipimport_from_the_mount", zipimport_from_the_mount},
     {"files_wasi_escapes_and_limits", wasi_level_escapes_and_limits},
     {"files_wasi_no_tree_no_mount", no_tree_no_mount},
+    {"files_wasi_max_vfs_bytes_and_no_quota", max_vfs_bytes_and_no_quota},
 };
 const size_t files_wasi_count = sizeof files_wasi_tests / sizeof files_wasi_tests[0];
 
