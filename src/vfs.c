@@ -1,12 +1,13 @@
 /*
  * vfs.c — eryx_vfs: the in-memory file tree a sandbox mounts (default
- * "/data"), and the operations behind the guest's `fs` import.
+ * "/data"), and the operations behind it: the guest reaches them as a WASI
+ * preopen of ours (vfs_wasi.c, deps/wasmtime/src/vfs_wasi.rs) and through
+ * the older `fs` import, the host through vfs_api.c.
  *
  * Why in host memory and not a host directory: every byte the guest writes
- * passes through eryx__vfs_apply, which refuses growth past the quota
- * before it happens, so the quota cannot be outrun and the host disk is
- * never touched. The guest has no WASI preopen for the mount, so code that
- * bypasses the guest's open/os wrappers finds nothing there at all.
+ * passes through eryx__vfs_apply(_locked), which refuses growth past the
+ * quota before it happens, so the quota cannot be outrun and the host disk
+ * is never touched.
  *
  * The tree is a flat, unordered array of entries keyed by relative path.
  * Trees are small (VFS_MAX_ENTRIES), so linear lookups keep this simple.
