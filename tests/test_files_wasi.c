@@ -310,6 +310,26 @@ static void max_vfs_bytes_and_no_quota(void) {
   eryx_vfs_free(u);
 }
 
+
+/* An open file follows a rename. */
+static void open_files_follow_renames(void) {
+  eryx_vfs *v = new_vfs((uint64_t)16 << 20);
+  eryx_session *s = v ? session_on(v) : NULL;
+  if (s)
+    expect(s,
+           "import os, tempfile\n"
+           "f = open('/data/a.txt', 'w+')\n"
+           "f.write('one'); f.flush()\n"
+           "os.rename('/data/a.txt', '/data/b.txt')\n"
+           "f.write('two'); f.flush(); f.seek(0)\n"
+           "moved = f.read()\n"
+           "f.close()\n"
+           "result = [moved, open('/data/b.txt').read(), os.listdir('/data')]",
+           "[\"onetwo\", \"onetwo\", [\"b.txt\"]]");
+  eryx_session_free(s);
+  eryx_vfs_free(v);
+}
+
 const test_case files_wasi_tests[] = {
     {"files_wasi_c_level_file_io_works", c_level_file_io_works},
     {"files_wasi_sqlite_and_imports_survive_snapshots", sqlite_and_imports_survive_snapshots},
@@ -317,6 +337,7 @@ const test_case files_wasi_tests[] = {
     {"files_wasi_escapes_and_limits", wasi_level_escapes_and_limits},
     {"files_wasi_no_tree_no_mount", no_tree_no_mount},
     {"files_wasi_max_vfs_bytes_and_no_quota", max_vfs_bytes_and_no_quota},
+    {"files_wasi_open_files_follow_renames", open_files_follow_renames},
 };
 const size_t files_wasi_count = sizeof files_wasi_tests / sizeof files_wasi_tests[0];
 
