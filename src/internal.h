@@ -472,7 +472,9 @@ extern const eryx_net_hooks eryx__net_hooks;
  * target is `ino2` + `path2`. READ copies into `out` (`out_len` bytes at
  * most). The result is a vfs_code, or one of the EFS_E* below. */
 enum { EFS_STAT = 1, EFS_OPEN, EFS_READ, EFS_WRITE, EFS_SETSIZE, EFS_LIST, EFS_MKDIR,
-       EFS_RMDIR, EFS_UNLINK, EFS_RENAME, EFS_UTIME };
+       EFS_RMDIR, EFS_UNLINK, EFS_RENAME, EFS_UTIME,
+       EFS_HOLD,     /* a descriptor of file `ino` was opened ... */
+       EFS_RELEASE }; /* ... and closed: a removed file goes with the last */
 #define EFS_O_CREATE 1u
 #define EFS_O_EXCL 2u
 #define EFS_O_TRUNC 4u

@@ -142,6 +142,25 @@ void eryx__vfs_drop(eryx_vfs *v, vfs_entry *e) {
   *e = v->entries[--v->count]; /* unordered: move the last one here */
 }
 
+void eryx__vfs_unlink(eryx_vfs *v, vfs_entry *e) {
+  if (e->holds && !e->dir) {
+    if (v->orphan_count == v->orphan_cap) {
+      size_t cap = v->orphan_cap ? v->orphan_cap * 2 : 8;
+      vfs_entry *p = realloc(v->orphans, cap * sizeof *p);
+      if (!p) {
+        eryx__vfs_drop(v, e); /* no room to keep it: gone, as before */
+        return;
+      }
+      v->orphans = p;
+      v->orphan_cap = cap;
+    }
+    v->orphans[v->orphan_count++] = *e;
+    *e = v->entries[--v->count];
+    return;
+  }
+  eryx__vfs_drop(v, e);
+}
+
 /* Host memory held for a file's bytes follows its size: growth leaves at
  * most SLACK(size) spare bytes (a quarter of the size, never more than
  * 1 MiB), so appends stay amortized; any shrink that would leave more spare
@@ -198,6 +217,26 @@ static vfs_code resize(eryx_vfs *v, vfs_entry *e, uint64_t size) {
     e->size = (size_t)size;
     trim(e);
   }
+  return VFS_OK;
+}
+
+vfs_code eryx__vfs_resize_entry(eryx_vfs *v, vfs_entry *e, uint64_t size) {
+  return resize(v, e, size);
+}
+
+vfs_code eryx__vfs_write_entry(eryx_vfs *v, vfs_entry *e, uint64_t offset,
+                               const uint8_t *data, size_t len) {
+  if (offset > UINT64_MAX - len)
+    return VFS_EINVAL;
+  uint64_t end = offset + len;
+  if (end > e->size) {
+    vfs_code c = resize(v, e, end);
+    if (c != VFS_OK)
+      return c;
+  }
+  if (len)
+    memcpy(e->data + offset, data, len);
+  e->mtime_ns = eryx__vfs_now_ns();
   return VFS_OK;
 }
 
@@ -368,7 +407,7 @@ static vfs_code op_remove(eryx_vfs *v, const vfs_request *r, bool dir) {
     return VFS_EISDIR;
   if (dir && has_children(v, r->path, r->path_len))
     return VFS_ENOTEMPTY;
-  eryx__vfs_drop(v, e);
+  eryx__vfs_unlink(v, e);
   return VFS_OK;
 }
 
@@ -449,7 +488,7 @@ static vfs_code op_rename(eryx_vfs *v, const vfs_request *r) {
   free(paths);
   free(idx);
   if (dst)
-    eryx__vfs_drop(v, dst); /* replaced; it was not among the moved entries */
+    eryx__vfs_unlink(v, dst); /* replaced; it was not among the moved entries */
   return VFS_OK;
 }
 

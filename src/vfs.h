@@ -67,6 +67,7 @@ typedef struct vfs_entry {
   size_t size, cap;
   uint64_t mtime_ns;
   uint64_t ino;
+  uint32_t holds; /* open WASI descriptors of this file (vfs_wasi.c) */
 } vfs_entry;
 
 struct eryx_vfs {
@@ -76,6 +77,11 @@ struct eryx_vfs {
   uint64_t used;      /* content + VFS_ENTRY_COST of every entry */
   vfs_entry *entries; /* unordered; the root is implicit */
   size_t count, cap;
+  /* Files removed while open (holds > 0): out of the tree's namespace,
+   * still counted by the quota, freed at the last release. Never in a
+   * snapshot. */
+  vfs_entry *orphans;
+  size_t orphan_count, orphan_cap;
   uint64_t next_ino;
 };
 
@@ -111,6 +117,13 @@ vfs_entry *eryx__vfs_add(eryx_vfs *v, const char *path, size_t len, bool dir,
                          vfs_code *code);
 /* Removes `e` (the last entry moves into its slot). */
 void eryx__vfs_drop(eryx_vfs *v, vfs_entry *e);
+/* Removes `e` from the namespace: dropped, or kept as an orphan while it
+ * is held open. */
+void eryx__vfs_unlink(eryx_vfs *v, vfs_entry *e);
+/* Writes into / resizes one entry (a file) within the quota. */
+vfs_code eryx__vfs_write_entry(eryx_vfs *v, vfs_entry *e, uint64_t offset,
+                               const uint8_t *data, size_t len);
+vfs_code eryx__vfs_resize_entry(eryx_vfs *v, vfs_entry *e, uint64_t size);
 uint64_t eryx__vfs_now_ns(void);
 
 /* Runs one request under the tree's lock. */

@@ -59,11 +59,91 @@ static void fs_release(void *tree) {
 
 static void fs_free(uint8_t *p) { free(p); }
 
+/* The entry `ino`, in the tree or among the files removed while open. */
 static vfs_entry *find_ino(eryx_vfs *v, uint64_t ino) {
   for (size_t i = 0; i < v->count; i++)
     if (v->entries[i].ino == ino)
       return &v->entries[i];
+  for (size_t i = 0; i < v->orphan_count; i++)
+    if (v->orphans[i].ino == ino)
+      return &v->orphans[i];
   return NULL;
+}
+
+static bool is_orphan(const eryx_vfs *v, const vfs_entry *e) {
+  return v->orphan_count && e >= v->orphans && e < v->orphans + v->orphan_count;
+}
+
+static void hold(eryx_vfs *v, uint64_t ino, bool more) {
+  vfs_entry *e = ino ? find_ino(v, ino) : NULL;
+  if (!e)
+    return;
+  if (more) {
+    e->holds++;
+    return;
+  }
+  if (e->holds)
+    e->holds--;
+  if (e->holds == 0 && is_orphan(v, e)) {
+    v->used -= e->size + VFS_ENTRY_COST(e->path_len);
+    free(e->path);
+    free(e->data);
+    *e = v->orphans[--v->orphan_count];
+  }
+}
+
+/* Operations on the descriptor's own file (no path): on the entry itself,
+ * which may have been renamed or removed while open. -1: not one of
+ * these. */
+static int32_t on_entry(eryx_vfs *v, const eryx_fs_req *q, eryx_fs_rep *rep) {
+  if (q->path_len || !q->ino)
+    return -1;
+  if (q->op != EFS_STAT && q->op != EFS_READ && q->op != EFS_WRITE &&
+      q->op != EFS_SETSIZE && q->op != EFS_UTIME)
+    return -1;
+  vfs_entry *e = find_ino(v, q->ino);
+  if (!e)
+    return VFS_ENOENT;
+  if (e->dir)
+    return q->op == EFS_STAT || q->op == EFS_UTIME ? -1 : VFS_EISDIR;
+  vfs_code c = VFS_OK;
+  switch (q->op) {
+  case EFS_READ:
+    if (q->offset < e->size) {
+      uint64_t left = e->size - q->offset;
+      rep->n = left < q->out_len ? (size_t)left : q->out_len;
+      memcpy(q->out, e->data + q->offset, (size_t)rep->n);
+    }
+    break;
+  case EFS_WRITE: {
+    uint64_t at = (q->flags & EFS_APPEND) ? e->size : q->offset;
+    c = eryx__vfs_write_entry(v, e, at, q->data, q->data_len);
+    if (c == VFS_OK) {
+      rep->n = q->data_len;
+      rep->size = at + q->data_len;
+      return VFS_OK;
+    }
+    return c;
+  }
+  case EFS_SETSIZE:
+    c = eryx__vfs_resize_entry(v, e, q->size);
+    if (c == VFS_OK)
+      e->mtime_ns = eryx__vfs_now_ns();
+    return c;
+  case EFS_UTIME:
+    if (q->flags & EFS_T_NOW)
+      e->mtime_ns = eryx__vfs_now_ns();
+    else if (q->flags & EFS_T_SET)
+      e->mtime_ns = q->offset;
+    return VFS_OK;
+  default:
+    break;
+  }
+  rep->dir = 0;
+  rep->ino = e->ino;
+  rep->size = e->size;
+  rep->mtime_ns = e->mtime_ns;
+  return c;
 }
 
 /* The tree path of `rel` below the entry `ino` (a directory, or the root:
@@ -172,6 +252,13 @@ static vfs_code list(eryx_vfs *v, const char *path, size_t len, eryx_fs_rep *rep
 }
 
 static int32_t run(eryx_vfs *v, const eryx_fs_req *q, eryx_fs_rep *rep) {
+  if (q->op == EFS_HOLD || q->op == EFS_RELEASE) {
+    hold(v, q->ino, q->op == EFS_HOLD);
+    return VFS_OK;
+  }
+  int32_t direct = on_entry(v, q, rep);
+  if (direct >= 0)
+    return direct;
   char path[VFS_MAX_PATH + 1], path2[VFS_MAX_PATH + 1];
   size_t len = 0, len2 = 0;
   vfs_code c = resolve(v, q->ino, q->path, q->path_len, path, &len);

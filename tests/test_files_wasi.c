@@ -311,7 +311,8 @@ static void max_vfs_bytes_and_no_quota(void) {
 }
 
 
-/* An open file follows a rename. */
+/* An open file follows a rename, and outlives its removal until closed
+ * (tempfile.TemporaryFile removes its file at once). */
 static void open_files_follow_renames(void) {
   eryx_vfs *v = new_vfs((uint64_t)16 << 20);
   eryx_session *s = v ? session_on(v) : NULL;
@@ -324,8 +325,24 @@ static void open_files_follow_renames(void) {
            "f.write('two'); f.flush(); f.seek(0)\n"
            "moved = f.read()\n"
            "f.close()\n"
-           "result = [moved, open('/data/b.txt').read(), os.listdir('/data')]",
-           "[\"onetwo\", \"onetwo\", [\"b.txt\"]]");
+           "with tempfile.TemporaryFile(dir='/data') as t:\n"
+           "    t.write(b'scratch' * 1000); t.seek(0)\n"
+           "    scratch = len(t.read())\n"
+           "    gone = os.listdir('/data')\n"
+           "g = open('/data/c.txt', 'w+')\n"
+           "g.write('kept')\n"
+           "g.flush()\n"
+           "os.remove('/data/c.txt')\n"
+           "open('/data/c.txt', 'w').write('new')\n"
+           "g.seek(0)\n"
+           "old = g.read()\n"
+           "g.close()\n"
+           "result = [moved, open('/data/b.txt').read(), scratch, gone, old,\n"
+           "          open('/data/c.txt').read(), sorted(os.listdir('/data'))]",
+           "[\"onetwo\", \"onetwo\", 7000, [\"b.txt\"], \"kept\", \"new\", [\"b.txt\", \"c.txt\"]]");
+  /* What removed files held open took is given back at their close. */
+  CHECK_MSG(v && eryx_vfs_used_bytes(v) < 300, "used %llu",
+            (unsigned long long)(v ? eryx_vfs_used_bytes(v) : 0));
   eryx_session_free(s);
   eryx_vfs_free(v);
 }

@@ -57,6 +57,8 @@ const EFS_RMDIR: u32 = 8;
 const EFS_UNLINK: u32 = 9;
 const EFS_RENAME: u32 = 10;
 const EFS_UTIME: u32 = 11;
+const EFS_HOLD: u32 = 12;
+const EFS_RELEASE: u32 = 13;
 const EFS_O_CREATE: u32 = 1;
 const EFS_O_EXCL: u32 = 2;
 const EFS_O_TRUNC: u32 = 4;
@@ -382,10 +384,15 @@ fn shadow(l: &mut Linker<WasmtimeStoreData>, hooks: &'static FsHooks) -> Result<
 
     // Destructors: ours or wasmtime-wasi's, by what the table holds.
     l.allow_shadowing(true);
-    let r = l.instance(TYPES)?.resource("descriptor", ResourceType::host::<Descriptor>(), |mut s, rep| {
+    let r = l.instance(TYPES)?.resource("descriptor", ResourceType::host::<Descriptor>(), move |mut s, rep| {
         let t = s.data_mut().ctx().table;
         if t.get_any_mut(rep).map(|a| a.is::<VDesc>()).unwrap_or(false) {
-            t.delete(Resource::<VDesc>::new_own(rep))?;
+            let d = t.delete(Resource::<VDesc>::new_own(rep))?;
+            if !d.dir {
+                if let Ok(tree) = tree_of(&s, hooks) {
+                    let _ = tree.run(&Req::new(EFS_RELEASE, d.ino));
+                }
+            }
             Ok(())
         } else {
             fst::HostDescriptor::drop(&mut s.data_mut().filesystem(), Resource::new_own(rep))
@@ -541,6 +548,10 @@ fn shadow(l: &mut Linker<WasmtimeStoreData>, hooks: &'static FsHooks) -> Result<
         let write = fl.contains(DescriptorFlags::WRITE);
         if dir && write {
             return Ok((Err(ErrorCode::IsDirectory),));
+        }
+        if !dir {
+            // Held open: removing the file keeps it for this descriptor.
+            let _ = v.0.run(&Req::new(EFS_HOLD, rep.ino));
         }
         let d = VDesc { mount: v.5, ino: rep.ino, dir, read: fl.contains(DescriptorFlags::READ) || dir, write };
         let r = s.data_mut().ctx().table.push(d)?;
