@@ -8,8 +8,10 @@
  * undoes changes to builtins, sys.modules and the stdlib.
  *
  * Isolation comes from what the store's WASI context does not grant: no
- * environment variables, no arguments, empty stdin, no network, and a
- * single read-only preopen (the stdlib at /python). Output written straight
+ * environment variables, no arguments, empty stdin, no network, and only
+ * read-only host preopens (the stdlib at /python, packages); the file
+ * tree's mount is a preopen served from host memory (vfs_wasi.c), never a
+ * host directory. Output written straight
  * to file descriptors 1 and 2 lands in per-store buffers, never on the
  * host's terminal.
  *

@@ -10,7 +10,10 @@
  * one hook, eryx__vfs_wasi_call, for each operation; everything the guest
  * sends is checked here. A descriptor names its entry by inode number, not
  * by path, so an open file or directory follows a rename; the root of the
- * tree is inode 0. Paths are relative to the descriptor's directory and
+ * tree is inode 0. Rust reports each open and close of a file descriptor
+ * (HOLD, RELEASE): a file removed while held becomes an orphan (vfs.h),
+ * out of the namespace but still counted by the quota, and is freed with
+ * its last descriptor, as POSIX keeps an unlinked open file. Paths are relative to the descriptor's directory and
  * are resolved lexically: "." is skipped, ".." goes up but never above the
  * root of the tree (EPERM), and an absolute path is refused. There are no
  * links in a tree, so nothing can point out of it.
