@@ -366,7 +366,7 @@ typedef struct eryx_volume {
 
 #define ERYX_VOLUME_INIT {ERYX_VOLUME_VERSION, NULL, 0, NULL, 0, 0}
 
-#define ERYX_SANDBOX_OPTIONS_VERSION 6
+#define ERYX_SANDBOX_OPTIONS_VERSION 7
 
 typedef struct eryx_sandbox_options {
   unsigned int version; /* ERYX_SANDBOX_OPTIONS_VERSION */
@@ -506,13 +506,21 @@ typedef struct eryx_sandbox_options {
    * naming the volume and the reason). */
   const eryx_volume *volumes;
   size_t volume_count;
+
+  /* ---- version 7 ---- */
+  /* Most bytes the tree (`vfs`) may hold when this sandbox writes to it,
+   * counted as the tree's quota counts (content and metadata): a write,
+   * truncate or create that would go past it fails with ENOSPC and changes
+   * nothing, even if the tree's own quota is larger. 0: the tree's quota
+   * alone. */
+  uint64_t max_vfs_bytes;
 } eryx_sandbox_options;
 
 #define ERYX_SANDBOX_OPTIONS_INIT                                              \
   {ERYX_SANDBOX_OPTIONS_VERSION, NULL, 0, 0, 0, 0, 0, NULL, NULL, NULL, NULL, 0, 0,  \
    0, NULL, 0, 0, NULL, NULL, NULL, NULL, 0, 0, 0, 0, NULL, NULL, 0,                \
    ERYX_SCRUB_DEFAULT, ERYX_SCRUB_DEFAULT, ERYX_SCRUB_DEFAULT, ERYX_SCRUB_DEFAULT,   \
-   NULL, 0, 0, 0, NULL, 0}
+   NULL, 0, 0, 0, NULL, 0, 0}
 
 /* Creates a sandbox. `rt` must outlive it. `opts` may be NULL for defaults;
  * it is copied and need not outlive the call. On success `*out` is owned by
@@ -835,7 +843,8 @@ void eryx_session_free(eryx_session *s);
 /* Creates an empty tree. `quota_bytes`: most bytes it may hold, counting
  * file contents plus, for each file or directory, its path's length and 64
  * bytes (so empty files and long names are bounded too); 0: 64 MiB;
- * UINT64_MAX: no quota. At most 100000 files and directories. The host
+ * UINT64_MAX: no quota. At most 100000 files and directories, each at most
+ * 4 GiB (also without a quota: a write far out fails with ENOSPC). The host
  * memory a tree holds follows what the quota counts: a file's buffer keeps
  * at most a quarter of its size (and at most 1 MiB) spare, and shrinking or
  * truncating a file gives the rest back at once.

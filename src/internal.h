@@ -484,6 +484,55 @@ typedef struct eryx_net_hooks {
 /* The hooks of net.c. */
 extern const eryx_net_hooks eryx__net_hooks;
 
+/* ---- vfs_wasi.c: the mount as a WASI preopen (deps/wasmtime/src/vfs_wasi.rs) ----
+ * One request of Rust's on a tree. `ino` names the descriptor's entry (0:
+ * the root), `path` a path relative to it ("" the entry itself); RENAME's
+ * target is `ino2` + `path2`. READ copies into `out` (`out_len` bytes at
+ * most). The result is a vfs_code, or one of the EFS_E* below. */
+enum { EFS_STAT = 1, EFS_OPEN, EFS_READ, EFS_WRITE, EFS_SETSIZE, EFS_LIST, EFS_MKDIR,
+       EFS_RMDIR, EFS_UNLINK, EFS_RENAME, EFS_UTIME,
+       EFS_HOLD,     /* a descriptor of file `ino` was opened ... */
+       EFS_RELEASE }; /* ... and closed: a removed file goes with the last */
+#define EFS_O_CREATE 1u
+#define EFS_O_EXCL 2u
+#define EFS_O_TRUNC 4u
+#define EFS_O_DIRECTORY 8u
+#define EFS_APPEND 16u /* WRITE at the end of the file */
+#define EFS_T_NOW 32u  /* UTIME: now */
+#define EFS_T_SET 64u  /* UTIME: to `offset` ns */
+#define EFS_EPERM 20   /* an absolute path, or ".." above the root */
+typedef struct eryx_fs_req {
+  uint32_t op, flags;
+  uint64_t ino, ino2, offset, size;
+  const char *path, *path2;
+  size_t path_len, path2_len;
+  const uint8_t *data;
+  size_t data_len;
+  uint8_t *out;
+  size_t out_len;
+} eryx_fs_req;
+typedef struct eryx_fs_rep {
+  uint64_t ino, size, mtime_ns, n;
+  uint8_t dir;
+  uint8_t *list; /* LIST: 'd' or 'f', name, '\0' per child; free with `free` */
+  size_t list_len;
+} eryx_fs_rep;
+typedef struct eryx_fs_hooks {
+  /* The store's sandbox's tree with a new reference (NULL: none now) and
+   * its mount path ("" when it has no tree; valid while the sandbox lives). */
+  void *(*tree)(void *store_data, const char **mount, size_t *mount_len);
+  void (*release)(void *tree);
+  int32_t (*call)(void *tree, const eryx_fs_req *req, eryx_fs_rep *rep);
+  void (*free)(uint8_t *p);
+} eryx_fs_hooks;
+extern const eryx_fs_hooks eryx__fs_hooks;
+const char *eryx__sandbox_vfs_mount(struct eryx_sandbox *sb, size_t *len);
+uint64_t eryx__sandbox_max_vfs(const struct eryx_sandbox *sb);
+/* After eryx_linker_add_wasi: the mount as a preopen of every store whose
+ * sandbox has a tree, and wasi:filesystem on it. Defined in Rust. */
+wasmtime_error_t *eryx_linker_add_vfs(wasmtime_component_linker_t *linker,
+                                      const eryx_fs_hooks *hooks);
+
 /* net.c: the sandbox's policy from its options (opts->network, version 3);
  * *out NULL when networking is off. */
 eryx_error *eryx__net_policy_from_options(const eryx_sandbox_options *opts,

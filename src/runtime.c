@@ -171,6 +171,8 @@ static eryx_error *variant_load(eryx_runtime *rt, eryx_variant *v, const char *f
   v->linker = wasmtime_component_linker_new(v->engine);
   if ((werr = eryx_linker_add_wasi(v->linker, eryx__blocking_check)))
     return eryx__error_from_wasmtime(werr, "cannot add WASI to the linker");
+  if ((werr = eryx_linker_add_vfs(v->linker, &eryx__fs_hooks)))
+    return eryx__error_from_wasmtime(werr, "cannot add the file tree to the linker");
   if ((werr = eryx__define_host_imports(v->linker)))
     return eryx__error_from_wasmtime(werr, "cannot define host imports");
   if ((werr = eryx_linker_add_net(v->linker, &eryx__net_hooks)))

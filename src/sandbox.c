@@ -8,8 +8,10 @@
  * undoes changes to builtins, sys.modules and the stdlib.
  *
  * Isolation comes from what the store's WASI context does not grant: no
- * environment variables, no arguments, empty stdin, no network, and a
- * single read-only preopen (the stdlib at /python). Output written straight
+ * environment variables, no arguments, empty stdin, no network, and only
+ * read-only host preopens (the stdlib at /python, packages); the file
+ * tree's mount is a preopen served from host memory (vfs_wasi.c), never a
+ * host directory. Output written straight
  * to file descriptors 1 and 2 lands in per-store buffers, never on the
  * host's terminal.
  *
@@ -47,6 +49,7 @@ struct eryx_sandbox {
   uint64_t max_memory_bytes;
   uint64_t max_output_bytes;
   uint64_t max_result_bytes;
+  uint64_t max_vfs_bytes; /* 0: the tree's quota alone */
   eryx_output_fn on_stdout, on_stderr;
   void *output_user_data;
   eryx_trace_fn on_trace;
@@ -85,6 +88,13 @@ struct eryx_sandbox {
 eryx_callbacks *eryx__sandbox_callbacks(eryx_sandbox *sb) { return &sb->callbacks; }
 
 eryx_vfs *eryx__sandbox_vfs(eryx_sandbox *sb) { return sb->vfs; }
+
+uint64_t eryx__sandbox_max_vfs(const eryx_sandbox *sb) { return sb->max_vfs_bytes; }
+
+const char *eryx__sandbox_vfs_mount(eryx_sandbox *sb, size_t *len) {
+  *len = sb->vfs_mount_len;
+  return sb->vfs_mount ? sb->vfs_mount : "";
+}
 
 const eryx__mounts *eryx__sandbox_packages(eryx_sandbox *sb) { return &sb->packages; }
 
@@ -574,6 +584,7 @@ eryx_error *eryx_sandbox_new(eryx_runtime *rt, const eryx_sandbox_options *opts,
       opts && opts->max_memory_bytes ? opts->max_memory_bytes : DEFAULT_MAX_MEMORY;
   sb->max_output_bytes =
       opts && opts->max_output_bytes ? opts->max_output_bytes : DEFAULT_MAX_OUTPUT;
+  sb->max_vfs_bytes = opts && opts->version >= 7 ? opts->max_vfs_bytes : 0;
   sb->max_result_bytes = opts && opts->version >= 2 && opts->max_result_bytes
                              ? opts->max_result_bytes
                              : DEFAULT_MAX_RESULT;

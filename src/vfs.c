@@ -1,12 +1,13 @@
 /*
  * vfs.c — eryx_vfs: the in-memory file tree a sandbox mounts (default
- * "/data"), and the operations behind the guest's `fs` import.
+ * "/data"), and the operations behind it: the guest reaches them as a WASI
+ * preopen of ours (vfs_wasi.c, deps/wasmtime/src/vfs_wasi.rs) and through
+ * the older `fs` import, the host through vfs_api.c.
  *
  * Why in host memory and not a host directory: every byte the guest writes
- * passes through eryx__vfs_apply, which refuses growth past the quota
- * before it happens, so the quota cannot be outrun and the host disk is
- * never touched. The guest has no WASI preopen for the mount, so code that
- * bypasses the guest's open/os wrappers finds nothing there at all.
+ * passes through eryx__vfs_apply(_locked), which refuses growth past the
+ * quota before it happens, so the quota cannot be outrun and the host disk
+ * is never touched.
  *
  * The tree is a flat, unordered array of entries keyed by relative path.
  * Trees are small (VFS_MAX_ENTRIES), so linear lookups keep this simple.
@@ -141,6 +142,25 @@ void eryx__vfs_drop(eryx_vfs *v, vfs_entry *e) {
   *e = v->entries[--v->count]; /* unordered: move the last one here */
 }
 
+void eryx__vfs_unlink(eryx_vfs *v, vfs_entry *e) {
+  if (e->holds && !e->dir) {
+    if (v->orphan_count == v->orphan_cap) {
+      size_t cap = v->orphan_cap ? v->orphan_cap * 2 : 8;
+      vfs_entry *p = realloc(v->orphans, cap * sizeof *p);
+      if (!p) {
+        eryx__vfs_drop(v, e); /* no room to keep it: gone, as before */
+        return;
+      }
+      v->orphans = p;
+      v->orphan_cap = cap;
+    }
+    v->orphans[v->orphan_count++] = *e;
+    *e = v->entries[--v->count];
+    return;
+  }
+  eryx__vfs_drop(v, e);
+}
+
 /* Host memory held for a file's bytes follows its size: growth leaves at
  * most SLACK(size) spare bytes (a quarter of the size, never more than
  * 1 MiB), so appends stay amortized; any shrink that would leave more spare
@@ -180,7 +200,7 @@ static void trim(vfs_entry *e) {
 static vfs_code resize(eryx_vfs *v, vfs_entry *e, uint64_t size) {
   if (size > e->size) {
     uint64_t more = size - e->size;
-    if (!eryx__vfs_fits(v, more))
+    if (size > VFS_MAX_FILE || !eryx__vfs_fits(v, more))
       return VFS_ENOSPC;
     if (size > SIZE_MAX / 2)
       return VFS_ENOMEM;
@@ -197,6 +217,26 @@ static vfs_code resize(eryx_vfs *v, vfs_entry *e, uint64_t size) {
     e->size = (size_t)size;
     trim(e);
   }
+  return VFS_OK;
+}
+
+vfs_code eryx__vfs_resize_entry(eryx_vfs *v, vfs_entry *e, uint64_t size) {
+  return resize(v, e, size);
+}
+
+vfs_code eryx__vfs_write_entry(eryx_vfs *v, vfs_entry *e, uint64_t offset,
+                               const uint8_t *data, size_t len) {
+  if (offset > UINT64_MAX - len)
+    return VFS_EINVAL;
+  uint64_t end = offset + len;
+  if (end > e->size) {
+    vfs_code c = resize(v, e, end);
+    if (c != VFS_OK)
+      return c;
+  }
+  if (len)
+    memcpy(e->data + offset, data, len);
+  e->mtime_ns = eryx__vfs_now_ns();
   return VFS_OK;
 }
 
@@ -367,7 +407,7 @@ static vfs_code op_remove(eryx_vfs *v, const vfs_request *r, bool dir) {
     return VFS_EISDIR;
   if (dir && has_children(v, r->path, r->path_len))
     return VFS_ENOTEMPTY;
-  eryx__vfs_drop(v, e);
+  eryx__vfs_unlink(v, e);
   return VFS_OK;
 }
 
@@ -448,7 +488,7 @@ static vfs_code op_rename(eryx_vfs *v, const vfs_request *r) {
   free(paths);
   free(idx);
   if (dst)
-    eryx__vfs_drop(v, dst); /* replaced; it was not among the moved entries */
+    eryx__vfs_unlink(v, dst); /* replaced; it was not among the moved entries */
   return VFS_OK;
 }
 
@@ -476,13 +516,18 @@ static vfs_code check_request(const vfs_request *r) {
 }
 
 void eryx__vfs_apply(eryx_vfs *v, const vfs_request *r, vfs_reply *rep) {
+  pthread_mutex_lock(&v->lock);
+  eryx__vfs_apply_locked(v, r, rep);
+  pthread_mutex_unlock(&v->lock);
+}
+
+void eryx__vfs_apply_locked(eryx_vfs *v, const vfs_request *r, vfs_reply *rep) {
   memset(rep, 0, sizeof *rep);
   vfs_code c = check_request(r);
   if (c != VFS_OK) {
     rep->code = c;
     return;
   }
-  pthread_mutex_lock(&v->lock);
   vfs_entry *e;
   switch (r->op) {
   case VFS_OP_STAT:
@@ -515,7 +560,6 @@ void eryx__vfs_apply(eryx_vfs *v, const vfs_request *r, vfs_reply *rep) {
     break;
   default: c = VFS_EINVAL;
   }
-  pthread_mutex_unlock(&v->lock);
   rep->code = c;
   if (c != VFS_OK) {
     free(rep->data);

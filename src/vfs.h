@@ -52,6 +52,9 @@ typedef enum {
 #define VFS_MAX_PATH 4096
 #define VFS_MAX_NAME 255
 #define VFS_MAX_ENTRIES 100000
+/* Largest file, whatever the quota (also a tree without one): a sparse
+ * write or truncate far out never asks the host for more than this. */
+#define VFS_MAX_FILE ((uint64_t)1 << 32)
 /* What an entry costs against the quota besides its content, so that empty
  * files and long names cannot fill host memory outside the quota. */
 #define VFS_ENTRY_COST(path_len) ((uint64_t)(path_len) + 64)
@@ -64,6 +67,7 @@ typedef struct vfs_entry {
   size_t size, cap;
   uint64_t mtime_ns;
   uint64_t ino;
+  uint32_t holds; /* open WASI descriptors of this file (vfs_wasi.c) */
 } vfs_entry;
 
 struct eryx_vfs {
@@ -73,6 +77,11 @@ struct eryx_vfs {
   uint64_t used;      /* content + VFS_ENTRY_COST of every entry */
   vfs_entry *entries; /* unordered; the root is implicit */
   size_t count, cap;
+  /* Files removed while open (holds > 0): out of the tree's namespace,
+   * still counted by the quota, freed at the last release. Never in a
+   * snapshot. */
+  vfs_entry *orphans;
+  size_t orphan_count, orphan_cap;
   uint64_t next_ino;
 };
 
@@ -108,10 +117,19 @@ vfs_entry *eryx__vfs_add(eryx_vfs *v, const char *path, size_t len, bool dir,
                          vfs_code *code);
 /* Removes `e` (the last entry moves into its slot). */
 void eryx__vfs_drop(eryx_vfs *v, vfs_entry *e);
+/* Removes `e` from the namespace: dropped, or kept as an orphan while it
+ * is held open. */
+void eryx__vfs_unlink(eryx_vfs *v, vfs_entry *e);
+/* Writes into / resizes one entry (a file) within the quota. */
+vfs_code eryx__vfs_write_entry(eryx_vfs *v, vfs_entry *e, uint64_t offset,
+                               const uint8_t *data, size_t len);
+vfs_code eryx__vfs_resize_entry(eryx_vfs *v, vfs_entry *e, uint64_t size);
 uint64_t eryx__vfs_now_ns(void);
 
 /* Runs one request under the tree's lock. */
 void eryx__vfs_apply(eryx_vfs *vfs, const vfs_request *req, vfs_reply *rep);
+/* The same, with the lock already held (vfs_wasi.c). */
+void eryx__vfs_apply_locked(eryx_vfs *vfs, const vfs_request *req, vfs_reply *rep);
 
 /* Checks a relative path: no empty, "." or ".." components, limits. */
 vfs_code eryx__vfs_check_path(const char *path, size_t len);

@@ -36,7 +36,12 @@ void eryx_vfs_free(eryx_vfs *v) {
     free(v->entries[i].path);
     free(v->entries[i].data);
   }
+  for (size_t i = 0; i < v->orphan_count; i++) {
+    free(v->orphans[i].path);
+    free(v->orphans[i].data);
+  }
   free(v->entries);
+  free(v->orphans);
   pthread_mutex_destroy(&v->lock);
   free(v);
 }

@@ -273,8 +273,12 @@ eryx_error *eryx__vfs_stage_text(eryx_vfs *v, const char *text, size_t len,
 
 void eryx__vfs_commit(eryx_vfs *v, vfs_staged *st) {
   pthread_mutex_lock(&v->lock);
-  vfs_entry *old = v->entries;
-  size_t old_count = v->count;
+  vfs_entry *old = v->entries, *orphans = v->orphans;
+  size_t old_count = v->count, orphan_count = v->orphan_count;
+  /* Files removed while open go too: descriptors of the old tree find
+   * nothing now (ENOENT). */
+  v->orphans = NULL;
+  v->orphan_count = v->orphan_cap = 0;
   v->entries = st->entries;
   v->count = v->cap = st->count;
   v->used = st->bytes;
@@ -282,6 +286,7 @@ void eryx__vfs_commit(eryx_vfs *v, vfs_staged *st) {
     st->entries[i].ino = ++v->next_ino;
   pthread_mutex_unlock(&v->lock);
   free_entries(old, old_count);
+  free_entries(orphans, orphan_count);
   free(st);
 }
 

@@ -18,6 +18,7 @@ SUITE(limits)
 SUITE(trace)
 SUITE(sessions)
 SUITE(files)
+SUITE(files_wasi)
 SUITE(pool)
 SUITE(hostile)
 SUITE(blocking)
@@ -54,6 +55,7 @@ int main(int argc, char **argv) {
                 {threads_tests, threads_count},   {callbacks_tests, callbacks_count},
                 {limits_tests, limits_count},     {trace_tests, trace_count},
                 {sessions_tests, sessions_count},   {files_tests, files_count},
+                {files_wasi_tests, files_wasi_count},
                 {pool_tests, pool_count},
                 {hostile_tests, hostile_count},   {blocking_tests, blocking_count},
                 {outcome_tests, outcome_count},   {net_tests, net_count},

@@ -49,7 +49,7 @@ from wit_world.imports import host
 from . import netinstall
 netinstall.install()  # the host-mediated _socket/_ssl under socket.py, ssl.py
 
-from . import loop, snapshot, vfs
+from . import loop, snapshot
 from .runner import STATUS_INTERNAL, STATUS_LIMIT, Runner
 from .text import clean, u32
 
@@ -115,8 +115,6 @@ class WitWorld(wit_world.WitWorld):
                 _fresh_instance = False
                 _first_execution_in_instance()
             netinstall.new_execution()
-            if options.vfs_mount:
-                vfs.install(options.vfs_mount, host.fs)
             _ensure_path(options.sys_path)
             saved_env = _set_environ(options.environ)
             try:

@@ -25,7 +25,11 @@ class ResourceLimits:
     - max_result_bytes: JSON text of the result variable (a larger result
       is a `result_error`);
     - max_package_bytes, max_package_files: what one package archive may
-      unpack to (zip bombs are refused with a PackageError naming the cap).
+      unpack to (zip bombs are refused with a PackageError naming the cap);
+    - max_vfs_bytes: most bytes the sandbox's VfsStorage may hold when the
+      sandbox writes to it (content and metadata, as its quota counts);
+      past it a write fails with OSError and changes nothing. None: the
+      storage's own quota alone.
     All of them are enforced by the host, whatever the sandboxed code does.
     """
 
@@ -40,6 +44,7 @@ class ResourceLimits:
     max_result_bytes: Optional[int] = 16 * 1024 * 1024
     max_package_bytes: Optional[int] = 1024 * 1024 * 1024
     max_package_files: Optional[int] = 100_000
+    max_vfs_bytes: Optional[int] = None
 
     @classmethod
     def unlimited(cls) -> "ResourceLimits":
@@ -68,6 +73,7 @@ class ResourceLimits:
                                                  self.max_callback_invocations,
                                                  _U32_MAX, _U32_MAX),
             "max_fuel": positive("max_fuel", self.max_fuel, 0, _U64_MAX),
+            "max_vfs_bytes": positive("max_vfs_bytes", self.max_vfs_bytes, 0, _U64_MAX),
             **{name: positive(name, getattr(self, name), _U64_MAX, _U64_MAX)
                for name in ("max_output_bytes", "max_callback_args_bytes",
                             "max_callback_args_in_flight_bytes", "max_result_bytes",

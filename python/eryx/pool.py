@@ -147,13 +147,15 @@ class SandboxPool:
         self._factory = _factory
         if _factory is None:
             _load_runtime()
+        base = self._limits._native()
+        base.pop("max_vfs_bytes")  # pools have no file tree
         try:
             self._native = _eryx.Pool(
                 runtime=_factory._runtime if _factory is not None else None,
                 max_size=max_size, min_idle=min_idle,
                 acquire_timeout_ms=ms("acquire_timeout_ms", acquire_timeout_ms),
                 idle_timeout_ms=ms("idle_timeout_ms", idle_timeout_ms),
-                **self._limits._native(), result_variable=result_variable,
+                **base, result_variable=result_variable,
                 network=network._native() if network is not None else None,
                 secrets=_normalize_secrets(secrets),
                 scrub_stdout=bool(scrub_stdout), scrub_stderr=bool(scrub_stderr),
@@ -172,7 +174,7 @@ class SandboxPool:
             if fn is not None and not callable(fn):
                 raise TypeError(f"{name} must be callable")
         native = limits._native()
-        for key in ("max_package_bytes", "max_package_files"):
+        for key in ("max_package_bytes", "max_package_files", "max_vfs_bytes"):
             native.pop(key)  # the pool's, not a lease's
         cbs = normalize(callbacks)
         try:

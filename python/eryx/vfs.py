@@ -1,7 +1,9 @@
 """VfsStorage: file storage that sessions mount (at /data by default).
 
-The files live in host memory, bounded by a quota; Python code in the
-sandbox uses them with ordinary open(), os, pathlib and shutil. A storage
+The files live in host memory, bounded by a quota; the mount is a WASI
+preopen served from them, so all of Python in the sandbox uses it as a
+directory (open(), os, pathlib, shutil, imports, sqlite3, zipimport,
+tempfile). A storage
 outlives the sessions that mount it and can be handed to the next one.
 Host paths are relative to the storage's root ("/notes.txt" and
 "notes.txt" are the same file), whatever the mount path.

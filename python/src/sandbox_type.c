@@ -297,7 +297,7 @@ static int init(SandboxObject *self, PyObject *args, PyObject *kw) {
                            "network", "secrets", "scrub_stdout", "scrub_stderr",
                            "scrub_result", "scrub_files", "packages", "max_package_bytes",
                            "max_package_files", "runtime", "pool", "try_only", "volumes",
-                           NULL};
+                           "max_vfs_bytes", NULL};
   int session = 0, echo = 0;
   int scrub_out = 1, scrub_err = 1, scrub_res = 1, scrub_files = 1;
   unsigned long long timeout = 0, memory = 0, fuel = 0, output = 0, cb_timeout = 0;
@@ -308,19 +308,19 @@ static int init(SandboxObject *self, PyObject *args, PyObject *kw) {
            *network = Py_None, *secrets = Py_None, *packages = Py_None, *runtime = Py_None,
            *pool = Py_None, *volumes = Py_None;
   int try_only = 0;
-  unsigned long long pkg_bytes = 0, pkg_files = 0;
+  unsigned long long pkg_bytes = 0, pkg_files = 0, vfs_max = 0;
   if (self->sb || self->ss) {
     PyErr_SetString(PyExc_RuntimeError, "already initialized");
     return -1;
   }
-  if (!PyArg_ParseTupleAndKeywords(args, kw, "|$pKKKKOOIKOOOOOOpKKKOOppppOKKOOpO", kwlist,
+  if (!PyArg_ParseTupleAndKeywords(args, kw, "|$pKKKKOOIKOOOOOOpKKKOOppppOKKOOpOK", kwlist,
                                    &session, &timeout, &memory, &fuel, &output, &callbacks,
                                    &dispatch, &max_calls, &cb_timeout, &out, &err_,
                                    &trace, &result_var, &vfs, &mount, &echo, &args_max,
                                    &args_in_flight, &result_max, &network, &secrets,
                                    &scrub_out, &scrub_err, &scrub_res, &scrub_files,
                                    &packages, &pkg_bytes, &pkg_files, &runtime, &pool,
-                                   &try_only, &volumes))
+                                   &try_only, &volumes, &vfs_max))
     return -1;
 
   eryx_pool *lease_from = NULL;
@@ -414,6 +414,7 @@ static int init(SandboxObject *self, PyObject *args, PyObject *kw) {
   eryx_str *pkgs = NULL;
   o.max_package_bytes = pkg_bytes;
   o.max_package_files = pkg_files;
+  o.max_vfs_bytes = vfs_max;
   if (packages != Py_None) {
     if (!(pkgs = ext_str_array(packages, &pkg_fast, &o.package_count, 0))) {
       PyMem_Free(cbs);

@@ -190,6 +190,9 @@ static void guest_round(eryx_runtime *rt, const char *script, size_t script_len,
       /* The HTTP path really ran (its connects to the sink succeed). */
       verdict(strstr(eryx_result_json(r, NULL), "\"http:ok\"") != NULL, seed,
               "junk HTTP reached the sink", eryx_result_json(r, NULL));
+      /* So did the WASI filesystem calls on the mount. */
+      verdict(strstr(eryx_result_json(r, NULL), "\"wasi-fs:") != NULL, seed,
+              "junk WASI file calls ran", eryx_result_json(r, NULL));
     }
     else if (rounds_trapped++ < 3) { /* the cause is at the end of a trap's text */
       size_t n;

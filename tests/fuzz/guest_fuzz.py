@@ -111,8 +111,66 @@ def junk_http():
         net.close(h)
 
 
+_fds = []
+
+
+def junk_path():
+    base = rng.choice(["/data", "/data/", "/data/a", "/data/d/e", "/python", "/", ""])
+    return base + rng.choice(["", "/"]) + junk_text()[:rng.choice([10, 300, 5000])]
+
+
+def wasi_fs_call():
+    """The WASI filesystem functions of the mount, reached through os.* (each
+    is one or a few wasi:filesystem calls) with junk paths, offsets, sizes
+    and flags; also on descriptors that were closed or never opened."""
+    import os
+    op = rng.randrange(12)
+    fd = rng.choice(_fds + [0, 1, 3, 9999, rng.randrange(2**31)]) if rng.random() < 0.8 \
+        else -1
+    off = rng.choice([0, 1, 4095, 2**31, 2**40, 2**62, 2**63 - 1, rng.randrange(2**63)])
+    try:
+        if op == 0:
+            flags = rng.choice([os.O_RDONLY, os.O_WRONLY, os.O_RDWR]) | \
+                rng.choice([0, os.O_CREAT, os.O_CREAT | os.O_EXCL, os.O_TRUNC, os.O_APPEND,
+                            os.O_DIRECTORY, rng.randrange(2**31)])
+            new = os.open(junk_path(), flags)
+            if len(_fds) < 50:
+                _fds.append(new)
+            else:
+                os.close(new)
+        elif op == 1:
+            os.pwrite(fd, junk_text().encode("utf-8", "replace")[:rng.choice([1, 5000])], off)
+        elif op == 2:
+            os.pread(fd, rng.choice([0, 1, 2**20, 2**31 - 1]), off)
+        elif op == 3:
+            os.lseek(fd, off, rng.choice([0, 1, 2, 3, 99]))
+            os.write(fd, b"w" * rng.choice([0, 1, 70000]))
+        elif op == 4:
+            os.ftruncate(fd, rng.choice([0, 5, 2**20, 2**40, off]))
+        elif op == 5:
+            os.mkdir(junk_path())
+        elif op == 6:
+            os.rename(junk_path(), junk_path())
+        elif op == 7:
+            rng.choice([os.unlink, os.rmdir])(junk_path())
+        elif op == 8:
+            os.listdir(rng.choice([junk_path(), "/data", "/data/d"]))
+        elif op == 9:
+            os.utime(junk_path(), ns=(rng.randrange(2**63), rng.randrange(2**63)))
+        elif op == 10:
+            os.stat(junk_path())
+            os.fstat(fd)
+        else:
+            if _fds:
+                os.close(_fds.pop(rng.randrange(len(_fds))))
+            os.close(fd)
+        return "ok"
+    except (OSError, ValueError, OverflowError, TypeError):
+        return "refused"
+
+
 def one():
-    op = rng.randrange(10)
+    op = rng.randrange(11)
     try:
         if op == 0:
             host.emit_output(rare([0, 3, 255], [1, 2]), junk_text())
@@ -143,13 +201,16 @@ def one():
         elif op == 9:
             junk_http()
             count("http", "ok")
+        elif op == 10:
+            count("wasi-fs", wasi_fs_call())
         else:
             reply = host.fs(rng.randrange(256), junk_text(), junk_text(), junk_u64(),
                             junk_u64(), junk_text())
             count("fs", "code%d" % min(reply.code, 1))
     except Err:
         count(["emit-output", "emit-trace", "sleep", "list-callbacks", "callback-start",
-               "callback-cancel", "callback-wait", "fs", "net", "http"][op], "refused")
+               "callback-cancel", "callback-wait", "fs", "net", "http", "wasi-fs"][op],
+              "refused")
 
 
 for _ in range(ROUNDS):

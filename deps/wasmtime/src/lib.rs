@@ -9,3 +9,4 @@ mod memory_limiter;
 mod json;
 mod wasi_block;
 mod net;
+mod vfs_wasi;
