@@ -263,3 +263,27 @@ void write_file_at(const char *dir, const char *rel, const char *text) {
     fclose(f);
   }
 }
+
+bool test_cache_begin(test_cache *c) {
+  c->saved = getenv("ERYX_CACHE_DIR") ? strdup(getenv("ERYX_CACHE_DIR")) : NULL;
+  c->dir = make_temp_dir();
+  if (c->dir)
+    setenv("ERYX_CACHE_DIR", c->dir, 1);
+  return c->dir != NULL;
+}
+
+void test_cache_end(test_cache *c) {
+  if (c->saved)
+    setenv("ERYX_CACHE_DIR", c->saved, 1);
+  else
+    unsetenv("ERYX_CACHE_DIR");
+  if (c->dir) {
+    char cmd[600];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", c->dir);
+    if (system(cmd) != 0)
+      fprintf(stderr, "cannot remove %s\n", c->dir);
+  }
+  free(c->saved);
+  free(c->dir);
+  c->saved = c->dir = NULL;
+}

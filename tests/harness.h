@@ -87,6 +87,15 @@ int serve_loopback(int backlog, void (*conn)(int fd, void *arg), void *arg, int 
 /* A fresh directory under /tmp (caller frees the string; remove the tree
  * with eryx__tree_remove), or NULL. */
 char *make_temp_dir(void);
+/* A test's own package cache: ERYX_CACHE_DIR pointed at a fresh
+ * temporary directory (returned; NULL on failure), and put back as it was
+ * (the directory removed) by test_cache_end. */
+typedef struct test_cache {
+  char *dir;
+  char *saved; /* the variable's value before, or NULL */
+} test_cache;
+bool test_cache_begin(test_cache *c);
+void test_cache_end(test_cache *c);
 /* Writes `text` to dir/rel, creating the directories on the way. */
 void write_file_at(const char *dir, const char *rel, const char *text);
 /* The monotonic clock in milliseconds, and a sleep of `ms`. */

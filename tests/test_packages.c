@@ -103,15 +103,14 @@ static void test_packages_read_only(void) {
 /* A directory holding __init__.py is one package, importable by its name;
  * what lies beside it is not visible. */
 static void test_packages_single_package_dir(void) {
-  char *d = make_temp_dir(), *cache = make_temp_dir();
-  if (!d || !cache) {
+  test_cache tc;
+  char *d = make_temp_dir();
+  if (!d || !test_cache_begin(&tc)) {
     free(d);
-    free(cache);
+    test_cache_end(&tc);
     return;
   }
   /* Its copy goes into a cache of this test's own. */
-  char *old = getenv("ERYX_CACHE_DIR") ? strdup(getenv("ERYX_CACHE_DIR")) : NULL;
-  setenv("ERYX_CACHE_DIR", cache, 1);
   write_file_at(d, "mylib/__init__.py", "from .core import answer\n");
   write_file_at(d, "mylib/core.py", "def answer():\n    return 42\n");
   write_file_at(d, "sibling.py", "X = 1\n");
@@ -146,13 +145,7 @@ static void test_packages_single_package_dir(void) {
     eryx_result_free(r);
     eryx_sandbox_free(sb);
   }
-  if (old)
-    setenv("ERYX_CACHE_DIR", old, 1);
-  else
-    unsetenv("ERYX_CACHE_DIR");
-  free(old);
-  eryx__tree_remove(cache);
-  free(cache);
+  test_cache_end(&tc);
   eryx__tree_remove(d);
   free(d);
 }

@@ -130,14 +130,13 @@ static void test_volumes_no_way_out(void) {
 }
 
 static void test_volumes_single_file(void) {
-  char *d = make_temp_dir(), *cache = make_temp_dir();
-  if (!d || !cache) {
+  test_cache tc;
+  char *d = make_temp_dir();
+  if (!d || !test_cache_begin(&tc)) {
     free(d);
-    free(cache);
+    test_cache_end(&tc);
     return;
   }
-  char *old = getenv("ERYX_CACHE_DIR") ? strdup(getenv("ERYX_CACHE_DIR")) : NULL;
-  setenv("ERYX_CACHE_DIR", cache, 1);
   write_file_at(d, "config.json", "{\"debug\": true}");
   write_file_at(d, "neighbour.txt", "not mounted\n");
   char file[512];
@@ -161,21 +160,15 @@ static void test_volumes_single_file(void) {
   }
   /* Its private directory went with the sandbox. */
   char cmd[700];
-  snprintf(cmd, sizeof cmd, "test -z \"$(ls -A %s/volumes 2>/dev/null)\"", cache);
-  CHECK_MSG(system(cmd) == 0, "a file volume's directory was left in %s/volumes", cache);
+  snprintf(cmd, sizeof cmd, "test -z \"$(ls -A %s/volumes 2>/dev/null)\"", tc.dir);
+  CHECK_MSG(system(cmd) == 0, "a file volume's directory was left in %s/volumes", tc.dir);
   /* Writable single files are refused, saying what to do. */
   v[0].writable = 1;
   sb = with_volumes(v, 1, &err);
   CHECK(err && eryx_error_get_code(err) == ERYX_ERR_INVALID_ARGUMENT && !sb);
   CHECK_CONTAINS(err ? eryx_error_message(err, NULL) : NULL, "mount its directory");
   eryx_error_free(err);
-  if (old)
-    setenv("ERYX_CACHE_DIR", old, 1);
-  else
-    unsetenv("ERYX_CACHE_DIR");
-  free(old);
-  eryx__tree_remove(cache);
-  free(cache);
+  test_cache_end(&tc);
   eryx__tree_remove(d);
   free(d);
 }
