@@ -108,6 +108,7 @@ eryx_error *eryx__instance_new(eryx_runtime *rt, const eryx_variant *v, int64_t 
     wasmtime_store_delete(store);
     return eryx__error_from_wasmtime(werr, "cannot configure WASI");
   }
+  eryx_store_limit_handles(store, ERYX_MAX_HANDLES);
   eryx_store_set_memory_limiter(store, max_memory, stats);
   /* Instantiation runs guest start code: no deadline yet. */
   wasmtime_context_set_epoch_deadline(ctx, NO_DEADLINE_TICKS);

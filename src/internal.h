@@ -341,6 +341,15 @@ typedef struct {
 /* Caps the store's total linear memory at max_bytes (< 0: no cap) and keeps
  * `stats` up to date; `stats` must outlive the store. Growth past the cap
  * fails as memory.grow failure (MemoryError in Python). */
+/* deps/wasmtime/src/handle_limit.rs: most entries of the store's WASI
+ * resource table (open files, streams, ...); call after the WASI context
+ * is set. */
+void eryx_store_limit_handles(wasmtime_store_t *store, size_t max);
+/* Open files, directories, streams and other WASI handles one sandbox may
+ * hold at once: each open file under a host directory is a host file
+ * descriptor, a resource of the whole process. */
+#define ERYX_MAX_HANDLES 4096
+
 void eryx_store_set_memory_limiter(wasmtime_store_t *store, int64_t max_bytes,
                                    void *stats);
 

@@ -1029,6 +1029,13 @@ eryx_error *eryx__sandbox_run(eryx_sandbox *sb, const char *code, size_t code_le
       snprintf(text, sizeof text, "execution exceeded the timeout of %llu ms",
                (unsigned long long)sb->timeout_ms);
       ok = eryx__result_set_error(r, ERYX_STATUS_LIMIT, "TimeoutError", text, "");
+    } else if (msg && strstr(msg, "resource table has no free keys")) {
+      char text[160];
+      snprintf(text, sizeof text,
+               "the code holds the most open files, streams and other handles one "
+               "sandbox may (%d): close some",
+               ERYX_MAX_HANDLES);
+      ok = eryx__result_set_error(r, ERYX_STATUS_LIMIT, "HandleLimitError", text, "");
     } else {
       ok = eryx__result_set_error(r, ERYX_STATUS_INTERNAL, "Trap",
                                   msg ? msg : "the sandbox trapped", "");

@@ -393,7 +393,32 @@ static void test_huge_timeouts(void) {
   }
 }
 
+/* Host file descriptors are the whole process's: one sandbox opening
+ * files without end (unbuffered, so its memory cap does not stop it) hits
+ * its own handle cap, reported as a limit, and other sandboxes still work. */
+static void open_files_without_end_hits_the_handle_cap(void) {
+  eryx_sandbox *sb = new_sandbox(NULL);
+  if (!sb)
+    return;
+  eryx_result *r = run(sb, "fs = []\n"
+                           "while True:\n"
+                           "    fs.append(open('/python/os.py', 'rb', buffering=0))\n");
+  CHECK_MSG(r && eryx_result_status(r) == ERYX_STATUS_LIMIT, "%s", describe(r));
+  CHECK_STREQ(r ? eryx_result_error_type(r, NULL) : NULL, "HandleLimitError");
+  CHECK_CONTAINS(r ? eryx_result_error_message(r, NULL) : NULL, "4096");
+  eryx_result_free(r);
+  /* The same sandbox runs again, and so does a new one. */
+  r = run(sb, "result = len(open('/python/os.py').read()) > 0");
+  CHECK_STREQ(r ? eryx_result_json(r, NULL) : NULL, "true");
+  eryx_result_free(r);
+  eryx_sandbox_free(sb);
+  r = run_once("result = 1");
+  CHECK_STREQ(r ? eryx_result_json(r, NULL) : NULL, "1");
+  eryx_result_free(r);
+}
+
 const test_case hostile_tests[] = {
+    {"hostile: open files without end hits the handle cap", open_files_without_end_hits_the_handle_cap},
     {"hostile_raw_output_is_capped", test_raw_output_is_capped},
     {"hostile_fd_output_is_capped_and_utf8", test_fd_output_is_capped_and_utf8},
     {"hostile_std_fd_long_write_whole", test_std_fd_long_write_whole},

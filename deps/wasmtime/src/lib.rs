@@ -1,8 +1,9 @@
 //! Re-export of Wasmtime's C API so cargo produces one static library, plus
 //! what Eryx needs that the C API lacks: a store limiter that reports the
 //! linear memory a store holds (memory_limiter), JSON and JSON Schema checks
-//! (json), WASI waits that end at the deadline (wasi_block), and the typed
-//! network imports (net).
+//! (json), WASI waits that end at the deadline (wasi_block), the typed
+//! network imports (net), the file tree as a WASI preopen (vfs_wasi) and a
+//! cap on a store's WASI handles (handle_limit).
 pub use wasmtime_c_api::*;
 
 mod memory_limiter;
@@ -10,3 +11,4 @@ mod json;
 mod wasi_block;
 mod net;
 mod vfs_wasi;
+mod handle_limit;
