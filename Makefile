@@ -97,6 +97,8 @@ bench-pool: python-install
 
 bench-packages: python-install
 	ERYX_TEST_PACKAGES=$(TEST_PACKAGES) $(PYENV)/bin/python bench/bench_packages.py
+	$(BUILD)/bench_package_import $(TEST_PACKAGES)/jinja2-*-py3-none-any.whl \
+	  $(TEST_PACKAGES)/markupsafe-*.tar.gz
 
 clean:
 	rm -rf $(BUILD) $(ASAN_BUILD)
