@@ -500,16 +500,6 @@ static void byte_compile(eryx_runtime *rt, const char *host_dir) {
   eryx_sandbox_free(sb);
 }
 
-/* A tree of the package cache (never a directory of the user's, which is
- * mounted as it is and not written to). */
-static bool in_cache(const char *host_dir) {
-  char *cache = eryx__cache_dir();
-  size_t n = cache ? strlen(cache) : 0;
-  bool inside = cache && !strncmp(host_dir, cache, n) && host_dir[n] == '/';
-  free(cache);
-  return inside;
-}
-
 static eryx_error *set_packages(eryx_sandbox *sb, const eryx_sandbox_options *o) {
   if (!o || o->version < 5 || !o->package_count)
     return NULL;
@@ -534,7 +524,7 @@ static eryx_error *set_packages(eryx_sandbox *sb, const eryx_sandbox_options *o)
       eryx__pkg_clear(&pkg);
       return err;
     }
-    if (!pkg.cache_hit && in_cache(pkg.host_dir))
+    if (!pkg.cache_hit && pkg.in_cache) /* never the caller's own directory */
       byte_compile(sb->rt, pkg.host_dir);
     char guest[32];
     snprintf(guest, sizeof guest, "/packages/%zu", i);

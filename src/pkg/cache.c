@@ -908,6 +908,7 @@ static eryx_error *fill(const eryx__pkg_job *job, eryx__pkg *out, const char *di
   out->name = strdup(name);
   out->has_native = native;
   out->cache_hit = hit;
+  out->in_cache = true; /* every tree but a plain directory's (below) */
   if (!out->host_dir || !out->name) {
     eryx__pkg_clear(out);
     return eryx__pkg_fail(job, "out of memory");
@@ -1210,8 +1211,12 @@ static eryx_error *prepare_directory(const eryx__pkg_job *job, const char *path,
   char init[ERYX__PKG_PATH_MAX];
   struct stat st;
   if (!eryx__pkg_join(init, real, "__init__.py") || stat(init, &st) != 0 ||
-      !S_ISREG(st.st_mode))
-    return fill(job, out, real, dir_name, false, false); /* used where it is */
+      !S_ISREG(st.st_mode)) {
+    eryx_error *used = fill(job, out, real, dir_name, false, false); /* used where it is */
+    if (!used)
+      out->in_cache = false;
+    return used;
+  }
 
   char v1[ERYX__PKG_PATH_MAX], target[ERYX__PKG_PATH_MAX];
   eryx_error *err = packages_path(job, v1);

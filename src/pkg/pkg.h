@@ -42,6 +42,8 @@ typedef struct eryx__pkg {
   bool has_native; /* holds extension modules built for WASI (.so): only a
                       factory can link them */
   bool cache_hit;  /* the archive was already unpacked (for benchmarks) */
+  bool in_cache;   /* host_dir is a cache entry (not the caller's own
+                      directory, used where it is) */
 } eryx__pkg;
 
 /* Checks `path` (a .whl, .tar.gz/.tgz or directory) and gives the directory
