@@ -74,7 +74,7 @@ def bench_eryx():
         "one callback": lambda: cb_session.execute("await f()"),
         "100 callbacks": lambda: cb_session.execute(gather),
     }
-    assert session.execute("print('hi')").stdout == "hi\n"
+    assert session.execute("print('hi')").stdout_text == "hi\n"
     return {name: timed(run[name], n, 0.01 if "paced" in name else 0.0)
             for name, n in WORKLOADS}
 

@@ -9,6 +9,8 @@
 #include "json_out.h"
 
 #include <jansson.h>
+#include <limits.h>
+#include <openssl/evp.h>
 #include <math.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -99,6 +101,32 @@ static bool put_text(json_t *obj, const char *key, text_getter get, const eryx_r
   return put(obj, key, text_value(s, n));
 }
 
+/* Output as text under `key` (bad bytes as U+FFFD) and, only when it is
+ * not valid UTF-8, its exact bytes in base64 under `key`_base64
+ * (OpenSSL's encoder). */
+static bool put_output(json_t *obj, const char *key, text_getter get, const eryx_result *r) {
+  size_t n;
+  const char *s = get(r, &n);
+  if (!put(obj, key, text_value(s, n)))
+    return false;
+  json_t *probe = json_stringn(s, n);
+  if (probe) { /* valid UTF-8: the text says it all */
+    json_decref(probe);
+    return true;
+  }
+  if (n > (size_t)INT_MAX / 4 * 3)
+    return false;
+  unsigned char *b64 = malloc(4 * ((n + 2) / 3) + 1);
+  if (!b64)
+    return false;
+  int len = EVP_EncodeBlock(b64, (const unsigned char *)s, (int)n);
+  char name[32];
+  snprintf(name, sizeof name, "%s_base64", key);
+  bool ok = len >= 0 && put(obj, name, json_stringn((const char *)b64, (size_t)len));
+  free(b64);
+  return ok;
+}
+
 /* The result variable: its JSON parsed into a value, or, when it does not
  * parse (or cannot be represented, e.g. an integer beyond 64 bits), null
  * with the reason under "result_error". */
@@ -144,8 +172,8 @@ int json_write_result(FILE *f, const eryx_result *r) {
   int code = eryx_result_exit_code(r);
   bool ok =
       put(o, "status", json_string(eryx_status_name(eryx_result_status(r)))) &&
-      put_text(o, "stdout", eryx_result_stdout, r) &&
-      put_text(o, "stderr", eryx_result_stderr, r) &&
+      put_output(o, "stdout", eryx_result_stdout, r) &&
+      put_output(o, "stderr", eryx_result_stderr, r) &&
       put_result(o, r) &&
       put(o, "error", eryx_result_status(r) == ERYX_STATUS_OK ? json_null() : error_object(r)) &&
       put(o, "exit_code", code >= 0 ? json_integer(code) : json_null()) &&

@@ -216,8 +216,10 @@ typedef struct eryx_library {
   size_t callback_count;
 } eryx_library;
 
-/* Receives output as the code produces it: `text` holds `len` bytes of UTF-8
- * (not NUL-terminated, valid only during the call). Called on the thread
+/* Receives output as the code produces it: `text` holds `len` bytes (not
+ * NUL-terminated, valid only during the call): UTF-8 for what the code
+ * printed, exactly the bytes for what it wrote to sys.stdout.buffer or
+ * fd 1 (which need not be UTF-8). Called on the thread
  * running eryx_sandbox_execute(), in the order the output was written. */
 typedef void (*eryx_output_fn)(void *user_data, const char *text, size_t len);
 
@@ -366,7 +368,7 @@ typedef struct eryx_volume {
 
 #define ERYX_VOLUME_INIT {ERYX_VOLUME_VERSION, NULL, 0, NULL, 0, 0}
 
-#define ERYX_SANDBOX_OPTIONS_VERSION 7
+#define ERYX_SANDBOX_OPTIONS_VERSION 8
 
 typedef struct eryx_sandbox_options {
   unsigned int version; /* ERYX_SANDBOX_OPTIONS_VERSION */
@@ -514,13 +516,25 @@ typedef struct eryx_sandbox_options {
    * nothing, even if the tree's own quota is larger. 0: the tree's quota
    * alone. */
   uint64_t max_vfs_bytes;
+
+  /* ---- version 8 ---- */
+  /* Non-zero: count fuel (eryx_result_fuel_consumed) without a budget.
+   * Fuel-counting code runs about 20% slower (build/bench_limits,
+   * fuel_overhead) and cannot start from a warm instance, so it is off
+   * unless asked for; max_fuel implies it. */
+  int count_fuel;
+  /* sys.argv of every execution (copied; each entry UTF-8 without NUL, at
+   * most 4096 entries and 1 MiB in all). NULL: [""] (as CPython without a
+   * script). */
+  const eryx_str *argv;
+  size_t argc;
 } eryx_sandbox_options;
 
 #define ERYX_SANDBOX_OPTIONS_INIT                                              \
   {ERYX_SANDBOX_OPTIONS_VERSION, NULL, 0, 0, 0, 0, 0, NULL, NULL, NULL, NULL, 0, 0,  \
    0, NULL, 0, 0, NULL, NULL, NULL, NULL, 0, 0, 0, 0, NULL, NULL, 0,                \
    ERYX_SCRUB_DEFAULT, ERYX_SCRUB_DEFAULT, ERYX_SCRUB_DEFAULT, ERYX_SCRUB_DEFAULT,   \
-   NULL, 0, 0, 0, NULL, 0, 0}
+   NULL, 0, 0, 0, NULL, 0, 0, 0, NULL, 0}
 
 /* Creates a sandbox. `rt` must outlive it. `opts` may be NULL for defaults;
  * it is copied and need not outlive the call. On success `*out` is owned by
@@ -921,7 +935,10 @@ eryx_status eryx_result_status(const eryx_result *r);
 const char *eryx_status_name(eryx_status status);
 
 /* Everything the code wrote to sys.stdout / sys.stderr (or to file
- * descriptors 1 / 2). Never NULL. */
+ * descriptors 1 / 2), in order: the bytes it wrote, which are UTF-8 for
+ * text it printed and exactly what it gave for bytes (sys.stdout.buffer,
+ * os.write), so not necessarily valid UTF-8. Also NUL-terminated. Never
+ * NULL. */
 const char *eryx_result_stdout(const eryx_result *r, size_t *len);
 const char *eryx_result_stderr(const eryx_result *r, size_t *len);
 
@@ -958,7 +975,8 @@ double eryx_result_duration_ms(const eryx_result *r);
 /* Non-zero when output beyond max_output_bytes was dropped. */
 int eryx_result_output_truncated(const eryx_result *r);
 
-/* Fuel the execution used (0 unless max_fuel was set). */
+/* Fuel the execution used (0 unless the sandbox counts fuel: max_fuel or
+ * count_fuel). */
 uint64_t eryx_result_fuel_consumed(const eryx_result *r);
 
 /* Largest total size of the sandbox's WebAssembly linear memory, in bytes,

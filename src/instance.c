@@ -16,23 +16,21 @@ static void store_data_free(void *p) {
   eryx_store_data *d = p;
   eryx__buf_free(&d->early_stdout);
   eryx__buf_free(&d->early_stderr);
-  eryx__buf_free(&d->fd_stdout);
-  eryx__buf_free(&d->fd_stderr);
   free(d);
 }
 
-/* fd 1/2 writes (code that bypasses sys.stdout): bytes, so anything that
- * is not UTF-8 is replaced; within the execution's output budget. */
+/* fd 1/2 writes (bytes that are not UTF-8 from sys.stdout.buffer or
+ * os.write, which the guest sends this way after the text before them;
+ * C-level writes): kept exactly, in the same ordered stream as the text
+ * the guest hands over, within the execution's output budget. */
 static void capture_fd(eryx_store_data *d, int which, const unsigned char *bytes,
                        size_t n) {
   if (!d->sandbox) /* a warm instance not yet taken: nobody to tell */
     return;
   size_t keep = eryx__output_take(d, (const char *)bytes, n);
-  eryx_buf *b = which == 1 ? &d->fd_stdout : &d->fd_stderr;
-  size_t before = b->len;
-  eryx__buf_append_lossy(b, (const char *)bytes, keep);
-  if (b->len > before)
-    eryx__sandbox_emit(d->sandbox, which, b->data + before, b->len - before);
+  eryx__buf_append(which == 1 ? &d->early_stdout : &d->early_stderr, (const char *)bytes,
+                   keep);
+  eryx__sandbox_emit(d->sandbox, which, (const char *)bytes, keep);
 }
 
 static ptrdiff_t capture_fd1(void *arg, const unsigned char *bytes, size_t n) {

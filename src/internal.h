@@ -215,10 +215,9 @@ wasmtime_error_t *eryx__define_host_imports(wasmtime_component_linker_t *linker)
 /* Per-store state: everything a host import needs while the guest runs. */
 typedef struct eryx_store_data {
   struct eryx_sandbox *sandbox;
-  eryx_buf early_stdout; /* text the guest handed over during the run */
+  eryx_buf early_stdout; /* output that reached the host during the run:
+                            text handed over and fd 1 bytes, in order */
   eryx_buf early_stderr;
-  eryx_buf fd_stdout; /* writes to WASI fd 1 / fd 2 */
-  eryx_buf fd_stderr;
   /* The output budget of the current execution (max_output_bytes), shared
    * by everything the guest hands over: emit-output, fd 1/2 and the
    * outcome's own text. Counted here, on the host, whatever the guest

@@ -41,8 +41,11 @@ enum interrupt_reason { INTERRUPT_NONE = 0, INTERRUPT_TIMEOUT = 1, INTERRUPT_CAN
 
 struct eryx_sandbox {
   eryx_runtime *rt;
-  const eryx_variant *v; /* plain, or fuel-counting when max_fuel is set */
-  uint64_t max_fuel;
+  const eryx_variant *v; /* plain, or fuel-counting when counts_fuel */
+  uint64_t max_fuel;     /* the budget; 0: none */
+  bool counts_fuel;      /* max_fuel or count_fuel: the fuel variant */
+  eryx_str *argv;        /* sys.argv (owned copies); argc 0: [""] */
+  size_t argc;
   char *result_variable;
   size_t result_variable_len;
   uint64_t timeout_ms; /* UINT64_MAX: none */
@@ -263,7 +266,7 @@ static void drop_instance(eryx_sandbox *sb) {
  * fuel counting; not if it already holds more memory than the sandbox's
  * cap), waiting up to `wait_ms` for one being made; NULL if none. */
 static eryx_warm *take_warm(eryx_sandbox *sb, uint64_t wait_ms) {
-  if (sb->max_fuel || sb->packages.count || sb->volumes.count) /* warm ones have no mounts */
+  if (sb->counts_fuel || sb->packages.count || sb->volumes.count) /* warm ones have no mounts */
     return NULL;
   eryx_warm *w = eryx__warm_pool_take(eryx__runtime_warm_pool(sb->rt), wait_ms);
   if (w && w->memory.current > sb->max_memory_bytes) {
@@ -281,7 +284,7 @@ static eryx_error *instantiate(eryx_sandbox *sb) {
   eryx_warm *w = take_warm(sb, 0);
   if (!w) {
     sb->memory = (eryx__memory_stats){0, 0};
-    eryx_error *err = eryx__instance_new(sb->rt, sb->v, mem, &sb->memory, sb->max_fuel != 0,
+    eryx_error *err = eryx__instance_new(sb->rt, sb->v, mem, &sb->memory, sb->counts_fuel,
                                          &sb->packages, &sb->volumes, &inst);
     /* Out of slots because the pool is filling one? Take that one. */
     if (err && (w = take_warm(sb, 2000))) {
@@ -319,7 +322,7 @@ const eryx_variant *eryx__sandbox_variant(eryx_sandbox *sb) { return sb->v; }
 
 /* Gives the store `fuel` to spend, when this sandbox counts fuel. */
 static void refuel(eryx_sandbox *sb, uint64_t fuel) {
-  if (sb->max_fuel) {
+  if (sb->counts_fuel) {
     wasmtime_error_t *werr = wasmtime_context_set_fuel(wasmtime_store_context(sb->store), fuel);
     if (werr)
       wasmtime_error_delete(werr);
@@ -328,7 +331,7 @@ static void refuel(eryx_sandbox *sb, uint64_t fuel) {
 
 static uint64_t fuel_left(eryx_sandbox *sb) {
   uint64_t left = 0;
-  if (sb->max_fuel && sb->store) {
+  if (sb->counts_fuel && sb->store) {
     wasmtime_error_t *werr = wasmtime_context_get_fuel(wasmtime_store_context(sb->store), &left);
     if (werr)
       wasmtime_error_delete(werr);
@@ -434,8 +437,6 @@ void eryx__sandbox_trial_end(eryx_sandbox *sb, eryx__sandbox_trial *t, bool keep
     if (sb->data) { /* what the trial printed belongs to no execution */
       eryx__buf_free(&sb->data->early_stdout);
       eryx__buf_free(&sb->data->early_stderr);
-      eryx__buf_free(&sb->data->fd_stdout);
-      eryx__buf_free(&sb->data->fd_stderr);
     }
     if (t->store && !t->in_place) {
       t->data->sandbox = NULL;
@@ -536,6 +537,51 @@ static eryx_error *set_packages(eryx_sandbox *sb, const eryx_sandbox_options *o)
   return NULL;
 }
 
+#define MAX_ARGC 4096
+#define MAX_ARGV_BYTES ((size_t)1 << 20)
+
+static void free_argv(eryx_sandbox *sb) {
+  for (size_t i = 0; i < sb->argc; i++)
+    free((char *)sb->argv[i].data);
+  free(sb->argv);
+  sb->argv = NULL;
+  sb->argc = 0;
+}
+
+/* sys.argv: checked (UTF-8, no NUL, bounded) and copied. */
+static eryx_error *copy_argv(eryx_sandbox *sb, const eryx_str *argv, size_t argc) {
+  if (!argc)
+    return NULL;
+  if (!argv || argc > MAX_ARGC)
+    return eryx__error_new(ERYX_ERR_INVALID_ARGUMENT,
+                           "argv: %zu entries (at most %d, and argv must not be NULL)", argc,
+                           MAX_ARGC);
+  size_t total = 0;
+  for (size_t i = 0; i < argc; i++) {
+    if ((!argv[i].data && argv[i].len) || argv[i].len > MAX_ARGV_BYTES - total ||
+        !eryx__utf8_valid(argv[i].data ? argv[i].data : "", argv[i].len) ||
+        (argv[i].len && memchr(argv[i].data, '\0', argv[i].len)))
+      return eryx__error_new(ERYX_ERR_INVALID_ARGUMENT,
+                             "argv[%zu] is not UTF-8 text without NUL, or argv is over "
+                             "1 MiB in all",
+                             i);
+    total += argv[i].len;
+  }
+  if (!(sb->argv = calloc(argc, sizeof *sb->argv)))
+    return eryx__error_new(ERYX_ERR_RESOURCES, "out of memory");
+  for (size_t i = 0; i < argc; i++) {
+    char *copy = eryx__strndup(argv[i].data ? argv[i].data : "", argv[i].len);
+    if (!copy) {
+      sb->argc = i;
+      free_argv(sb);
+      return eryx__error_new(ERYX_ERR_RESOURCES, "out of memory");
+    }
+    sb->argv[i] = (eryx_str){copy, argv[i].len};
+  }
+  sb->argc = argc;
+  return NULL;
+}
+
 eryx_error *eryx_sandbox_new(eryx_runtime *rt, const eryx_sandbox_options *opts,
                              eryx_sandbox **out) {
   if (!rt || !out)
@@ -563,7 +609,8 @@ eryx_error *eryx_sandbox_new(eryx_runtime *rt, const eryx_sandbox_options *opts,
   sb->rt = rt;
   sb->result_variable_len = rv_len;
   sb->max_fuel = opts ? opts->max_fuel : 0;
-  eryx_error *verr = eryx__runtime_variant(rt, sb->max_fuel != 0, &sb->v);
+  sb->counts_fuel = sb->max_fuel || (opts && opts->version >= 8 && opts->count_fuel);
+  eryx_error *verr = eryx__runtime_variant(rt, sb->counts_fuel, &sb->v);
   if (verr) {
     free(sb->result_variable);
     free(sb);
@@ -600,6 +647,8 @@ eryx_error *eryx_sandbox_new(eryx_runtime *rt, const eryx_sandbox_options *opts,
     cerr = eryx__volumes_from_options(opts, sb->vfs ? sb->vfs_mount : "/data",
                                       sb->vfs ? sb->vfs_mount_len : 5, &sb->volumes,
                                       &sb->volume_dirs);
+  if (!cerr && opts && opts->version >= 8)
+    cerr = copy_argv(sb, opts->argv, opts->argc);
   if (!cerr)
     cerr = eryx__callbacks_init(&sb->callbacks, opts);
   if (cerr) {
@@ -624,10 +673,11 @@ eryx_error *eryx_sandbox_new(eryx_runtime *rt, const eryx_sandbox_options *opts,
  * Everything else (network, secrets, packages, result variable) is the
  * pool's and stays. Not while an execution runs. */
 eryx_error *eryx__sandbox_lease(eryx_sandbox *sb, const eryx_sandbox_options *o) {
-  bool fuel_changed = (o->max_fuel != 0) != (sb->max_fuel != 0);
+  bool counts = o->max_fuel || (o->version >= 8 && o->count_fuel);
+  bool fuel_changed = counts != sb->counts_fuel;
   const eryx_variant *v = sb->v;
   if (fuel_changed) {
-    eryx_error *err = eryx__runtime_variant(sb->rt, o->max_fuel != 0, &v);
+    eryx_error *err = eryx__runtime_variant(sb->rt, counts, &v);
     if (err)
       return err;
   }
@@ -641,6 +691,7 @@ eryx_error *eryx__sandbox_lease(eryx_sandbox *sb, const eryx_sandbox_options *o)
   sb->callbacks.stop = &sb->interrupted;
   sb->callbacks.secrets = sb->secrets;
   sb->max_fuel = o->max_fuel;
+  sb->counts_fuel = counts;
   sb->v = v;
   sb->timeout_ms = o->timeout_ms ? o->timeout_ms : DEFAULT_TIMEOUT_MS;
   sb->max_memory_bytes = o->max_memory_bytes ? o->max_memory_bytes : DEFAULT_MAX_MEMORY;
@@ -680,6 +731,7 @@ void eryx_sandbox_free(eryx_sandbox *sb) {
   eryx_vfs_free(sb->vfs);
   free(sb->vfs_mount);
   free(sb->result_variable);
+  free_argv(sb);
   free(sb);
 }
 
@@ -834,19 +886,17 @@ static bool scrub_outcome(eryx_sandbox *sb, eryx_result *r) {
   return ok;
 }
 
-/* The whole output of one stream: what the guest handed over during the
- * run, then the rest it returned at the end (`*text`, which takes what is
- * left of the output budget), then what reached fd 1/2 directly
- * (bypassing sys.stdout). Empties both buffers. */
-static bool assemble_output(eryx_store_data *d, char **text, size_t *len, eryx_buf *early,
-                            eryx_buf *fd) {
+/* The whole output of one stream: what reached the host during the run
+ * (text the guest handed over and bytes written to fd 1/2, in the order
+ * they came), then the rest it returned at the end (`*text`, which takes
+ * what is left of the output budget). Empties the buffer. */
+static bool assemble_output(eryx_store_data *d, char **text, size_t *len, eryx_buf *early) {
   bool ok = true;
   size_t keep = eryx__output_take(d, *text, *len);
-  if (early->len || fd->len || keep < *len) {
+  if (early->len || keep < *len) {
     eryx_buf b = {0};
     eryx__buf_append(&b, early->data, early->len);
     eryx__buf_append(&b, *text, keep);
-    eryx__buf_append(&b, fd->data, fd->len);
     if (b.oom) {
       eryx__buf_free(&b);
       ok = false;
@@ -857,7 +907,6 @@ static bool assemble_output(eryx_store_data *d, char **text, size_t *len, eryx_b
     }
   }
   eryx__buf_free(early);
-  eryx__buf_free(fd);
   return ok;
 }
 
@@ -920,7 +969,16 @@ eryx_error *eryx__sandbox_run(eryx_sandbox *sb, const char *code, size_t code_le
   for (size_t i = 0; i < sb->packages.count; i++)
     eryx__val_string(&path_items[i], sb->packages.items[i].guest,
                      strlen(sb->packages.items[i].guest));
-  wasmtime_component_valrecord_entry_t opt_fields[10];
+  wasmtime_component_val_t *argv_items = sb->argc ? calloc(sb->argc, sizeof *argv_items) : NULL;
+  if (sb->argc && !argv_items) {
+    eryx_result_free(r);
+    free(env_items);
+    free(path_items);
+    return eryx__error_new(ERYX_ERR_RESOURCES, "out of memory");
+  }
+  for (size_t i = 0; i < sb->argc; i++)
+    eryx__val_string(&argv_items[i], sb->argv[i].data, sb->argv[i].len);
+  wasmtime_component_valrecord_entry_t opt_fields[11];
   opt_fields[0].name.data = "result-variable";
   opt_fields[0].name.size = strlen("result-variable");
   eryx__val_string(&opt_fields[0].val, sb->result_variable,
@@ -958,10 +1016,15 @@ eryx_error *eryx__sandbox_run(eryx_sandbox *sb, const char *code, size_t code_le
   opt_fields[9].val.kind = WASMTIME_COMPONENT_LIST;
   opt_fields[9].val.of.list.size = sb->packages.count;
   opt_fields[9].val.of.list.data = path_items;
+  opt_fields[10].name.data = "argv";
+  opt_fields[10].name.size = strlen("argv");
+  opt_fields[10].val.kind = WASMTIME_COMPONENT_LIST;
+  opt_fields[10].val.of.list.size = sb->argc;
+  opt_fields[10].val.of.list.data = argv_items;
   wasmtime_component_val_t args[2];
   eryx__val_string(&args[0], code, code_len);
   args[1].kind = WASMTIME_COMPONENT_RECORD;
-  args[1].of.record.size = 10;
+  args[1].of.record.size = 11;
   args[1].of.record.data = opt_fields;
   wasmtime_component_val_t ret;
   memset(&ret, 0, sizeof ret);
@@ -975,6 +1038,7 @@ eryx_error *eryx__sandbox_run(eryx_sandbox *sb, const char *code, size_t code_le
     eryx_result_free(r);
     free(env_items);
     free(path_items);
+    free(argv_items);
     eryx__callbacks_end(&sb->callbacks);
     return eryx__error_new(ERYX_ERR_RESOURCES, "out of memory");
   }
@@ -985,16 +1049,20 @@ eryx_error *eryx__sandbox_run(eryx_sandbox *sb, const char *code, size_t code_le
     eryx_result_free(r);
     free(env_items);
     free(path_items);
+    free(argv_items);
     eryx__callbacks_end(&sb->callbacks);
     return ierr;
   }
-  wasmtime_error_t *werr = guarded_call(sb, &sb->execute_fn, args, 2, &ret, sb->max_fuel);
+  wasmtime_error_t *werr = guarded_call(sb, &sb->execute_fn, args, 2, &ret,
+                                        sb->max_fuel ? sb->max_fuel : UNCOUNTED_FUEL);
   free(env_items);
   free(path_items);
+  free(argv_items);
   eryx__net_table_free(sb->net_table, &r->net);
   sb->net_table = NULL;
   uint64_t left = fuel_left(sb);
-  r->fuel_consumed = sb->max_fuel ? sb->max_fuel - left : 0;
+  r->fuel_consumed =
+      sb->counts_fuel ? (sb->max_fuel ? sb->max_fuel : UNCOUNTED_FUEL) - left : 0;
   eryx__callbacks_end(&sb->callbacks); /* cancels calls still in flight */
   r->callback_invocations = sb->callbacks.invocations;
   r->peak_memory_bytes = sb->memory.peak;
@@ -1040,8 +1108,8 @@ eryx_error *eryx__sandbox_run(eryx_sandbox *sb, const char *code, size_t code_le
   }
   if (sb->data) {
     eryx_store_data *d = sb->data;
-    ok = assemble_output(d, &r->out, &r->out_len, &d->early_stdout, &d->fd_stdout) &&
-         assemble_output(d, &r->err, &r->err_len, &d->early_stderr, &d->fd_stderr) && ok;
+    ok = assemble_output(d, &r->out, &r->out_len, &d->early_stdout) &&
+         assemble_output(d, &r->err, &r->err_len, &d->early_stderr) && ok;
     /* The host's count decides, whatever the guest reported. */
     r->output_truncated = r->output_truncated || d->output_truncated;
   }

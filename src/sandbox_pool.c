@@ -103,6 +103,8 @@ static eryx_sandbox_options merged(const eryx_pool *p, const eryx_sandbox_option
   m.callback_timeout_ms = lease->callback_timeout_ms;
   m.on_trace = lease->on_trace;
   m.trace_user_data = lease->trace_user_data;
+  if (lease->version >= 8 && m.version >= 8)
+    m.count_fuel = lease->count_fuel;
   if (lease->version >= 2 && m.version >= 2) {
     m.max_callback_args_bytes = lease->max_callback_args_bytes;
     m.max_callback_args_in_flight_bytes = lease->max_callback_args_in_flight_bytes;

@@ -168,6 +168,97 @@ static void output_streams_to_handlers(void) {
   eryx_sandbox_free(sb);
 }
 
+/* Bytes that are not UTF-8 survive exactly, in order with the text, in
+ * the result and in what the handler is given. */
+static void non_utf8_bytes_survive_in_order(void) {
+  static char seen[4096];
+  seen[0] = '\0';
+  eryx_sandbox_options opts = ERYX_SANDBOX_OPTIONS_INIT;
+  opts.on_stdout = streamed;
+  opts.output_user_data = seen;
+  eryx_sandbox *sb = new_sandbox(&opts);
+  eryx_result *r = run(sb, "import sys, os\n"
+                           "print('a')\n"
+                           "sys.stdout.buffer.write(b'\\xff\\xfe')\n"
+                           "print('b')\n"
+                           "os.write(1, b'\\xc3(')\n"
+                           "sys.stdout.write('c\\n')\n"
+                           "sys.stderr.buffer.write(b'\\x80\\n')\n");
+  static const char want[] = "a\n\xff\xfe" "b\n\xc3(c\n";
+  if (r) {
+    size_t n;
+    const char *out = eryx_result_stdout(r, &n);
+    CHECK_MSG(n == sizeof want - 1 && !memcmp(out, want, n), "stdout: %.*s", (int)n, out);
+    CHECK_STREQ(eryx_result_stderr(r, NULL), "\x80\n");
+  }
+  CHECK_STREQ(seen, want);
+  eryx_result_free(r);
+  eryx_sandbox_free(sb);
+
+  /* The output budget counts them too. */
+  eryx_sandbox_options small = ERYX_SANDBOX_OPTIONS_INIT;
+  small.max_output_bytes = 100;
+  sb = new_sandbox(&small);
+  r = run(sb, "import sys\nfor _ in range(50):\n    sys.stdout.buffer.write(b'\\xff' * 10)\n");
+  if (r) {
+    size_t n;
+    eryx_result_stdout(r, &n);
+    CHECK(n == 100 && eryx_result_output_truncated(r));
+  }
+  eryx_result_free(r);
+  eryx_sandbox_free(sb);
+}
+
+static void argv_is_sys_argv(void) {
+  eryx_result *r = run_once("import sys\nresult = sys.argv");
+  if (r)
+    CHECK_STREQ(eryx_result_json(r, NULL), "[\"\"]");
+  eryx_result_free(r);
+  eryx_str argv[] = {{"prog.py", 7}, {"a b", 3}, {"\xc3\xa9", 2}};
+  eryx_sandbox_options opts = ERYX_SANDBOX_OPTIONS_INIT;
+  opts.argv = argv;
+  opts.argc = 3;
+  eryx_sandbox *sb = new_sandbox(&opts);
+  r = run(sb, "import sys\nresult = list(sys.argv)\nsys.argv.append('x')");
+  if (r)
+    CHECK_STREQ(eryx_result_json(r, NULL), "[\"prog.py\", \"a b\", \"\xc3\xa9\"]");
+  eryx_result_free(r);
+  r = run(sb, "import sys\nresult = len(sys.argv)"); /* each run gets its own copy */
+  if (r)
+    CHECK_STREQ(eryx_result_json(r, NULL), "3");
+  eryx_result_free(r);
+  eryx_sandbox_free(sb);
+  eryx_str bad[] = {{"\xff", 1}};
+  opts.argv = bad;
+  opts.argc = 1;
+  eryx_sandbox *nope = NULL;
+  eryx_error *err = eryx_sandbox_new(g_rt, &opts, &nope);
+  CHECK(err && eryx_error_get_code(err) == ERYX_ERR_INVALID_ARGUMENT && !nope);
+  CHECK_CONTAINS(eryx_error_message(err, NULL), "argv[0]");
+  eryx_error_free(err);
+}
+
+static void count_fuel_without_a_budget(void) {
+  eryx_result *r = run_once("x = 1");
+  if (r)
+    CHECK(eryx_result_fuel_consumed(r) == 0); /* not counted unless asked */
+  eryx_result_free(r);
+  eryx_sandbox_options opts = ERYX_SANDBOX_OPTIONS_INIT;
+  opts.count_fuel = 1;
+  eryx_sandbox *sb = new_sandbox(&opts);
+  eryx_result *small = run(sb, "x = 1");
+  eryx_result *big = run(sb, "s = 0\nfor i in range(200000):\n    s += i\nresult = s");
+  if (small && big) {
+    uint64_t a = eryx_result_fuel_consumed(small), b = eryx_result_fuel_consumed(big);
+    CHECK_MSG(a > 0 && b > 10 * a, "fuel %llu then %llu", (unsigned long long)a,
+              (unsigned long long)b);
+    CHECK(eryx_result_status(big) == ERYX_STATUS_OK);
+  }
+  eryx_result_free(small);
+  eryx_result_free(big);
+  eryx_sandbox_free(sb);
+}
+
 const test_case basics_tests[] = {
     {"hello_world", hello_world},
     {"stdout_and_stderr_are_separate", stdout_and_stderr_are_separate},
@@ -180,5 +271,8 @@ const test_case basics_tests[] = {
     {"top_level_await", top_level_await},
     {"asyncio_run_works", asyncio_run_works},
     {"output_streams_to_handlers", output_streams_to_handlers},
+    {"non_utf8_bytes_survive_in_order", non_utf8_bytes_survive_in_order},
+    {"argv_is_sys_argv", argv_is_sys_argv},
+    {"count_fuel_without_a_budget", count_fuel_without_a_budget},
 };
 const size_t basics_count = sizeof basics_tests / sizeof basics_tests[0];

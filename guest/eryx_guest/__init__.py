@@ -117,11 +117,14 @@ class WitWorld(wit_world.WitWorld):
             netinstall.new_execution()
             _ensure_path(options.sys_path)
             saved_env = _set_environ(options.environ)
+            saved_argv = sys.argv
+            sys.argv = list(options.argv) or [""]
             try:
                 r = _runner.run(code, options.result_variable, options.stream_output,
                                 options.max_output, options.trace, options.persistent,
                                 options.clear_first, options.echo)
             finally:
+                sys.argv = saved_argv
                 _restore_environ(saved_env)
             # Every string is made safe to lower (text.py): a lone
             # surrogate in an exception's message would trap.

@@ -20,8 +20,9 @@ from wit_world.imports import host
 from . import text
 
 
-class CallbackError(Exception):
-    """A callback failed on the host, or was called with bad arguments."""
+class CallbackError(RuntimeError):
+    """A callback failed on the host, or was called with bad arguments (a
+    RuntimeError, as upstream Eryx raises for a failing callback)."""
 
     def __init__(self, message, error_type="", callback=""):
         super().__init__(message)

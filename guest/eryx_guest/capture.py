@@ -10,9 +10,9 @@ cancel; the rest comes back with the outcome. Few host calls, little lost.
 
 Text the host cannot take (a lone surrogate, '\\ud800') is written as its
 backslash escape, so print('\\ud800') outputs the six characters \\ud800.
+Bytes that are not UTF-8 (sys.stdout.buffer, os.write) are kept exactly.
 """
 
-import codecs
 import io
 import os
 import time
@@ -25,25 +25,33 @@ FLUSH_BYTES = 64 * 1024
 
 
 class _BinaryView(io.RawIOBase):
-    """`sys.stdout.buffer`: bytes written here are decoded as UTF-8."""
+    """`sys.stdout.buffer` (and where os.write(1, ...) goes): bytes that are
+    UTF-8 join the text stream; others go to the WASI descriptor as they
+    are, after the text written before them, so the host keeps them exactly
+    and in order (it captures the descriptors into the same stream)."""
 
     def __init__(self, text_writer):
         super().__init__()
         self._text = text_writer
-        self._decoder = codecs.getincrementaldecoder("utf-8")("replace")
 
     def writable(self):
         return True
 
     def write(self, data):
         data = bytes(data)
-        self._text.write(self._decoder.decode(data))
+        try:
+            self._text.write(data.decode("utf-8"))
+        except UnicodeDecodeError:
+            self._text.hand_over()
+            self._text._budget.take_bytes(len(data))
+            view = memoryview(data)
+            while view:
+                n = _os_write(self._text._which, view)
+                view = view[n:]
         return len(data)
 
     def flush_decoder(self):
-        rest = self._decoder.decode(b"", final=True)
-        if rest:
-            self._text.write(rest)
+        pass
 
 
 class OutputBudget:
@@ -52,6 +60,12 @@ class OutputBudget:
     def __init__(self, limit):
         self.remaining = limit
         self.truncated = False
+
+    def take_bytes(self, n):
+        """Counts raw bytes the host keeps (and cuts) itself."""
+        if n > self.remaining:
+            self.truncated = True
+        self.remaining = max(0, self.remaining - n)
 
     def take(self, s, size):
         """Returns the part of `s` (valid text of `size` UTF-8 bytes) that
