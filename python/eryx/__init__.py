@@ -12,13 +12,14 @@ and VfsStorage.
 
 from .callbacks import Callback, CallbackRegistry
 from .errors import (CancelledError, EryxError, ExecutionError, InitializationError,
-                     InvalidArgumentError, PackageError, PoolClosedError, PoolError,
+                     InvalidArgumentError, JournalError, PackageError, PoolClosedError, PoolError,
                      PoolExhaustedError, PoolTimeoutError, ResourceLimitError, SnapshotError,
-                     TimeoutError, VfsError)
+                     SuspendCallback, TimeoutError, VfsError)
 from .factory import SandboxFactory
 from .limits import ResourceLimits
 from .net import NetConfig
 from .pool import PooledSandbox, PoolStats, SandboxPool
+from .replay import ReplayOutcome, SuspendedCallback
 from .result import ExecuteResult, TraceEvent
 from .sandbox import Execution, Sandbox, Session
 from .vfs import VfsStorage
@@ -27,7 +28,8 @@ __version__ = "0.1.0"
 
 __all__ = [
     "Callback", "CallbackRegistry", "CancelledError", "EryxError", "ExecuteResult",
-    "Execution", "ExecutionError", "InitializationError", "InvalidArgumentError", "NetConfig",
+    "Execution", "ExecutionError", "InitializationError", "InvalidArgumentError",
+    "JournalError", "NetConfig", "ReplayOutcome", "SuspendCallback", "SuspendedCallback",
     "PackageError", "PoolClosedError", "PoolError", "PoolExhaustedError", "PoolStats",
     "PoolTimeoutError", "PooledSandbox", "ResourceLimitError", "ResourceLimits", "Sandbox",
     "SandboxFactory", "SandboxPool", "Session", "SnapshotError", "TimeoutError", "TraceEvent",

@@ -21,6 +21,8 @@ import typing
 from dataclasses import dataclass
 from typing import Any, Callable, Dict, Iterator, List, Optional, Union
 
+from .errors import SuspendCallback
+
 
 @dataclass
 class Callback:
@@ -153,8 +155,14 @@ class CallbackRegistry:
             return fn
         return register
 
-    def __iter__(self) -> Iterator[Callback]:
-        return iter(list(self._callbacks.values()))
+    def __iter__(self) -> Iterator[Dict[str, Any]]:
+        """The callbacks as upstream's dicts: {"name", "fn", "description",
+        "schema"} (copies: changing one changes nothing here)."""
+        return iter([{"name": cb.name, "fn": cb.fn, "description": cb.description,
+                      "schema": cb.schema} for cb in self._callbacks.values()])
+
+    def __repr__(self) -> str:
+        return f"CallbackRegistry([{', '.join(self._callbacks)}])"
 
     def __len__(self) -> int:
         return len(self._callbacks)
@@ -169,7 +177,7 @@ def normalize(callbacks) -> List[Callback]:
     if callbacks is None:
         return []
     if isinstance(callbacks, CallbackRegistry):
-        return list(callbacks)
+        return list(callbacks._callbacks.values())
     out, seen = [], set()
     for item in callbacks:
         if isinstance(item, Callback):
@@ -178,8 +186,13 @@ def normalize(callbacks) -> List[Callback]:
             unknown = set(item) - {"name", "fn", "description", "schema"}
             if unknown:
                 raise ValueError(f"unknown callback keys: {sorted(unknown)}")
+            # KeyError, as upstream raises for these.
+            if "name" not in item:
+                raise KeyError("Callback dict missing 'name' key: give each callback dict "
+                               "a 'name' (how the code calls it)")
             if "fn" not in item:
-                raise ValueError(f"callback {item.get('name', '?')!r} has no 'fn'")
+                raise KeyError(f"Callback dict missing 'fn' key: callback {item['name']!r} "
+                               "needs the function to call")
             cb = make_callback(item["fn"], item.get("name"), item.get("description"),
                                item.get("schema"))
         elif callable(item):
@@ -224,6 +237,9 @@ def _event_loop() -> asyncio.AbstractEventLoop:
 def _answer(call, fn, args):
     try:
         value = fn(**args)
+    except SuspendCallback as exc:
+        call.suspend(str(exc) or "suspended")
+        return
     except Exception as exc:  # noqa: BLE001 - becomes a CallbackError inside
         call.fail(type(exc).__name__, str(exc) or type(exc).__name__)
         return
@@ -244,6 +260,9 @@ async def _answer_async(call, fn, args):
         value = await fn(**args)
     except asyncio.CancelledError:
         call.fail("CancelledError", "cancelled")
+        return
+    except SuspendCallback as exc:
+        call.suspend(str(exc) or "suspended")
         return
     except Exception as exc:  # noqa: BLE001
         call.fail(type(exc).__name__, str(exc) or type(exc).__name__)

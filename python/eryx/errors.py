@@ -31,12 +31,21 @@ class _Failure(EryxError):
         return self.result.exit_code if self.result is not None else None
 
     @property
-    def stdout(self):
-        return self.result.stdout if self.result is not None else ""
+    def stdout(self) -> bytes:
+        """The output written before the failure (as ExecuteResult.stdout)."""
+        return self.result.stdout if self.result is not None else b""
 
     @property
-    def stderr(self):
-        return self.result.stderr if self.result is not None else ""
+    def stderr(self) -> bytes:
+        return self.result.stderr if self.result is not None else b""
+
+    @property
+    def stdout_text(self) -> str:
+        return self.stdout.decode("utf-8", "replace")
+
+    @property
+    def stderr_text(self) -> str:
+        return self.stderr.decode("utf-8", "replace")
 
     def __str__(self):
         return self.traceback.rstrip() or f"{self.error_type}: {self.message}"
@@ -67,9 +76,10 @@ class CancelledError(EryxError):
         self.result = result
 
 
-class SnapshotError(ExecutionError):
-    """A session snapshot could not be taken or restored (an ExecutionError,
-    as upstream Eryx raises for these)."""
+class SnapshotError(ExecutionError, InitializationError):
+    """A session snapshot could not be taken or restored. Both an
+    ExecutionError (what upstream Eryx documents) and an InitializationError
+    (what upstream pyeryx 0.11 raises for a bad snapshot)."""
 
 
 class VfsError(EryxError, OSError):
@@ -84,6 +94,21 @@ class PackageError(EryxError):
     """A package was refused (another platform's native code, an unsafe,
     oversized, corrupt or truncated archive: the message names the file and
     the reason), or a SandboxFactory could not be built."""
+
+
+class JournalError(EryxError, ValueError):
+    """A replay journal was refused: not a journal, a wrong version, too
+    large, a signature that does not match the key (changed, or signed
+    with another key), or recorded for other code (with a key). A
+    ValueError, as upstream raises for an invalid journal."""
+
+
+class SuspendCallback(Exception):
+    """Raise from a callback to suspend the execution (e.g. to wait for a
+    human's approval): the sandbox halts at once and
+    execute_with_journal() returns a ReplayOutcome whose `suspended` names
+    the call and carries str(reason). The suspending call is not in the
+    journal: it runs live again when the journal is replayed."""
 
 
 class PoolError(EryxError):
@@ -106,7 +131,7 @@ class PoolClosedError(PoolError):
 # _eryx.Error codes (include/eryx.h, eryx_error_code)
 _ERR_INVALID_ARGUMENT, _ERR_RUNTIME_FILES, _ERR_WASMTIME = 1, 2, 3
 _ERR_RESOURCES, _ERR_INTERNAL, _ERR_SNAPSHOT, _ERR_FILES, _ERR_PACKAGE = 4, 5, 6, 7, 8
-_ERR_POOL_EXHAUSTED, _ERR_POOL_TIMEOUT, _ERR_POOL_CLOSED = 9, 10, 11
+_ERR_POOL_EXHAUSTED, _ERR_POOL_TIMEOUT, _ERR_POOL_CLOSED, _ERR_JOURNAL = 9, 10, 11, 12
 
 
 def from_native(exc):
@@ -126,6 +151,8 @@ def from_native(exc):
         return PoolTimeoutError(message)
     if code == _ERR_POOL_CLOSED:
         return PoolClosedError(message)
+    if code == _ERR_JOURNAL:
+        return JournalError(message)
     if code in (_ERR_RUNTIME_FILES, _ERR_WASMTIME, _ERR_RESOURCES):
         return InitializationError(message)
     return EryxError(message)

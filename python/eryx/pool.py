@@ -55,9 +55,11 @@ class PooledSandbox(_Base):
     """A leased sandbox: execute(), execute_async(), cancel() as Sandbox's;
     release() (or leaving the `with` / `async with` block) gives it back."""
 
-    def __init__(self, native, callbacks, pool) -> None:
+    def __init__(self, native, callbacks, pool, limits) -> None:
         self._native = native
         self._callbacks = callbacks
+        self._limits = limits
+        self._counts_fuel = limits.max_fuel is not None
         self._vfs = None
         self._pool = pool
 
@@ -77,8 +79,6 @@ class PooledSandbox(_Base):
     async def __aexit__(self, *exc: Any) -> None:
         await asyncio.get_running_loop().run_in_executor(None, self.release)
 
-    def __repr__(self) -> str:
-        return f"<eryx.PooledSandbox callbacks={len(self._callbacks)}>"
 
 
 class _AsyncLease:
@@ -186,11 +186,11 @@ class SandboxPool:
                 on_trace=trace_adapter(on_trace) if on_trace else None)
         except _eryx.Error as exc:
             raise from_native(exc) from None
-        return PooledSandbox(sb, cbs, self)
+        return PooledSandbox(sb, cbs, self, limits)
 
     def acquire(self, *, resource_limits: Optional[ResourceLimits] = None,
-                callbacks: Any = None, on_stdout: Optional[Callable[[str], Any]] = None,
-                on_stderr: Optional[Callable[[str], Any]] = None,
+                callbacks: Any = None, on_stdout: Optional[Callable[[bytes], Any]] = None,
+                on_stderr: Optional[Callable[[bytes], Any]] = None,
                 on_trace: Optional[Callable[[Any], Any]] = None) -> PooledSandbox:
         """Leases a sandbox, waiting (the GIL released) up to
         acquire_timeout_ms: PoolTimeoutError after that, PoolClosedError if
@@ -198,8 +198,8 @@ class SandboxPool:
         return self._lease(False, resource_limits, callbacks, on_stdout, on_stderr, on_trace)
 
     def try_acquire(self, *, resource_limits: Optional[ResourceLimits] = None,
-                    callbacks: Any = None, on_stdout: Optional[Callable[[str], Any]] = None,
-                    on_stderr: Optional[Callable[[str], Any]] = None,
+                    callbacks: Any = None, on_stdout: Optional[Callable[[bytes], Any]] = None,
+                    on_stderr: Optional[Callable[[bytes], Any]] = None,
                     on_trace: Optional[Callable[[Any], Any]] = None
                     ) -> Optional[PooledSandbox]:
         """A lease if one is free now, else None."""

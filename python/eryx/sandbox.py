@@ -8,6 +8,8 @@ KeyboardInterrupt (python/src/interrupt.c arranges it).
 
 import asyncio
 import concurrent.futures
+import dataclasses
+import json
 import os
 import signal
 import threading
@@ -20,8 +22,9 @@ from .errors import (CancelledError, ExecutionError, ResourceLimitError, Timeout
                      from_native)
 from .limits import _U64_MAX, ResourceLimits
 from .net import NetConfig
-from .result import (STATUS_CANCELLED, STATUS_LIMIT, STATUS_OK, ExecuteResult,
-                     trace_adapter)
+from .result import (STATUS_CANCELLED, STATUS_LIMIT, STATUS_OK, STATUS_SUSPENDED,
+                     ExecuteResult, trace_adapter)
+from .replay import ReplayOutcome, SuspendedCallback, check_key, journal_text
 from .vfs import VfsStorage
 
 _RUNTIME_DIR = os.environ.get("ERYX_RUNTIME_DIR") or os.path.join(
@@ -46,20 +49,54 @@ def _load_runtime():
             _loaded = True
 
 
-def _result_from(t) -> ExecuteResult:
+def _result_from(t, counts_fuel: bool = False) -> ExecuteResult:
+    r = _plain_result(t, counts_fuel)
+    _raise_for(t, r)
+    return r
+
+
+def _plain_result(t, counts_fuel: bool) -> ExecuteResult:
     (status, out, err, rjson, rerr, etype, emsg, tb, line, dur, calls, peak, fuel,
-     trunc, exit_code, sent, received, conns) = t
-    r = ExecuteResult(out, err, rjson, rerr, dur, calls, peak, fuel, trunc, exit_code, sent,
-                      received, conns)
+     trunc, exit_code, sent, received, conns) = t[:18]
+    return ExecuteResult(out, err, rjson, rerr, dur, calls, peak,
+                         fuel if counts_fuel else None, trunc, exit_code, sent, received,
+                         conns)
+
+
+def _error_for(t, r: ExecuteResult):
+    """The exception execute() raises for this outcome (None: success)."""
+    status, etype, emsg, tb, line = t[0], t[5], t[6], t[7], t[8]
     if status == STATUS_OK:
-        return r
+        return None
+    if status == STATUS_SUSPENDED:
+        return ExecutionError(emsg or "a callback suspended the execution",
+                              error_type="Suspended", result=r)
     if status == STATUS_CANCELLED:
-        raise CancelledError(emsg or "the execution was cancelled", result=r)
+        return CancelledError(emsg or "the execution was cancelled", result=r)
     if status == STATUS_LIMIT and etype == "TimeoutError":
-        raise TimeoutError(emsg or "the execution timed out", result=r)
+        return TimeoutError(emsg or "the execution timed out", result=r)
     cls = ResourceLimitError if (status == STATUS_LIMIT or etype in _LIMIT_TYPES) \
         else ExecutionError
-    raise cls(emsg, error_type=etype, traceback=tb, line=line, result=r)
+    return cls(emsg, error_type=etype, traceback=tb, line=line, result=r)
+
+
+def _raise_for(t, r: ExecuteResult) -> None:
+    exc = _error_for(t, r)
+    if exc is not None:
+        raise exc
+
+
+def _native_extra(count_fuel, argv) -> dict:
+    """Keywords of the extension that are only passed when used."""
+    extra = {}
+    if count_fuel:
+        extra["count_fuel"] = True
+    if argv is not None:
+        if isinstance(argv, (str, bytes)) or not all(isinstance(a, str) for a in argv):
+            raise TypeError("argv must be a list of str (sys.argv inside the sandbox)")
+        if argv:
+            extra["argv"] = list(argv)
+    return extra
 
 
 def _interruptible() -> bool:
@@ -193,7 +230,7 @@ class _Base:
                result_variable, vfs, vfs_mount_path, network=None, timeout_override=None,
                secrets=None, scrub_stdout=True, scrub_stderr=True, scrub_result=True,
                scrub_files=True, packages=None, site_packages=None, runtime=None,
-               volumes=None):
+               volumes=None, count_fuel=False, echo=False, argv=None):
         # `runtime`: a SandboxFactory, kept alive as long as this sandbox
         # (its directory holds the package trees instances mount).
         self._factory = runtime
@@ -206,6 +243,8 @@ class _Base:
         elif not isinstance(limits, ResourceLimits):
             raise TypeError("resource_limits must be an eryx.ResourceLimits")
         native = limits._native()
+        self._limits = limits
+        self._counts_fuel = bool(count_fuel) or limits.max_fuel is not None
         if timeout_override is not None:
             native["timeout_ms"] = ResourceLimits(execution_timeout_ms=timeout_override) \
                 ._native()["timeout_ms"]
@@ -239,7 +278,8 @@ class _Base:
                 scrub_stdout=bool(scrub_stdout), scrub_stderr=bool(scrub_stderr),
                 scrub_result=bool(scrub_result), scrub_files=bool(scrub_files),
                 packages=_package_paths(packages, site_packages),
-                runtime=runtime, volumes=_normalize_volumes(volumes))
+                runtime=runtime, volumes=_normalize_volumes(volumes), echo=bool(echo),
+                **_native_extra(count_fuel, argv))
         except _eryx.Error as exc:
             raise from_native(exc) from None
 
@@ -250,13 +290,38 @@ class _Base:
             t = self._native.execute(code, interruptible)
         except _eryx.Error as exc:
             raise from_native(exc) from None
-        return _result_from(t)
+        return _result_from(t, self._counts_fuel)
 
     def execute(self, code: str) -> ExecuteResult:
         """Runs `code` and returns its output and statistics. Raises
         ExecutionError (the code failed), TimeoutError, ResourceLimitError or
         CancelledError; all are EryxError."""
         return self._run(code, _interruptible())
+
+    def execute_with_journal(self, code: str, journal: Any = None, *,
+                             key: Optional[bytes] = None) -> ReplayOutcome:
+        """Runs `code` like execute(), recording the callback calls answered
+        in a journal, and answering from `journal` (a ReplayOutcome.journal
+        of an earlier run, maybe of another process) the calls that match
+        it. Does not raise for the code's failures: the outcome carries the
+        error, the journal and what suspended (see eryx.replay). `key`:
+        sign the new journal and accept only a journal signed with it for
+        this code. A journal that is refused raises JournalError (a
+        ValueError) before any code runs."""
+        if not isinstance(code, str):
+            raise TypeError(f"code must be a str, not {type(code).__name__}")
+        text, k = journal_text(journal), check_key(key)
+        try:
+            t = self._native.execute_journal(code, _interruptible(), text, k)
+        except _eryx.Error as exc:
+            raise from_native(exc) from None
+        r = _plain_result(t, self._counts_fuel)
+        err = _error_for(t, r)
+        jtext, replayed, sname, sargs, sreason = t[18:23]
+        suspended = SuspendedCallback(sname, sargs or "{}", sreason or "") \
+            if sname is not None else None
+        return ReplayOutcome(None if err is not None else r, err,
+                             json.loads(jtext) if jtext else {}, replayed, suspended)
 
     def execute_async(self, code: str) -> Execution:
         """Starts `code` in the background and returns its Execution handle
@@ -272,13 +337,24 @@ class _Base:
     def callbacks(self) -> List[Any]:
         return list(self._callbacks)
 
+    def _repr_fields(self) -> str:
+        limits = getattr(self, "_limits", None)
+        parts = [f"resource_limits={limits!r}"] if limits is not None else []
+        cbs = getattr(self, "_callbacks", [])
+        if cbs:
+            parts.append(f"callbacks=[{', '.join(cb.name for cb in cbs)}]")
+        return ", ".join(parts)
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self._repr_fields()})"
+
 
 class Sandbox(_Base):
     """An isolated CPython: every execute() starts from a clean state.
 
     Keyword arguments: resource_limits (ResourceLimits), callbacks (a
     CallbackRegistry or a list of {"name", "fn", "description"?,
-    "schema"?}), on_stdout / on_stderr (called with text as it is printed),
+    "schema"?}), on_stdout / on_stderr (called with the bytes as they are written),
     on_trace (called with TraceEvents of the user's code), result_variable
     (the variable returned as `result`; default "result"), vfs /
     vfs_mount_path (file storage mounted at /data by default), network (a
@@ -295,8 +371,8 @@ class Sandbox(_Base):
 
     def __init__(self, *, resource_limits: Optional[ResourceLimits] = None,
                  network: Any = None, callbacks: Any = None,
-                 on_stdout: Optional[Callable[[str], Any]] = None,
-                 on_stderr: Optional[Callable[[str], Any]] = None,
+                 on_stdout: Optional[Callable[[bytes], Any]] = None,
+                 on_stderr: Optional[Callable[[bytes], Any]] = None,
                  result_variable: Optional[str] = None,
                  on_trace: Optional[Callable[[Any], Any]] = None,
                  vfs: Optional[VfsStorage] = None,
@@ -306,6 +382,7 @@ class Sandbox(_Base):
                  scrub_result: bool = True, scrub_files: bool = True,
                  packages: Optional[Sequence[Any]] = None,
                  site_packages: Any = None, volumes: Optional[Sequence[Any]] = None,
+                 count_fuel: bool = False, argv: Optional[Sequence[str]] = None,
                  _runtime: Any = None) -> None:
         self._setup(session=False, limits=resource_limits, callbacks=callbacks,
                     on_stdout=on_stdout, on_stderr=on_stderr, on_trace=on_trace,
@@ -314,7 +391,7 @@ class Sandbox(_Base):
                     scrub_stdout=scrub_stdout, scrub_stderr=scrub_stderr,
                     scrub_result=scrub_result, scrub_files=scrub_files,
                     packages=packages, site_packages=site_packages, runtime=_runtime,
-                    volumes=volumes)
+                    volumes=volumes, count_fuel=count_fuel, argv=argv)
 
 
 class Session(_Base):
@@ -329,9 +406,10 @@ class Session(_Base):
     """
 
     def __init__(self, *, execution_timeout_ms: Optional[int] = None,
+                 max_fuel: Optional[int] = None,
                  callbacks: Any = None,
-                 on_stdout: Optional[Callable[[str], Any]] = None,
-                 on_stderr: Optional[Callable[[str], Any]] = None,
+                 on_stdout: Optional[Callable[[bytes], Any]] = None,
+                 on_stderr: Optional[Callable[[bytes], Any]] = None,
                  result_variable: Optional[str] = None,
                  vfs: Optional[VfsStorage] = None,
                  vfs_mount_path: Optional[str] = None,
@@ -343,9 +421,14 @@ class Session(_Base):
                  scrub_result: bool = True, scrub_files: bool = True,
                  packages: Optional[Sequence[Any]] = None,
                  site_packages: Any = None, volumes: Optional[Sequence[Any]] = None,
-                 _runtime: Any = None) -> None:
+                 count_fuel: bool = False, argv: Optional[Sequence[str]] = None,
+                 _runtime: Any = None, _echo: bool = False) -> None:
         if resource_limits is None:
             resource_limits = ResourceLimits(execution_timeout_ms=None)
+        if max_fuel is not None:
+            if not isinstance(resource_limits, ResourceLimits):
+                raise TypeError("resource_limits must be an eryx.ResourceLimits")
+            resource_limits = dataclasses.replace(resource_limits, max_fuel=max_fuel)
         self._vfs_mount_path = (vfs_mount_path or "/data") if vfs is not None else None
         self._setup(session=True, limits=resource_limits, callbacks=callbacks,
                     on_stdout=on_stdout, on_stderr=on_stderr, on_trace=on_trace,
@@ -355,7 +438,7 @@ class Session(_Base):
                     scrub_stdout=scrub_stdout, scrub_stderr=scrub_stderr,
                     scrub_result=scrub_result, scrub_files=scrub_files,
                     packages=packages, site_packages=site_packages, runtime=_runtime,
-                    volumes=volumes)
+                    volumes=volumes, count_fuel=count_fuel, argv=argv, echo=_echo)
 
     @property
     def execution_timeout_ms(self) -> Optional[int]:
@@ -369,6 +452,14 @@ class Session(_Base):
                                   or value <= 0):
             raise ValueError("execution_timeout_ms must be a positive int or None")
         self._native.timeout_ms = _U64_MAX if value is None else value
+
+    @property
+    def fuel_limit(self) -> Optional[int]:
+        """The fuel budget of each execute() (max_fuel), or None."""
+        return self._limits.max_fuel
+
+    def _repr_fields(self) -> str:
+        return f"execution_count={self.execution_count}, " + super()._repr_fields()
 
     @property
     def vfs_mount_path(self) -> Optional[str]:

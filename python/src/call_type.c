@@ -1,7 +1,7 @@
 /*
  * call_type.c — `_eryx.Call`: one callback invocation waiting for its
- * answer. The Python layer answers it with succeed(json) or fail(type,
- * message), from any thread, once. A Call dropped without an answer fails
+ * answer. The Python layer answers it with succeed(json), fail(type,
+ * message) or suspend(reason), from any thread, once. A Call dropped without an answer fails
  * the invocation, so the sandbox never waits for an answer that cannot come.
  */
 #include "ext.h"
@@ -86,6 +86,21 @@ static PyObject *fail(CallObject *self, PyObject *args) {
   return err ? ext_raise(err) : Py_NewRef(Py_None);
 }
 
+#ifdef ERYX_JOURNAL_OPTIONS_VERSION
+/* suspend(reason): the execution halts (eryx_call_suspend). */
+static PyObject *suspend(CallObject *self, PyObject *arg) {
+  Py_ssize_t n;
+  const char *reason = PyUnicode_AsUTF8AndSize(arg, &n);
+  if (!reason)
+    return NULL;
+  eryx_call *c = take(self);
+  if (!c)
+    return NULL;
+  eryx_error *err = eryx_call_suspend(c, reason, (size_t)n);
+  return err ? ext_raise(err) : Py_NewRef(Py_None);
+}
+#endif
+
 static PyObject *get_cancelled(CallObject *self, void *closure) {
   (void)closure;
   return PyBool_FromLong(self->call ? eryx_call_cancelled(self->call) : 0);
@@ -122,6 +137,10 @@ static PyMethodDef call_methods[] = {
     {"succeed", (PyCFunction)succeed, METH_O, "succeed(json) -- answer with a JSON value"},
     {"fail", (PyCFunction)fail, METH_VARARGS,
      "fail(error_type, message) -- answer with an error"},
+#ifdef ERYX_JOURNAL_OPTIONS_VERSION
+    {"suspend", (PyCFunction)suspend, METH_O,
+     "suspend(reason) -- halt the execution (it is reported as suspended)"},
+#endif
     {NULL, NULL, 0, NULL},
 };
 

@@ -66,7 +66,7 @@ static void on_cancel(void *ud, eryx_call *call) {
 
 static void emit(PyObject *handler, const char *text, size_t len) {
   PyGILState_STATE g = PyGILState_Ensure();
-  PyObject *r = PyObject_CallFunction(handler, "s#", text, (Py_ssize_t)len);
+  PyObject *r = PyObject_CallFunction(handler, "y#", text, (Py_ssize_t)len);
   if (!r)
     PyErr_WriteUnraisable(handler);
   Py_XDECREF(r);
@@ -297,7 +297,7 @@ static int init(SandboxObject *self, PyObject *args, PyObject *kw) {
                            "network", "secrets", "scrub_stdout", "scrub_stderr",
                            "scrub_result", "scrub_files", "packages", "max_package_bytes",
                            "max_package_files", "runtime", "pool", "try_only", "volumes",
-                           "max_vfs_bytes", NULL};
+                           "max_vfs_bytes", "count_fuel", "argv", NULL};
   int session = 0, echo = 0;
   int scrub_out = 1, scrub_err = 1, scrub_res = 1, scrub_files = 1;
   unsigned long long timeout = 0, memory = 0, fuel = 0, output = 0, cb_timeout = 0;
@@ -306,21 +306,21 @@ static int init(SandboxObject *self, PyObject *args, PyObject *kw) {
   PyObject *callbacks = Py_None, *dispatch = Py_None, *out = Py_None, *err_ = Py_None,
            *trace = Py_None, *result_var = Py_None, *vfs = Py_None, *mount = Py_None,
            *network = Py_None, *secrets = Py_None, *packages = Py_None, *runtime = Py_None,
-           *pool = Py_None, *volumes = Py_None;
-  int try_only = 0;
+           *pool = Py_None, *volumes = Py_None, *argv = Py_None;
+  int try_only = 0, count_fuel = 0;
   unsigned long long pkg_bytes = 0, pkg_files = 0, vfs_max = 0;
   if (self->sb || self->ss) {
     PyErr_SetString(PyExc_RuntimeError, "already initialized");
     return -1;
   }
-  if (!PyArg_ParseTupleAndKeywords(args, kw, "|$pKKKKOOIKOOOOOOpKKKOOppppOKKOOpOK", kwlist,
+  if (!PyArg_ParseTupleAndKeywords(args, kw, "|$pKKKKOOIKOOOOOOpKKKOOppppOKKOOpOKpO", kwlist,
                                    &session, &timeout, &memory, &fuel, &output, &callbacks,
                                    &dispatch, &max_calls, &cb_timeout, &out, &err_,
                                    &trace, &result_var, &vfs, &mount, &echo, &args_max,
                                    &args_in_flight, &result_max, &network, &secrets,
                                    &scrub_out, &scrub_err, &scrub_res, &scrub_files,
                                    &packages, &pkg_bytes, &pkg_files, &runtime, &pool,
-                                   &try_only, &volumes, &vfs_max))
+                                   &try_only, &volumes, &vfs_max, &count_fuel, &argv))
     return -1;
 
   eryx_pool *lease_from = NULL;
@@ -424,10 +424,26 @@ static int init(SandboxObject *self, PyObject *args, PyObject *kw) {
     }
     o.packages = pkgs;
   }
+  o.count_fuel = count_fuel;
+  PyObject *argv_fast = NULL;
+  eryx_str *argv_arr = NULL;
+  if (argv != Py_None) {
+    if (!(argv_arr = ext_str_array(argv, &argv_fast, &o.argc, 0))) {
+      PyMem_Free(pkgs);
+      Py_XDECREF(pkg_fast);
+      PyMem_Free(cbs);
+      Py_XDECREF(keep);
+      Py_XDECREF(argv_fast);
+      return -1;
+    }
+    o.argv = argv_arr;
+  }
   PyObject *vol_fast = NULL;
   eryx_volume *vols = NULL;
   if (volumes != Py_None && !(vols = ext_read_volumes(volumes, &o, &vol_fast))) {
     Py_XDECREF(vol_fast);
+    PyMem_Free(argv_arr);
+    Py_XDECREF(argv_fast);
     PyMem_Free(pkgs);
     Py_XDECREF(pkg_fast);
     PyMem_Free(cbs);
@@ -438,6 +454,8 @@ static int init(SandboxObject *self, PyObject *args, PyObject *kw) {
       (secrets != Py_None && ext_read_secrets(secrets, &o, &sk) < 0)) {
     PyMem_Free(vols);
     Py_XDECREF(vol_fast);
+    PyMem_Free(argv_arr);
+    Py_XDECREF(argv_fast);
     PyMem_Free(pkgs);
     Py_XDECREF(pkg_fast);
     PyMem_Free(cbs);
@@ -458,6 +476,8 @@ static int init(SandboxObject *self, PyObject *args, PyObject *kw) {
   Py_END_ALLOW_THREADS
   PyMem_Free(vols);
   Py_XDECREF(vol_fast);
+  PyMem_Free(argv_arr);
+  Py_XDECREF(argv_fast);
   PyMem_Free(pkgs);
   Py_XDECREF(pkg_fast);
   PyMem_Free(cbs);
@@ -572,26 +592,71 @@ static PyObject *text_or_none(const char *s, size_t n) {
 
 #define NET_STAT(what) ((unsigned long long)eryx_result_net_##what(r))
 
-/* execute(code) -> (status, stdout, stderr, result_json, result_error,
- *   error_type, error_message, traceback, error_line, duration_ms,
- *   callback_invocations, peak_memory_bytes, fuel_consumed, truncated,
- *   exit_code (None unless sys.exit), net_bytes_sent, net_bytes_received,
- *   net_connections) */
-static PyObject *execute(SandboxObject *self, PyObject *args) {
-  const char *code;
-  Py_ssize_t n;
-  int interruptible = 0;
-  if (!ready(self) || !PyArg_ParseTuple(args, "s#|p", &code, &n, &interruptible))
-    return NULL;
+/* The result as the tuple the Python layer reads: (status, stdout,
+ * stderr, result_json, result_error, error_type, error_message,
+ * traceback, error_line, duration_ms, callback_invocations,
+ * peak_memory_bytes, fuel_consumed, truncated, exit_code (None unless
+ * sys.exit), net_bytes_sent, net_bytes_received, net_connections), and
+ * with `journal` also (journal_json, replayed_callbacks, suspended_name,
+ * suspended_args_json, suspended_reason). stdout and stderr are bytes. */
+static PyObject *result_tuple(const eryx_result *r, int journal) {
+  size_t l[7];
+  const char *s[7] = {eryx_result_stdout(r, &l[0]),        eryx_result_stderr(r, &l[1]),
+                      eryx_result_json(r, &l[2]),          eryx_result_json_error(r, &l[3]),
+                      eryx_result_error_type(r, &l[4]),    eryx_result_error_message(r, &l[5]),
+                      eryx_result_traceback(r, &l[6])};
+  int exit_code = eryx_result_exit_code(r);
+  PyObject *out = Py_BuildValue(
+      "(iy#y#NNNNNIdIKKONKKI)", (int)eryx_result_status(r), s[0], (Py_ssize_t)l[0], s[1],
+      (Py_ssize_t)l[1], text_or_none(s[2], l[2]), text_or_none(s[3], l[3]),
+      text(s[4], l[4]), text(s[5], l[5]), text(s[6], l[6]), eryx_result_error_line(r),
+      eryx_result_duration_ms(r), eryx_result_callback_invocations(r),
+      (unsigned long long)eryx_result_peak_memory_bytes(r),
+      (unsigned long long)eryx_result_fuel_consumed(r),
+      eryx_result_output_truncated(r) ? Py_True : Py_False,
+      exit_code >= 0 ? PyLong_FromLong(exit_code) : Py_NewRef(Py_None), NET_STAT(bytes_sent),
+      NET_STAT(bytes_received), (unsigned int)NET_STAT(connections));
+  if (!out || !journal)
+    return out;
+#ifdef ERYX_JOURNAL_OPTIONS_VERSION
+  size_t jl[4];
+  const char *js[4] = {eryx_result_journal(r, &jl[0]), eryx_result_suspended_name(r, &jl[1]),
+                       eryx_result_suspended_args(r, &jl[2]),
+                       eryx_result_suspended_reason(r, &jl[3])};
+  PyObject *more = Py_BuildValue("(NINNN)", text_or_none(js[0], jl[0]),
+                                 eryx_result_replayed_callbacks(r), text_or_none(js[1], jl[1]),
+                                 text_or_none(js[2], jl[2]), text_or_none(js[3], jl[3]));
+  PyObject *all = more ? PySequence_Concat(out, more) : NULL;
+  Py_DECREF(out);
+  Py_XDECREF(more);
+  return all;
+#else
+  return out;
+#endif
+}
+
+#ifndef ERYX_JOURNAL_OPTIONS_VERSION
+typedef struct eryx_journal_options eryx_journal_options;
+#endif
+
+/* Runs code without the GIL, Ctrl-C cancelling it (interrupt.c) when
+ * asked and in the main thread; with `jo` through the journal API. */
+static PyObject *run(SandboxObject *self, const char *code, Py_ssize_t n, int interruptible,
+                     const eryx_journal_options *jo) {
   eryx_result *r = NULL;
   eryx_error *err;
   if (!enter(self))
     return NULL;
-  /* Ctrl-C cancels the run (see interrupt.c); only from the main thread. */
   int trapping = interruptible && ext_interrupt_begin(self->sb, self->ss);
   Py_BEGIN_ALLOW_THREADS
-  err = self->ss ? eryx_session_execute(self->ss, code, (size_t)n, &r)
-                 : eryx_sandbox_execute(self->sb, code, (size_t)n, &r);
+#ifdef ERYX_JOURNAL_OPTIONS_VERSION
+  if (jo)
+    err = self->ss ? eryx_session_execute_journal(self->ss, code, (size_t)n, jo, &r)
+                   : eryx_sandbox_execute_journal(self->sb, code, (size_t)n, jo, &r);
+  else
+#endif
+    err = self->ss ? eryx_session_execute(self->ss, code, (size_t)n, &r)
+                   : eryx_sandbox_execute(self->sb, code, (size_t)n, &r);
   Py_END_ALLOW_THREADS
   if (trapping)
     ext_interrupt_end();
@@ -603,25 +668,39 @@ static PyObject *execute(SandboxObject *self, PyObject *args) {
   }
   if (err)
     return ext_raise(err);
-  size_t l[7];
-  const char *s[7] = {eryx_result_stdout(r, &l[0]),        eryx_result_stderr(r, &l[1]),
-                      eryx_result_json(r, &l[2]),          eryx_result_json_error(r, &l[3]),
-                      eryx_result_error_type(r, &l[4]),    eryx_result_error_message(r, &l[5]),
-                      eryx_result_traceback(r, &l[6])};
-  int exit_code = eryx_result_exit_code(r);
-  PyObject *out = Py_BuildValue(
-      "(iNNNNNNNIdIKKONKKI)", (int)eryx_result_status(r), text(s[0], l[0]), text(s[1], l[1]),
-      text_or_none(s[2], l[2]), text_or_none(s[3], l[3]), text(s[4], l[4]), text(s[5], l[5]),
-      text(s[6], l[6]), eryx_result_error_line(r), eryx_result_duration_ms(r),
-      eryx_result_callback_invocations(r),
-      (unsigned long long)eryx_result_peak_memory_bytes(r),
-      (unsigned long long)eryx_result_fuel_consumed(r),
-      eryx_result_output_truncated(r) ? Py_True : Py_False,
-      exit_code >= 0 ? PyLong_FromLong(exit_code) : Py_NewRef(Py_None), NET_STAT(bytes_sent),
-      NET_STAT(bytes_received), (unsigned int)NET_STAT(connections));
+  PyObject *out = result_tuple(r, jo != NULL);
   eryx_result_free(r);
   return out;
 }
+
+/* execute(code, interruptible=False) -> the result tuple */
+static PyObject *execute(SandboxObject *self, PyObject *args) {
+  const char *code;
+  Py_ssize_t n;
+  int interruptible = 0;
+  if (!ready(self) || !PyArg_ParseTuple(args, "s#|p", &code, &n, &interruptible))
+    return NULL;
+  return run(self, code, n, interruptible, NULL);
+}
+
+#ifdef ERYX_JOURNAL_OPTIONS_VERSION
+/* execute_journal(code, interruptible, journal_json or None, key bytes or
+ * None) -> the result tuple with the journal fields */
+static PyObject *execute_journal(SandboxObject *self, PyObject *args) {
+  const char *code, *journal = NULL, *key = NULL;
+  Py_ssize_t n, jn = 0, kn = 0;
+  int interruptible = 0;
+  if (!ready(self) || !PyArg_ParseTuple(args, "s#pz#z#", &code, &n, &interruptible, &journal,
+                                        &jn, &key, &kn))
+    return NULL;
+  eryx_journal_options jo = ERYX_JOURNAL_OPTIONS_INIT;
+  jo.journal = journal;
+  jo.journal_len = (size_t)jn;
+  jo.key = (const uint8_t *)key;
+  jo.key_len = (size_t)kn;
+  return run(self, code, n, interruptible, &jo);
+}
+#endif
 
 static PyObject *cancel(SandboxObject *self, PyObject *unused) {
   (void)unused;
@@ -764,6 +843,11 @@ static PyObject *release(SandboxObject *self, PyObject *unused) {
 
 static PyMethodDef sandbox_methods[] = {
     {"release", (PyCFunction)release, METH_NOARGS, "release() -- give a lease back"},
+#ifdef ERYX_JOURNAL_OPTIONS_VERSION
+    {"execute_journal", (PyCFunction)execute_journal, METH_VARARGS,
+     "execute_journal(code, interruptible, journal, key) -- execute, recording and "
+     "replaying callback answers"},
+#endif
     {"execute", (PyCFunction)execute, METH_VARARGS,
      "execute(code, interruptible=False) -> result tuple; interruptible: SIGINT "
      "cancels the run (main thread only)"},

@@ -141,7 +141,7 @@ def test_invocation_limit_and_callback_timeout():
 
 
 def test_bad_callback_definitions_are_refused():
-    with pytest.raises(ValueError):
+    with pytest.raises(KeyError):
         eryx.Sandbox(callbacks=[{"name": "x"}])
     with pytest.raises(ValueError):
         eryx.Sandbox(callbacks=[{"name": "x", "fn": print, "colour": "red"}])

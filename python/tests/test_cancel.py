@@ -22,7 +22,7 @@ def test_execute_async_handle_cancel():
     with pytest.raises(eryx.CancelledError) as e:
         h.result(timeout=10)
     assert time.monotonic() - t < 2
-    assert e.value.result.stdout == "working\n"
+    assert e.value.result.stdout_text == "working\n"
     assert sb.execute("result = 'again'").result == "again"
 
 

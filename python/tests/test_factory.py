@@ -138,7 +138,7 @@ def test_factory_sandbox_takes_sandbox_keywords(factory, pkgs):
     r = sb.execute("import idna, jinja2\nprint(jinja2.Template('{{ 6 * 7 }}').render())\n"
                    "answer = idna.encode('bücher.example').decode()")
     assert r.result == "xn--bcher-kva.example"
-    assert "".join(out) == r.stdout == "42\n"
+    assert b"".join(out).decode() == r.stdout_text == "42\n"
     with pytest.raises(eryx.TimeoutError):
         sb.execute("while True: pass")
 
@@ -153,7 +153,7 @@ def test_factory_session_keeps_state(factory):
     s = factory.create_session()
     r = s.execute("import sys\npre = 'jinja2' in sys.modules\nimport jinja2\n"
                   "t = jinja2.Template('{{ a }}+{{ b }}')")
-    assert r.stderr == ""
+    assert r.stderr_text == ""
     assert s.execute("result = [pre, t.render(a=1, b='<2>')]").result == [True, "1+<2>"]
     assert s.execution_count == 2
     s.reset()

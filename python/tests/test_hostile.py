@@ -39,7 +39,7 @@ def test_limits_are_resource_limits_fields():
     r = sb.execute("from wit_world.imports import host\n"
                    "for _ in range(100):\n"
                    "    host.emit_output(1, 'x' * 100)\n")
-    assert len(r.stdout) == 1000 and r.output_truncated
+    assert len(r.stdout_text) == 1000 and r.output_truncated
     r = sb.execute("result = 'y' * 500")
     assert r.result_json is None and "max_result_bytes" in r.result_error
     with pytest.raises(ValueError):

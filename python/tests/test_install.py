@@ -11,7 +11,7 @@ REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 def test_installed_package_works_outside_the_repository(tmp_path):
     code = ("import eryx, os\n"
             "print(os.path.dirname(eryx.__file__))\n"
-            "print(eryx.Sandbox().execute('print(40 + 2)').stdout.strip())\n")
+            "print(eryx.Sandbox().execute('print(40 + 2)').stdout_text.strip())\n")
     env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "ERYX_RUNTIME_DIR")}
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          cwd=str(tmp_path), env=env, timeout=120)

@@ -10,9 +10,9 @@ def test_lone_surrogates_in_output_are_escaped():
     r = eryx.Sandbox(on_stdout=seen.append).execute(
         "import sys\nprint('a\\ud800')\nsys.stdout.write('\\udfff\\n')\n"
         "print('e\\udc80', file=sys.stderr)\n")
-    assert r.stdout == "a\\ud800\n\\udfff\n"
-    assert "".join(seen) == r.stdout
-    assert r.stderr == "e\\udc80\n"
+    assert r.stdout_text == "a\\ud800\n\\udfff\n"
+    assert b"".join(seen).decode() == r.stdout_text
+    assert r.stderr_text == "e\\udc80\n"
 
 
 def test_lone_surrogate_in_an_exception_message():
@@ -41,7 +41,7 @@ def test_uncaught_memory_error_is_a_resource_limit():
     sb = eryx.Sandbox(resource_limits=eryx.ResourceLimits(max_memory_bytes=64 * 2**20))
     with pytest.raises(eryx.ResourceLimitError) as e:
         sb.execute("print('before')\nb = bytearray(500 * 2**20)")
-    assert e.value.error_type == "MemoryError" and e.value.stdout == "before\n"
+    assert e.value.error_type == "MemoryError" and e.value.stdout_text == "before\n"
     assert e.value.exit_code is None
     assert sb.execute("result = 1").result == 1
 
@@ -49,7 +49,7 @@ def test_uncaught_memory_error_is_a_resource_limit():
 @pytest.mark.parametrize("call", ["sys.exit()", "sys.exit(0)", "sys.exit(None)"])
 def test_sys_exit_success_is_a_normal_result(call):
     r = eryx.Sandbox().execute(f"import sys\nprint('out')\nresult = 1\n{call}\nprint('no')")
-    assert r.stdout == "out\n" and r.stderr == ""
+    assert r.stdout_text == "out\n" and r.stderr_text == ""
     assert r.exit_code == 0
     assert r.result == 1  # a success like any other: the result is taken
 
@@ -66,7 +66,7 @@ def test_sys_exit_failure_is_an_execution_error(call, code, message, stderr):
     assert e.value.error_type == "SystemExit"
     assert e.value.exit_code == code and e.value.result.exit_code == code
     assert e.value.message == message
-    assert e.value.traceback == "" and e.value.stderr == stderr
+    assert e.value.traceback == "" and e.value.stderr_text == stderr
 
 
 def test_plain_execution_has_no_exit_code():
@@ -77,7 +77,7 @@ def test_raw_import_with_a_lone_surrogate_ends_only_that_run():
     sb = eryx.Sandbox()
     with pytest.raises(eryx.EryxError):
         sb.execute("from wit_world.imports import host\nhost.emit_output(1, '\\ud800')")
-    assert sb.execute("print('fine')").stdout == "fine\n"
+    assert sb.execute("print('fine')").stdout_text == "fine\n"
     s = eryx.Session()
     s.execute("x = 5")
     with pytest.raises(eryx.EryxError):

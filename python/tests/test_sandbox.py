@@ -11,15 +11,15 @@ def test_execute_returns_output_result_and_statistics():
     r = eryx.Sandbox().execute("import math\nprint('pi', round(math.pi, 2))\n"
                                "result = {'ok': True, 'n': [1, 2]}")
     assert isinstance(r, eryx.ExecuteResult)
-    assert r.stdout == "pi 3.14\n" and str(r) == r.stdout
-    assert r.stderr == ""
+    assert r.stdout_text == "pi 3.14\n" and str(r) == r.stdout_text
+    assert r.stderr_text == ""
     assert r.result == {"ok": True, "n": [1, 2]}
     assert r.result_json == '{"ok": true, "n": [1, 2]}'
     assert r.result_error is None
     assert r.duration_ms > 0
     assert r.callback_invocations == 0
     assert r.peak_memory_bytes > 4 * 2**20
-    assert r.fuel_consumed == 0
+    assert r.fuel_consumed is None  # not counted unless asked (count_fuel)
 
 
 def test_each_execute_starts_clean():
@@ -43,10 +43,10 @@ def test_stdout_and_stderr_stream_in_order():
                       on_stderr=lambda t: seen.append(("err", t)))
     r = sb.execute("import sys\nfor i in range(3):\n    print(i)\n"
                    "    print('e', i, file=sys.stderr)\n")
-    out = "".join(t for k, t in seen if k == "out")
-    err = "".join(t for k, t in seen if k == "err")
-    assert out == r.stdout == "0\n1\n2\n"
-    assert err == r.stderr == "e 0\ne 1\ne 2\n"
+    out = b"".join(t for k, t in seen if k == "out").decode()
+    err = b"".join(t for k, t in seen if k == "err").decode()
+    assert out == r.stdout_text == "0\n1\n2\n"
+    assert err == r.stderr_text == "e 0\ne 1\ne 2\n"
     kinds = [k for k, _ in seen]
     assert kinds.index("err") < len(kinds) - 1 - kinds[::-1].index("out")  # interleaved
 
@@ -58,7 +58,7 @@ def test_execution_error_carries_details_and_output():
     assert isinstance(err, eryx.EryxError)
     assert err.error_type == "ValueError" and err.message == "bad"
     assert err.line == 4 and "ValueError: bad" in err.traceback
-    assert err.stdout == "before\n"
+    assert err.stdout_text == "before\n"
     with pytest.raises(eryx.ExecutionError) as e:
         eryx.Sandbox().execute("def (:")
     assert e.value.error_type == "SyntaxError"
@@ -71,7 +71,7 @@ def test_timeout_is_an_eryx_error_and_a_builtin_timeout_error():
         sb.execute("print('started')\nwhile True: pass")
     assert time.monotonic() - t < 5
     assert isinstance(e.value, TimeoutError) and isinstance(e.value, eryx.EryxError)
-    assert e.value.result.stdout == "started\n"
+    assert e.value.result.stdout_text == "started\n"
     try:
         sb.execute("while True: pass")
     except eryx.EryxError:
@@ -172,5 +172,5 @@ def test_reentrant_use_from_a_handler_is_an_error_not_a_hang():
 
     box["sb"] = eryx.Sandbox(on_stdout=on_stdout)
     r = box["sb"].execute("print('hi')")
-    assert r.stdout == "hi\n"
+    assert r.stdout_text == "hi\n"
     assert errors and "already running" in errors[0]

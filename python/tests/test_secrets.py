@@ -86,9 +86,9 @@ def test_printing_the_placeholder_shows_nothing_secret():
                    "for c in p:\n    sys.stdout.write(c); sys.stdout.flush()\nprint()\n"
                    "print(base64.b64encode(p.encode()).decode(), p.encode().hex())\n"
                    "result = p")
-    _clean(r.stdout)
-    _clean("".join(streamed))
-    assert r.stdout.startswith("[REDACTED]\n[REDACTED]\n")
+    _clean(r.stdout_text)
+    _clean(b"".join(streamed).decode())
+    assert r.stdout_text.startswith("[REDACTED]\n[REDACTED]\n")
     assert r.result == "[REDACTED]"
 
 
@@ -105,9 +105,9 @@ def test_an_echoed_value_is_scrubbed_everywhere():
                    "with open('/data/f.txt', 'w') as f:\n"
                    "    f.write(v[:3]); f.flush(); f.write(v[3:])\n"
                    "result = {'v': v}")
-    _clean(r.stdout)
-    _clean("".join(streamed))
-    assert "got [REDACTED]\n[REDACTED]\n" in r.stdout
+    _clean(r.stdout_text)
+    _clean(b"".join(streamed).decode())
+    assert "got [REDACTED]\n[REDACTED]\n" in r.stdout_text
     assert r.result == {"v": "[REDACTED]"}
     assert got == [{"x": "[REDACTED]"}]
     assert store.read_text("f.txt") == "[REDACTED]"
@@ -122,7 +122,7 @@ def test_scrub_switches_off():
     sb = eryx.Sandbox(secrets=_secrets(), scrub_stdout=False, scrub_result=False,
                       callbacks=[{"name": "leak", "fn": _leak}])
     r = sb.execute("v = await leak()\nprint(v)\nresult = v")
-    assert VALUE in r.stdout and r.result == VALUE
+    assert VALUE in r.stdout_text and r.result == VALUE
 
 
 def test_snapshot_never_holds_the_value():
@@ -149,7 +149,7 @@ print(a)
 b = get('localhost', 'API_TOKEN')
 result = a
 """)
-    _clean(r.stdout)
+    _clean(r.stdout_text)
     assert r.result == "auth=Bearer [REDACTED]"
     seen = "\n".join(server.seen)
     assert f"Authorization: Bearer {VALUE}" in seen.split("Host: localhost")[0]

@@ -161,7 +161,7 @@ def test_session_keywords_callbacks_output_and_result_variable():
     s.execute("import sys\nv = await lookup('a')\nprint(v)\nprint('warn', file=sys.stderr)")
     r = s.execute("answer = v + (await lookup('b'))")
     assert r.result == "AB" and r.callback_invocations == 1
-    assert "".join(out) == "A\n" and "".join(err) == "warn\n"
+    assert b"".join(out) == b"A\n" and b"".join(err) == b"warn\n"
 
 
 def test_vfs_export_and_import():

@@ -1,0 +1,109 @@
+"""The `eryx` REPL: a Session driven line by line from a terminal.
+
+Line editing and history come from the host's `readline` module (GNU
+readline or libedit, whichever CPython was built with) when it is there.
+Input is collected until it is a complete statement, judged by the host's
+`codeop` (as CPython's own REPL does), so an open bracket or an indented
+block waits for more lines and a syntax error is reported at once instead
+of leaving the prompt stuck in `...`; the sandbox's compiler has the last
+word. Ctrl-C clears the line (or stops the running code), Ctrl-D or
+exit() / quit() leaves. Tab completes names of the session's namespace and
+builtins.
+"""
+
+import codeop
+import sys
+
+_BANNER = 'Eryx {version} (sandboxed CPython 3.14; WebAssembly)\nType "exit()" or Ctrl-D to quit.'
+
+
+def _complete_names(session, prefix: str):
+    code = ("import builtins as _b\n"
+            f"result = sorted(n for n in set(dir()) | set(dir(_b)) if n.startswith({prefix!r}) "
+            "and not n.startswith('_'))\n"
+            "del _b")
+    try:
+        return session.execute(code).result or []
+    except Exception:  # noqa: BLE001 - completion must never break the prompt
+        return []
+
+
+def _install_readline(session) -> None:
+    try:
+        import readline
+    except ImportError:
+        return
+    matches = []
+
+    def complete(text, state):
+        nonlocal matches
+        if state == 0:
+            matches = _complete_names(session, text) if text.isidentifier() or not text else []
+        return matches[state] if state < len(matches) else None
+    readline.set_completer(complete)
+    readline.set_completer_delims(" \t\n`~!@#$%^&*()-=+[{]}\\|;:'\",<>/?")
+    if "libedit" in (readline.__doc__ or ""):
+        readline.parse_and_bind("bind ^I rl_complete")
+    else:
+        readline.parse_and_bind("tab: complete")
+
+
+def _complete(source: str) -> bool:
+    """True when `source` should run now (complete, or an error the
+    sandbox will report); False when more lines are needed."""
+    try:
+        return codeop.compile_command(source, "<stdin>", "single") is not None
+    except (SyntaxError, OverflowError, ValueError):
+        return True
+
+
+def run_repl(kwargs: dict) -> int:
+    import eryx
+    out = getattr(sys.stdout, "buffer", None)
+
+    def write_out(chunk: bytes) -> None:
+        if out is not None:
+            out.write(chunk)
+            out.flush()
+
+    def write_err(chunk: bytes) -> None:
+        sys.stderr.buffer.write(chunk)
+        sys.stderr.flush()
+    limits = kwargs.pop("resource_limits", None)
+    session = eryx.Session(resource_limits=limits, on_stdout=write_out, on_stderr=write_err,
+                           _echo=True, **kwargs)
+    _install_readline(session)
+    print(_BANNER.format(version=eryx.__version__))
+    lines = []
+    while True:
+        try:
+            line = input("... " if lines else ">>> ")
+        except EOFError:
+            print()
+            return 0
+        except KeyboardInterrupt:
+            print("\nKeyboardInterrupt")
+            lines.clear()
+            continue
+        lines.append(line)
+        source = "\n".join(lines)
+        if not _complete(source):
+            continue
+        lines.clear()
+        if not source.strip():
+            continue
+        try:
+            r = session.execute(source)
+        except KeyboardInterrupt:
+            print("\nKeyboardInterrupt", file=sys.stderr)
+            continue
+        except eryx.EryxError as exc:
+            r = getattr(exc, "result", None)
+            if r is None or r.exit_code is None:
+                if isinstance(exc, (eryx.TimeoutError, eryx.ResourceLimitError,
+                                    eryx.CancelledError)):
+                    print(f"{type(exc).__name__}: {exc} (the session starts over)",
+                          file=sys.stderr)
+                continue
+        if r.exit_code is not None:
+            return r.exit_code
