@@ -5,6 +5,12 @@
 
 #include <stddef.h>
 
+/* Whether output to a terminal has its control characters shown instead
+ * of obeyed (raw 0, the default) or passes as it is (raw non-zero). Output
+ * that is not a terminal always passes as it is. Call before forwarding
+ * (else: the default). */
+void forward_init(int raw);
+
 void forward_stdout(void *unused, const char *text, size_t len);
 void forward_stderr(void *unused, const char *text, size_t len);
 

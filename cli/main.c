@@ -39,6 +39,8 @@ static const char usage[] =
     "       eryx runtime build ...      build a factory runtime (--help)\n"
     "options:\n"
     "  --json             print the result (output, result, error) as JSON\n"
+    "  --raw-output       pass terminal control sequences in the output through\n"
+    "                     (by default, on a terminal, they are shown as ^[...)\n"
     "  --timeout MS       execution time limit in milliseconds, 1 to 4294967295\n"
     "                     (default 30000)\n"
     "  --result-var NAME  variable returned as JSON (default: result)\n"
@@ -206,6 +208,8 @@ int main(int argc, char **argv) {
     if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
       fputs(usage, stdout);
       return 0;
+    } else if (!strcmp(a, "--raw-output")) {
+      forward_init(1);
     } else if (!strcmp(a, "--json")) {
       json = 1;
     } else if (!strcmp(a, "--net")) {

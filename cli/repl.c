@@ -355,11 +355,13 @@ static int run(eryx_session *s, const char *code) {
 int repl_main(int argc, char **argv) {
   eryx_sandbox_options opts = ERYX_SANDBOX_OPTIONS_INIT;
   for (int i = 1; i < argc; i++) {
-    if (!strcmp(argv[i], "--timeout") && i + 1 < argc) {
+    if (!strcmp(argv[i], "--raw-output")) {
+      forward_init(1);
+    } else if (!strcmp(argv[i], "--timeout") && i + 1 < argc) {
       if (!cli_parse_uint("--timeout", argv[++i], 1, CLI_MAX_TIMEOUT_MS, &opts.timeout_ms))
         return 2;
     } else {
-      fprintf(stderr, "usage: eryx repl [--timeout MS]\n");
+      fprintf(stderr, "usage: eryx repl [--timeout MS] [--raw-output]\n");
       return 2;
     }
   }

@@ -19,6 +19,7 @@ import argparse
 import base64
 import json
 import os
+import re
 import sys
 from typing import List, Optional
 
@@ -110,6 +111,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("args", nargs=argparse.REMAINDER, help="the script's sys.argv[1:]")
     p.add_argument("--json", action="store_true",
                    help="print the result (output, result, error) as one JSON object")
+    p.add_argument("--raw-output", action="store_true",
+                   help="pass terminal control sequences in the output through (by default, "
+                        "on a terminal, they are shown as ^[...)")
     g = p.add_argument_group("limits")
     g.add_argument("--timeout", type=_positive_ms, metavar="MS",
                    help="execution time limit in milliseconds (default 30000)")
@@ -164,10 +168,30 @@ def _sandbox_kwargs(args) -> dict:
     return kw
 
 
-def _writer(stream):
+_CONTROLS = re.compile(rb"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]|\xc2[\x80-\x9f]")
+
+
+def _shown(m) -> bytes:
+    b = m.group()
+    if len(b) == 2:  # a C1 control (U+0080..U+009F), obeyed by some terminals
+        return b"\\u%04x" % b[1]
+    return b"^?" if b == b"\x7f" else b"^" + bytes([b[0] + 64])
+
+
+def neutralize(chunk: bytes) -> bytes:
+    """Control characters shown as `cat -v` shows them (ESC as ^[), so that
+    sandbox output cannot drive the terminal; tab, newline and carriage
+    return pass. As the C CLI's forward.c."""
+    return _CONTROLS.sub(_shown, chunk)
+
+
+def _writer(stream, raw: bool = False):
     out = getattr(stream, "buffer", None)
+    shown = not raw and stream.isatty()
 
     def write(chunk: bytes) -> None:
+        if shown:
+            chunk = neutralize(chunk)
         if out is not None:
             out.write(chunk)
             out.flush()
@@ -223,7 +247,8 @@ def run_once(code: str, argv: List[str], args) -> int:
     import eryx
     kw = _sandbox_kwargs(args)
     if not args.json:
-        kw["on_stdout"], kw["on_stderr"] = _writer(sys.stdout), _writer(sys.stderr)
+        kw["on_stdout"] = _writer(sys.stdout, args.raw_output)
+        kw["on_stderr"] = _writer(sys.stderr, args.raw_output)
     try:
         sandbox = eryx.Sandbox(argv=argv, **kw)
     except (eryx.InvalidArgumentError, eryx.PackageError, TypeError, ValueError) as exc:
@@ -275,7 +300,7 @@ def main(argv: Optional[List[str]] = None) -> int:
                 return EXIT_USAGE
     elif sys.stdin.isatty():
         from .repl import run_repl
-        return run_repl(_sandbox_kwargs(args))
+        return run_repl(_sandbox_kwargs(args), raw_output=args.raw_output)
     else:
         code, script_argv = sys.stdin.read(), ["-"]
     return run_once(code, script_argv, args)

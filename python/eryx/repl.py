@@ -57,18 +57,10 @@ def _complete(source: str) -> bool:
         return True
 
 
-def run_repl(kwargs: dict) -> int:
+def run_repl(kwargs: dict, raw_output: bool = False) -> int:
     import eryx
-    out = getattr(sys.stdout, "buffer", None)
-
-    def write_out(chunk: bytes) -> None:
-        if out is not None:
-            out.write(chunk)
-            out.flush()
-
-    def write_err(chunk: bytes) -> None:
-        sys.stderr.buffer.write(chunk)
-        sys.stderr.flush()
+    from .cli import _writer
+    write_out, write_err = _writer(sys.stdout, raw_output), _writer(sys.stderr, raw_output)
     limits = kwargs.pop("resource_limits", None)
     session = eryx.Session(resource_limits=limits, on_stdout=write_out, on_stderr=write_err,
                            _echo=True, **kwargs)

@@ -158,13 +158,13 @@ def _read_until(fd, marker: bytes, timeout=60.0) -> bytes:
 # the REPL. pty.fork() would fork this multi-threaded process instead.
 _IN_TERMINAL = ("import os, sys\n"
                 "os.close(os.open(os.ttyname(0), os.O_RDWR))\n"
-                "os.execv(sys.executable, [sys.executable, '-m', 'eryx'])\n")
+                "os.execv(sys.executable, [sys.executable, '-m', 'eryx'] + sys.argv[1:])\n")
 
 
 class _Terminal:
-    def __init__(self):
+    def __init__(self, *args):
         self.fd, slave = pty.openpty()
-        self.proc = subprocess.Popen([sys.executable, "-c", _IN_TERMINAL], stdin=slave,
+        self.proc = subprocess.Popen([sys.executable, "-c", _IN_TERMINAL, *args], stdin=slave,
                                      stdout=slave, stderr=slave, start_new_session=True,
                                      close_fds=True, cwd="/")
         os.close(slave)
@@ -212,3 +212,19 @@ def test_repl_ctrl_d_exits():
         os.close(term.fd)
         if term.proc.poll() is None:
             term.proc.kill()
+
+
+def test_terminal_escapes_are_shown_not_obeyed():
+    code = "print('\\x1b[2J\\x1b]0;owned\\x07\\x1b[31mred')"
+    for args, want in ((("-c", code), b"^[[2J^[]0;owned^G^[[31mred"),
+                       (("--raw-output", "-c", code), b"\x1b[2J\x1b]0;owned\x07\x1b[31mred")):
+        term = _Terminal(*args)
+        try:
+            out = _read_until(term.fd, want, timeout=60)
+            assert term.wait() == 0
+            if "--raw-output" not in args:
+                assert b"\x1b" not in out
+        finally:
+            os.close(term.fd)
+    p = run("-c", code)  # not a terminal: the bytes as they are
+    assert p.stdout == b"\x1b[2J\x1b]0;owned\x07\x1b[31mred\n"

@@ -136,4 +136,31 @@ r.read_until(b">>> ")
 r.send(b"import sys; sys.exit(5)\r")
 check("sys.exit(5) leaves with status 5", r.exit_status() == 5)
 
+
+
+def on_terminal(*args):
+    """Output of `eryx ARGS...` with stdout and stderr on a terminal."""
+    pid, fd = pty.fork()
+    if pid == 0:
+        os.execv(ERYX, [ERYX, *args])
+    out = b""
+    while True:
+        try:
+            chunk = os.read(fd, 4096)
+        except OSError:
+            break
+        if not chunk:
+            break
+        out += chunk
+    os.waitpid(pid, 0)
+    return out
+
+
+code = "import sys; print('\\x1b[2J\\x1b]0;owned\\x07\\x1b[31mred'); sys.stdout.write('\\u009b2J\\n')"
+out = on_terminal("-c", code)
+check("escape sequences are shown, not obeyed, on a terminal",
+      b"\x1b" not in out and b"^[[2J^[]0;owned^G^[[31mred" in out and b"\\u009b2J" in out, out)
+out = on_terminal("--raw-output", "-c", code)
+check("--raw-output passes them through", b"\x1b[31mred" in out, out)
+
 sys.exit(1 if failed else 0)
