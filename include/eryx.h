@@ -558,6 +558,14 @@ int eryx_sandbox_cancel(eryx_sandbox *sb);
 void eryx_sandbox_set_timeout_ms(eryx_sandbox *sb, uint64_t timeout_ms);
 uint64_t eryx_sandbox_timeout_ms(const eryx_sandbox *sb);
 
+/* The fuel budget of later executions (0: none, fuel still counted). Only
+ * for a sandbox that counts fuel (made with max_fuel or count_fuel: the
+ * fuel-counting code cannot be switched on later without a new
+ * interpreter); else ERYX_ERR_INVALID_ARGUMENT. Not while an execution
+ * runs in `sb`. The getter gives 0 for none. */
+eryx_error *eryx_sandbox_set_max_fuel(eryx_sandbox *sb, uint64_t max_fuel);
+uint64_t eryx_sandbox_max_fuel(const eryx_sandbox *sb);
+
 /* The .pyi stubs of all the sandbox's libraries, each headed by a comment
  * naming its module ("" when there are none). Owned by `sb`. */
 const char *eryx_sandbox_library_stubs(const eryx_sandbox *sb, size_t *len);
@@ -828,6 +836,10 @@ eryx_error *eryx_session_restore_state(eryx_session *s, const uint8_t *data,
 /* Like eryx_sandbox_set_timeout_ms() / eryx_sandbox_timeout_ms(). */
 void eryx_session_set_timeout_ms(eryx_session *s, uint64_t timeout_ms);
 uint64_t eryx_session_timeout_ms(const eryx_session *s);
+
+/* Like eryx_sandbox_set_max_fuel() / eryx_sandbox_max_fuel(). */
+eryx_error *eryx_session_set_max_fuel(eryx_session *s, uint64_t max_fuel);
+uint64_t eryx_session_max_fuel(const eryx_session *s);
 
 /* Like eryx_sandbox_cancel(), for the session's running execution. */
 int eryx_session_cancel(eryx_session *s);

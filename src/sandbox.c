@@ -742,6 +742,19 @@ void eryx_sandbox_set_timeout_ms(eryx_sandbox *sb, uint64_t timeout_ms) {
 
 uint64_t eryx_sandbox_timeout_ms(const eryx_sandbox *sb) { return sb ? sb->timeout_ms : 0; }
 
+eryx_error *eryx_sandbox_set_max_fuel(eryx_sandbox *sb, uint64_t max_fuel) {
+  if (!sb)
+    return eryx__error_new(ERYX_ERR_INVALID_ARGUMENT, "sandbox is NULL");
+  if (!sb->counts_fuel)
+    return eryx__error_new(ERYX_ERR_INVALID_ARGUMENT,
+                           "this sandbox does not count fuel: create it with max_fuel or "
+                           "count_fuel to change its fuel budget later");
+  sb->max_fuel = max_fuel;
+  return NULL;
+}
+
+uint64_t eryx_sandbox_max_fuel(const eryx_sandbox *sb) { return sb ? sb->max_fuel : 0; }
+
 const char *eryx_sandbox_library_stubs(const eryx_sandbox *sb, size_t *len) {
   if (len)
     *len = sb->callbacks.stubs_len;

@@ -93,6 +93,16 @@ void eryx_session_set_timeout_ms(eryx_session *s, uint64_t timeout_ms) {
     eryx_sandbox_set_timeout_ms(s->sb, timeout_ms);
 }
 
+eryx_error *eryx_session_set_max_fuel(eryx_session *s, uint64_t max_fuel) {
+  if (!s)
+    return eryx__error_new(ERYX_ERR_INVALID_ARGUMENT, "session is NULL");
+  return eryx_sandbox_set_max_fuel(s->sb, max_fuel);
+}
+
+uint64_t eryx_session_max_fuel(const eryx_session *s) {
+  return s ? eryx_sandbox_max_fuel(s->sb) : 0;
+}
+
 uint64_t eryx_session_timeout_ms(const eryx_session *s) {
   return s ? eryx_sandbox_timeout_ms(s->sb) : 0;
 }

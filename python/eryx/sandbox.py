@@ -455,8 +455,22 @@ class Session(_Base):
 
     @property
     def fuel_limit(self) -> Optional[int]:
-        """The fuel budget of each execute() (max_fuel), or None."""
-        return self._limits.max_fuel
+        """The fuel budget of each execute() (max_fuel), or None. Settable
+        (None: no budget, fuel still counted) on a session that counts fuel
+        (created with max_fuel or count_fuel=True), as upstream's."""
+        fuel = self._native.max_fuel
+        return fuel or None
+
+    @fuel_limit.setter
+    def fuel_limit(self, value: Optional[int]) -> None:
+        if value is not None and (isinstance(value, bool) or not isinstance(value, int)
+                                  or value <= 0):
+            raise ValueError("fuel_limit must be a positive int or None")
+        try:
+            self._native.max_fuel = 0 if value is None else value
+        except _eryx.Error as exc:
+            raise from_native(exc) from None
+        self._limits = dataclasses.replace(self._limits, max_fuel=value)
 
     def _repr_fields(self) -> str:
         return f"execution_count={self.execution_count}, " + super()._repr_fields()

@@ -818,6 +818,34 @@ static int set_timeout(SandboxObject *self, PyObject *v, void *closure) {
   return 0;
 }
 
+static PyObject *get_max_fuel(SandboxObject *self, void *closure) {
+  (void)closure;
+  if (!ready(self))
+    return NULL;
+  return PyLong_FromUnsignedLongLong(self->ss ? eryx_session_max_fuel(self->ss)
+                                              : eryx_sandbox_max_fuel(self->sb));
+}
+
+static int set_max_fuel(SandboxObject *self, PyObject *v, void *closure) {
+  (void)closure;
+  if (!ready(self))
+    return -1;
+  if (!v) {
+    PyErr_SetString(PyExc_AttributeError, "max_fuel cannot be deleted");
+    return -1;
+  }
+  unsigned long long fuel = PyLong_AsUnsignedLongLong(v);
+  if (fuel == (unsigned long long)-1 && PyErr_Occurred())
+    return -1;
+  eryx_error *err = self->ss ? eryx_session_set_max_fuel(self->ss, fuel)
+                             : eryx_sandbox_set_max_fuel(self->sb, fuel);
+  if (err) {
+    ext_raise(err);
+    return -1;
+  }
+  return 0;
+}
+
 static PyObject *library_stubs(SandboxObject *self, PyObject *unused) {
   (void)unused;
   if (!ready(self))
@@ -862,6 +890,8 @@ static PyMethodDef sandbox_methods[] = {
 
 static PyGetSetDef sandbox_getset[] = {
     {"execution_count", (getter)get_execution_count, NULL, "executions so far", NULL},
+    {"max_fuel", (getter)get_max_fuel, (setter)set_max_fuel,
+     "fuel budget of later executions (0: none); only when counting fuel", NULL},
     {"timeout_ms", (getter)get_timeout, (setter)set_timeout,
      "timeout of later executions in ms (2**64-1: none)", NULL},
     {NULL, NULL, NULL, NULL, NULL},

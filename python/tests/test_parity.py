@@ -103,6 +103,14 @@ def test_session_fuel_and_vfs_properties():
     # Unlike upstream, the session is usable after a limit (state lost).
     assert s.execute("print('alive')").stdout == b"alive\n"
     assert eryx.Session().fuel_limit is None
+    s.fuel_limit = None  # no budget, still counted
+    r = s.execute("s = 0\nfor i in range(100000):\n    s += i")
+    assert s.fuel_limit is None and r.fuel_consumed > 0
+    s.fuel_limit = 10**6
+    with pytest.raises(eryx.ResourceLimitError):
+        s.execute("while True: pass")
+    with pytest.raises(eryx.InvalidArgumentError, match="count_fuel"):
+        eryx.Session().fuel_limit = 10**6
     storage = eryx.VfsStorage()
     s = eryx.Session(vfs=storage, vfs_mount_path="/work")
     assert s.vfs is storage and s.vfs_mount_path == "/work"
