@@ -330,6 +330,15 @@ struct eryx_result {
   uint64_t fuel_consumed;
   uint64_t peak_memory_bytes;
   eryx_net_stats net;
+  char *journal; /* NULL: not a journal execution */
+  size_t journal_len;
+  uint32_t replayed_callbacks;
+  char *suspended_name; /* NULL unless ERYX_STATUS_SUSPENDED */
+  size_t suspended_name_len;
+  char *suspended_args;
+  size_t suspended_args_len;
+  char *suspended_reason;
+  size_t suspended_reason_len;
 };
 
 /* ---- deps/wasmtime/src/memory_limiter.rs ---- */
@@ -390,6 +399,11 @@ eryx_result *eryx__result_new(void);
 bool eryx__result_set_error(eryx_result *r, eryx_status status,
                             const char *type, const char *message,
                             const char *traceback);
+/* ERYX_STATUS_SUSPENDED, error type "Suspended", the reason as message,
+ * and the call's name and canonical arguments (all copied). False: OOM. */
+bool eryx__result_set_suspended(eryx_result *r, const char *name, size_t name_len,
+                                const char *args, size_t args_len, const char *reason,
+                                size_t reason_len);
 
 /* ---- wit_values.c: reading and building component-model values ---- */
 void eryx__val_string(wasmtime_component_val_t *v, const char *s, size_t n);
