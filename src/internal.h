@@ -247,8 +247,15 @@ void eryx__sandbox_emit(struct eryx_sandbox *sb, int which, const char *text,
  * Python namespace between executions. `generation` changes whenever the
  * instance is replaced (reset, or after a trap), i.e. when state was lost. */
 void eryx__sandbox_set_persistent(struct eryx_sandbox *sb);
+/* `journal` (journal.h; NULL: none) records and replays the run's
+ * callbacks; its text goes into the result. */
+struct eryx__journal;
 eryx_error *eryx__sandbox_run(struct eryx_sandbox *sb, const char *code,
-                              size_t code_len, bool clear_first, eryx_result **out);
+                              size_t code_len, bool clear_first,
+                              struct eryx__journal *journal, eryx_result **out);
+/* True when the last execution was halted (timeout, cancel, suspension,
+ * trap): its instance is gone and the next call makes a fresh one. */
+bool eryx__sandbox_halted(const struct eryx_sandbox *sb);
 eryx_error *eryx__sandbox_reinstantiate(struct eryx_sandbox *sb);
 uint64_t eryx__sandbox_generation(const struct eryx_sandbox *sb);
 
@@ -294,8 +301,12 @@ struct eryx_callbacks *eryx__sandbox_callbacks(struct eryx_sandbox *sb);
 uint64_t eryx__sandbox_deadline(struct eryx_sandbox *sb);
 /* The sandbox's mounted file tree (NULL: none). */
 eryx_vfs *eryx__sandbox_vfs(struct eryx_sandbox *sb);
-/* Records a timeout and returns the error that traps the guest. */
+/* Records a timeout (a suspension when one was asked for) and returns the
+ * error that traps the guest. */
 wasmtime_error_t *eryx__sandbox_timed_out(struct eryx_sandbox *sb);
+/* The error that traps the guest when the execution was asked to suspend,
+ * else NULL (host imports call it to halt at once). */
+wasmtime_error_t *eryx__sandbox_check_suspended(struct eryx_sandbox *sb);
 
 /* ---- result.c ---- */
 /* What one execution's connections added up to (filled by Rust, see
