@@ -84,6 +84,7 @@ bench: build
 	$(BUILD)/bench_callbacks 20
 	$(BUILD)/bench_limits 20
 	$(BUILD)/bench_files 5
+	$(BUILD)/bench_journal 20
 
 bench-compare: python-install
 	$(PYENV)/bin/python bench/compare.py

@@ -46,6 +46,7 @@ typedef struct eryx_error eryx_error;
 typedef struct eryx_call eryx_call;
 typedef struct eryx_vfs eryx_vfs;
 typedef struct eryx_pool eryx_pool;
+typedef struct eryx_journal_options eryx_journal_options; /* a struct, below */
 
 /* ------------------------------------------------------------------ errors */
 
@@ -69,7 +70,11 @@ typedef enum eryx_error_code {
                                     the file and the reason                */
   ERYX_ERR_POOL_EXHAUSTED = 9,   /* eryx_pool_try_acquire: none free now   */
   ERYX_ERR_POOL_TIMEOUT = 10,    /* eryx_pool_acquire waited its timeout   */
-  ERYX_ERR_POOL_CLOSED = 11      /* the pool was closed                    */
+  ERYX_ERR_POOL_CLOSED = 11,     /* the pool was closed                    */
+  ERYX_ERR_JOURNAL = 12          /* a replay journal was refused (not a
+                                    journal, too large, a bad signature,
+                                    recorded for other code); the message
+                                    says which                             */
 } eryx_error_code;
 
 
@@ -189,6 +194,25 @@ eryx_error *eryx_call_succeed(eryx_call *call, const char *json, size_t len);
 eryx_error *eryx_call_fail(eryx_call *call, const char *error_type,
                            size_t error_type_len, const char *message,
                            size_t message_len);
+
+/* Asks to suspend the execution the call belongs to (e.g. to wait for a
+ * human's approval, then resume later, maybe in another process: see
+ * eryx_sandbox_execute_journal). Like eryx_call_succeed/fail it answers
+ * and consumes `call`; call it inside `fn` or later from any thread.
+ * The execution then halts at once: no more Python runs, no later
+ * callback start reaches a host function (gather siblings included), the
+ * calls still in flight are cancelled (on_cancel), and the result has
+ * ERYX_STATUS_SUSPENDED, error type "Suspended", `reason` (`reason_len`
+ * bytes of UTF-8; NULL: "") as its message, and the call's name and
+ * canonical arguments (eryx_result_suspended_name/_args/_reason). The
+ * suspended call itself is not journaled. Only the first suspension of an
+ * execution counts; one that comes once the execution ended (or once its
+ * code has finished) is ignored, as is one of a cancelled call.
+ * Thread-safe. Errors: ERYX_ERR_INVALID_ARGUMENT (NULL call; a reason
+ * that is not UTF-8: the execution is still suspended, with the bad bytes
+ * replaced by U+FFFD), ERYX_ERR_RESOURCES (no memory to keep the name,
+ * arguments and reason: the execution is still suspended, they read ""). */
+eryx_error *eryx_call_suspend(eryx_call *call, const char *reason, size_t reason_len);
 
 /* The callback's name (NUL-terminated, owned by the call). */
 const char *eryx_call_name(const eryx_call *call, size_t *len);
@@ -770,6 +794,30 @@ eryx_error *eryx_session_new(eryx_runtime *rt, const eryx_sandbox_options *opts,
 eryx_error *eryx_session_execute(eryx_session *s, const char *code, size_t code_len,
                                  eryx_result **out);
 
+/* Runs `code` in the session like eryx_session_execute(), recording and
+ * replaying a journal like eryx_sandbox_execute_journal() (same options,
+ * ownership and errors). When the session has callbacks, its state is
+ * snapshot first (eryx_session_snapshot_state with skip_unserializable:
+ * the user's variables and the files of its eryx_vfs), and if the
+ * execution is halted (suspended, timed out, cancelled, trapped) that
+ * state is restored: the session is as it was before the call, so a
+ * resumed run does not apply the replayed calls' effects twice (variables
+ * that could not be serialized are lost then; the interpreter is a new
+ * one, as after any restore; the execution count is kept; should the
+ * restore itself fail, e.g. for a state too large to restore, the session
+ * starts over as after any halt). A code that ends by itself (also with
+ * an exception) keeps its effects as usual.
+ * Cost: one snapshot per call on a session with callbacks (README
+ * "Replay and suspension" has figures), one restore after a halt. Errors
+ * also: those of the snapshot (e.g. ERYX_ERR_SNAPSHOT when a variable
+ * holds a secret's value), before any code runs. Without callbacks
+ * nothing is taken and a halt loses the state as with
+ * eryx_session_execute(). */
+eryx_error *eryx_session_execute_journal(eryx_session *s, const char *code,
+                                         size_t code_len,
+                                         const eryx_journal_options *opts,
+                                         eryx_result **out);
+
 /* Executions since the session started (or last lost or reset its state). */
 uint64_t eryx_session_execution_count(const eryx_session *s);
 
@@ -927,7 +975,8 @@ typedef enum eryx_status {
   ERYX_STATUS_EXCEPTION = 2, /* an exception escaped the code              */
   ERYX_STATUS_LIMIT = 3,     /* a limit (e.g. the timeout) ended the run   */
   ERYX_STATUS_INTERNAL = 4,  /* the sandbox itself failed (trap, bug)      */
-  ERYX_STATUS_CANCELLED = 5  /* eryx_sandbox_cancel() stopped the run      */
+  ERYX_STATUS_CANCELLED = 5, /* eryx_sandbox_cancel() stopped the run      */
+  ERYX_STATUS_SUSPENDED = 6  /* a host function called eryx_call_suspend() */
 } eryx_status;
 
 /* Runs `code` (UTF-8, `code_len` bytes) as the body of
@@ -940,10 +989,87 @@ typedef enum eryx_status {
 eryx_error *eryx_sandbox_execute(eryx_sandbox *sb, const char *code,
                                  size_t code_len, eryx_result **out);
 
+/* ------------------------------------------------- replay and suspension
+ *
+ * An execution can record a journal of its callback calls, and a later
+ * execution of the same code can be given that journal to replay them: a
+ * call that matches a recorded one is answered from the journal without
+ * calling the host function. With eryx_call_suspend this gives durable,
+ * resumable runs: a host function suspends the run (say, to ask a human),
+ * the host keeps the journal (any storage, any process), and when the
+ * answer is known it executes the same code again with the journal: the
+ * calls before the suspension replay at once and the code runs on past it.
+ * See README "Replay and suspension" for the format and the rules.
+ *
+ * Recording: every call answered during the run by the host function
+ * (succeeded or failed), in the order the calls started, with its name, its
+ * canonical arguments (parsed by jansson and written back compact with
+ * sorted keys; the exact text when jansson cannot read them, e.g. an
+ * integer beyond 64 bits) and its answer (the JSON text, or the failure's
+ * error type and message). Not recorded: callback timeouts, cancelled
+ * calls, calls the host's own checks refused, the suspended call. The
+ * journal is at most ERYX_JOURNAL_MAX_BYTES of text: recording stops at
+ * the first call that would not fit (the journal then says
+ * "truncated": true; later calls simply run live on replay).
+ *
+ * Replay: a call that passes the host's checks (schema, sizes,
+ * max_callback_invocations: replayed calls count) and whose name and
+ * canonical arguments match an unused entry with that key takes the
+ * earliest such entry (first in, first out per key, whatever order the
+ * calls start in, so asyncio.gather batches replay); the host function and
+ * its on_cancel are not called. The first call that matches nothing ends
+ * replay: it and every later call of the execution run live. Replayed
+ * calls are recorded again, so a resumed run's journal is complete.
+ *
+ * Signing: with a key, the journal recorded is signed (HMAC-SHA256 over
+ * its canonical serialization without the signature), and the journal
+ * given must carry a valid signature made with that key and have been
+ * recorded for the same code (it holds the code's sha256). Without a key
+ * any well-formed journal is accepted, for any code: a journal is then
+ * trusted input (whoever writes it decides what the callbacks "answered").
+ */
+#define ERYX_JOURNAL_OPTIONS_VERSION 1
+
+/* Most bytes of journal text, recorded or accepted: 16 MiB. */
+#define ERYX_JOURNAL_MAX_BYTES ((size_t)16 << 20)
+
+struct eryx_journal_options {
+  unsigned int version; /* ERYX_JOURNAL_OPTIONS_VERSION */
+  /* A journal to replay: JSON text from an earlier result
+   * (eryx_result_journal), maybe of another process. NULL: record only.
+   * At most ERYX_JOURNAL_MAX_BYTES and max_callback_invocations entries. */
+  const char *journal;
+  size_t journal_len;
+  /* A secret key (1 to INT_MAX bytes; NULL: none) to sign the recorded
+   * journal with and to check the given one against. */
+  const uint8_t *key;
+  size_t key_len;
+};
+
+#define ERYX_JOURNAL_OPTIONS_INIT {ERYX_JOURNAL_OPTIONS_VERSION, NULL, 0, NULL, 0}
+
+/* Runs `code` like eryx_sandbox_execute() and records its journal
+ * (eryx_result_journal), replaying opts->journal if given. `opts` NULL:
+ * record only; it need not outlive the call. Each call starts with fresh
+ * replay state. Works on any sandbox, pooled ones (eryx_pool_acquire)
+ * included. Ownership as eryx_sandbox_execute(). Errors, before any code
+ * runs: ERYX_ERR_INVALID_ARGUMENT (NULL arguments, an unknown options
+ * version, a NULL journal or key with a length, an empty key),
+ * ERYX_ERR_JOURNAL (the journal is not JSON, not an Eryx journal, of
+ * another version, malformed, too large, holds more entries than
+ * max_callback_invocations; with a key: "the journal is not signed", "the
+ * journal's signature does not match: it was changed or signed with
+ * another key", "the journal was recorded for different code"); then as
+ * eryx_sandbox_execute(). */
+eryx_error *eryx_sandbox_execute_journal(eryx_sandbox *sb, const char *code,
+                                         size_t code_len,
+                                         const eryx_journal_options *opts,
+                                         eryx_result **out);
+
 eryx_status eryx_result_status(const eryx_result *r);
 
 /* A short name of the status: "ok", "syntax", "exception", "limit",
- * "internal", "cancelled". Static storage. */
+ * "internal", "cancelled", "suspended". Static storage. */
 const char *eryx_status_name(eryx_status status);
 
 /* Everything the code wrote to sys.stdout / sys.stderr (or to file
@@ -998,6 +1124,22 @@ uint64_t eryx_result_peak_memory_bytes(const eryx_result *r);
 
 /* How many callback invocations the execution started. */
 uint32_t eryx_result_callback_invocations(const eryx_result *r);
+
+/* The journal an eryx_*_execute_journal() recorded, as JSON text (owned by
+ * `r`), also when the code failed, hit a limit or was suspended; NULL for
+ * a plain execute. */
+const char *eryx_result_journal(const eryx_result *r, size_t *len);
+
+/* How many of the execution's callback calls were answered from the
+ * journal it was given (0 for a plain execute). */
+uint32_t eryx_result_replayed_callbacks(const eryx_result *r);
+
+/* For ERYX_STATUS_SUSPENDED: the suspended call's callback name, its
+ * canonical arguments (JSON text, as in the journal) and the reason the
+ * host gave (owned by `r`); NULL for any other status. */
+const char *eryx_result_suspended_name(const eryx_result *r, size_t *len);
+const char *eryx_result_suspended_args(const eryx_result *r, size_t *len);
+const char *eryx_result_suspended_reason(const eryx_result *r, size_t *len);
 
 /* Network traffic of the execution: bytes the code sent and received
  * (payload, after TLS decryption) and connections it opened. */

@@ -21,7 +21,8 @@ wasmtime_error_t *eryx__blocking_check(void *store_data, uint64_t *wait_ns) {
   }
   atomic_int *stop = eryx__sandbox_callbacks(sb)->stop;
   uint64_t deadline = eryx__sandbox_deadline(sb), now = eryx__now_ns();
-  if ((stop && atomic_load(stop)) || now >= deadline)
+  if ((stop && atomic_load(stop)) || now >= deadline ||
+      eryx__callbacks_suspended(eryx__sandbox_callbacks(sb)))
     return eryx__sandbox_timed_out(sb); /* keeps a cancel that came first */
   uint64_t tick = (uint64_t)ERYX_TICK_MS * 1000000u;
   *wait_ns = deadline - now < tick ? deadline - now : tick;

@@ -18,8 +18,28 @@
  * The queue also has an eventfd, readable while answers are queued, so that
  * the network's `wait` (deps/wasmtime/src/net/) can wait on sockets and
  * answers together: signalled with each answer, reset when they are taken.
+ *
+ * Executions. The queue numbers executions (bumped at begin and at end,
+ * under its mutex) and each call remembers the number it started in, so an
+ * answer or a suspension that arrives after its execution ended is dropped
+ * even if another execution has begun since.
+ *
+ * Suspension. eryx_call_suspend may come from any thread and the call only
+ * holds the queue, so the request is kept there: the first one of an
+ * execution is stored and the atomic `suspended` flag set; every place that
+ * notices a cancel notices it too (the waits here, the epoch callback and
+ * the blocking check via eryx__callbacks_suspended, callback-start), and
+ * the execution ends as it does on a cancel.
+ *
+ * Journals. With a journal (journal.c), each call that passes the host's
+ * checks is looked up before the host function would be called: a replayed
+ * call is answered at once from the journal through the ordinary queue
+ * (the host function and on_cancel never see it). Every answer collected
+ * for the guest, and every answer still queued when the execution ends,
+ * is recorded in the slot the call got when it started.
  */
 #include "callbacks.h"
+#include "journal.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -42,6 +62,10 @@ struct eryx_call_queue {
   int efd;             /* eventfd: readable while head != NULL (-1: none
                           yet: made on first use, by the network's wait,
                           so a sandbox without one holds no descriptor) */
+  uint64_t execution;  /* under mu: bumped at each begin and end */
+  bool executing;      /* under mu: between begin and end */
+  atomic_int suspended; /* a suspension was asked for in this execution */
+  eryx_suspension *suspension; /* under mu: the first one's record */
 };
 
 struct eryx_call {
@@ -51,7 +75,11 @@ struct eryx_call {
   size_t name_len;
   const eryx_cb_def *def; /* only used on the execution thread */
   uint64_t deadline_ns;   /* UINT64_MAX: none */
+  char *args;             /* as the host function got them */
   size_t args_len;        /* counted in args_in_flight_bytes while in flight */
+  uint64_t execution;     /* the queue's execution number at the start */
+  size_t journal_slot;    /* ERYX__JOURNAL_NO_SLOT: not recorded */
+  bool replayed;          /* answered from the journal */
   atomic_int refs;        /* host + sandbox */
   atomic_int cancelled;
   bool answered;          /* under q->mu */
@@ -84,6 +112,7 @@ static eryx_call_queue *queue_new(void) {
   pthread_cond_init(&q->cv, &attr);
   pthread_condattr_destroy(&attr);
   atomic_init(&q->refs, 1);
+  atomic_init(&q->suspended, 0);
   q->efd = -1;
   return q;
 }
@@ -125,10 +154,20 @@ void eryx__completions_free(eryx_completion *c) {
   }
 }
 
+void eryx__suspension_free(eryx_suspension *s) {
+  if (!s)
+    return;
+  free(s->name);
+  free(s->args);
+  free(s->reason);
+  free(s);
+}
+
 static void queue_release(eryx_call_queue *q) {
   if (atomic_fetch_sub(&q->refs, 1) != 1)
     return;
   eryx__completions_free(q->head);
+  eryx__suspension_free(q->suspension);
   if (q->efd >= 0)
     close(q->efd);
   pthread_mutex_destroy(&q->mu);
@@ -141,6 +180,7 @@ static void call_release(eryx_call *call) {
     return;
   eryx_call_queue *q = call->q;
   free(call->name);
+  free(call->args);
   free(call);
   queue_release(q);
 }
@@ -166,7 +206,8 @@ static eryx_error *answer(eryx_call *call, bool ok, const char *type,
   }
   eryx_call_queue *q = call->q;
   pthread_mutex_lock(&q->mu);
-  bool drop = call->answered || atomic_load(&call->cancelled) || !c;
+  bool drop = call->answered || atomic_load(&call->cancelled) || !c ||
+              call->execution != q->execution || !q->executing;
   call->answered = true;
   if (!drop) {
     if (q->tail)
@@ -214,6 +255,53 @@ eryx_error *eryx_call_fail(eryx_call *call, const char *error_type,
   }
   return answer(call, false, error_type, error_type_len, message ? message : "",
                 message_len);
+}
+
+eryx_error *eryx_call_suspend(eryx_call *call, const char *reason, size_t reason_len) {
+  if (!call)
+    return eryx__error_new(ERYX_ERR_INVALID_ARGUMENT, "call is NULL");
+  if (!reason)
+    reason_len = 0;
+  eryx_error *err = NULL;
+  eryx_buf why = {0};
+  if (eryx__utf8_valid(reason ? reason : "", reason_len)) {
+    eryx__buf_append(&why, reason ? reason : "", reason_len);
+  } else {
+    eryx__buf_append_lossy(&why, reason, reason_len);
+    err = eryx__error_new(ERYX_ERR_INVALID_ARGUMENT,
+                          "eryx_call_suspend: the reason is not UTF-8 (bad bytes were replaced)");
+  }
+  /* The record is made before the lock; the call's name and arguments
+   * stay as they are while the host holds the call. */
+  eryx_suspension *s = calloc(1, sizeof *s);
+  if (s) {
+    s->name = eryx__strndup(call->name, call->name_len);
+    s->name_len = call->name_len;
+    s->args = eryx__strndup(call->args, call->args_len);
+    s->args_len = call->args_len;
+    s->reason = why.oom ? NULL : eryx__buf_take(&why, &s->reason_len);
+  }
+  eryx__buf_free(&why);
+  if ((!s || !s->name || !s->args || !s->reason) && !err)
+    err = eryx__error_new(ERYX_ERR_RESOURCES,
+                          "out of memory recording the suspension (the execution is still "
+                          "suspended)");
+  eryx_call_queue *q = call->q;
+  pthread_mutex_lock(&q->mu);
+  bool take = !call->answered && !atomic_load(&call->cancelled) && q->executing &&
+              call->execution == q->execution && !atomic_load(&q->suspended);
+  call->answered = true;
+  if (take) {
+    q->suspension = s;
+    s = NULL;
+    atomic_store(&q->suspended, 1);
+    queue_signal(q); /* wakes a network wait, which then sees the flag */
+    pthread_cond_broadcast(&q->cv);
+  }
+  pthread_mutex_unlock(&q->mu);
+  eryx__suspension_free(s);
+  call_release(call);
+  return err;
 }
 
 const char *eryx_call_name(const eryx_call *call, size_t *len) {
@@ -515,6 +603,7 @@ eryx_error *eryx__callbacks_init(eryx_callbacks *cb, const eryx_sandbox_options 
 void eryx__callbacks_free(eryx_callbacks *cb) {
   if (cb->queue)
     eryx__callbacks_end(cb);
+  eryx__suspension_free(cb->suspension);
   for (size_t i = 0; i < cb->count; i++) {
     free(cb->defs[i].name);
     free(cb->defs[i].description);
@@ -531,10 +620,27 @@ void eryx__callbacks_free(eryx_callbacks *cb) {
 
 /* ------------------------------------------------------------ executions */
 
+/* on_cancel is for calls the host has not answered yet (a replayed call
+ * was answered by the journal, a suspended one by the suspension). */
 static void cancel_call(eryx_call *call) {
+  pthread_mutex_lock(&call->q->mu);
+  bool answered = call->answered;
   atomic_store(&call->cancelled, 1);
-  if (call->def->on_cancel)
+  pthread_mutex_unlock(&call->q->mu);
+  if (!answered && !call->replayed && call->def->on_cancel)
     call->def->on_cancel(call->def->user_data, call);
+}
+
+static void journal_dropped(eryx_callbacks *cb, const eryx_call *call) {
+  if (cb->journal)
+    eryx__journal_call_dropped(cb->journal, call->journal_slot);
+}
+
+static void journal_answered(eryx_callbacks *cb, const eryx_call *call,
+                             const eryx_completion *c) {
+  if (cb->journal)
+    eryx__journal_call_answered(cb->journal, call->journal_slot, c->ok, c->error_type,
+                                c->error_type_len, c->value, c->value_len);
 }
 
 /* Unlinks `*p` from the in-flight list (its arguments stop counting). */
@@ -553,25 +659,64 @@ static eryx_call *take_in_flight(eryx_callbacks *cb, uint64_t id) {
   return NULL;
 }
 
-void eryx__callbacks_begin(eryx_callbacks *cb) {
+void eryx__callbacks_begin(eryx_callbacks *cb, struct eryx__journal *journal) {
   cb->invocations = 0;
   cb->executing = true;
+  cb->journal = journal;
+  eryx__suspension_free(cb->suspension);
+  cb->suspension = NULL;
+  eryx_call_queue *q = cb->queue;
+  pthread_mutex_lock(&q->mu);
+  q->execution++;
+  q->executing = true;
+  atomic_store(&q->suspended, 0);
+  pthread_mutex_unlock(&q->mu);
 }
 
 void eryx__callbacks_end(eryx_callbacks *cb) {
   cb->executing = false;
+  /* From here on answers and suspensions are dropped as they come. */
+  eryx_call_queue *q = cb->queue;
+  pthread_mutex_lock(&q->mu);
+  q->execution++;
+  q->executing = false;
+  eryx_completion *stale = q->head;
+  q->head = q->tail = NULL;
+  queue_reset(q);
+  eryx_suspension *susp = q->suspension;
+  q->suspension = NULL;
+  atomic_store(&q->suspended, 0);
+  pthread_mutex_unlock(&q->mu);
+  /* Answers that arrived but were never collected were still answered
+   * during the run: journaled, then dropped. */
+  for (eryx_completion *c = cb->journal ? stale : NULL; c; c = c->next)
+    for (eryx_call *call = cb->in_flight; call; call = call->next)
+      if (call->id == c->id)
+        journal_answered(cb, call, c);
+  eryx__completions_free(stale);
   while (cb->in_flight) {
     eryx_call *call = unlink_call(cb, &cb->in_flight);
+    journal_dropped(cb, call);
     cancel_call(call);
     call_release(call);
   }
-  /* Answers that arrived but were never collected belong to no one now. */
-  pthread_mutex_lock(&cb->queue->mu);
-  eryx_completion *stale = cb->queue->head;
-  cb->queue->head = cb->queue->tail = NULL;
-  queue_reset(cb->queue);
-  pthread_mutex_unlock(&cb->queue->mu);
-  eryx__completions_free(stale);
+  cb->journal = NULL;
+  eryx__suspension_free(cb->suspension);
+  cb->suspension = susp;
+}
+
+eryx_suspension *eryx__callbacks_take_suspension(eryx_callbacks *cb) {
+  eryx_suspension *s = cb->suspension;
+  cb->suspension = NULL;
+  return s;
+}
+
+bool eryx__callbacks_suspended(const eryx_callbacks *cb) {
+  return cb->queue && atomic_load(&cb->queue->suspended) != 0;
+}
+
+static bool stopping(const eryx_callbacks *cb) {
+  return (cb->stop && atomic_load(cb->stop) != 0) || eryx__callbacks_suspended(cb);
 }
 
 /* The host's own checks of a call's arguments, whoever sent them: sizes
@@ -625,6 +770,12 @@ bool eryx__callbacks_start(eryx_callbacks *cb, const char *name, size_t name_len
     *message = eryx__strndup(text, strlen(text));
     return false;
   }
+  if (stopping(cb)) { /* cancelled or suspended: nothing more starts */
+    *kind = "host";
+    snprintf(text, sizeof text, "the execution is stopping");
+    *message = eryx__strndup(text, strlen(text));
+    return false;
+  }
   const eryx_cb_def *def = NULL;
   for (size_t i = 0; i < cb->count && !def; i++)
     if (cb->defs[i].name_len == name_len && !memcmp(cb->defs[i].name, name, name_len))
@@ -665,17 +816,30 @@ bool eryx__callbacks_start(eryx_callbacks *cb, const char *name, size_t name_len
       *message = eryx__strndup("out of memory", 13);
     return false;
   }
+  /* Replay: the journal may hold this call's answer. On a journal error
+   * (out of memory) the call simply runs live. */
+  size_t slot = ERYX__JOURNAL_NO_SLOT;
+  const eryx__journal_answer *replay = NULL;
+  if (cb->journal)
+    (void)eryx__journal_call_start(cb->journal, def->name, def->name_len, args, args_len, &slot,
+                                   &replay);
   eryx_call *call = calloc(1, sizeof *call);
   char *args_copy = call ? eryx__strndup(args, args_len) : NULL;
   if (!call || !args_copy || !(call->name = eryx__strndup(def->name, def->name_len))) {
     free(call);
     free(args_copy);
     eryx__buf_free(&scrubbed);
+    if (cb->journal)
+      eryx__journal_call_dropped(cb->journal, slot);
     *kind = "host";
     *message = eryx__strndup("out of memory", 13);
     return false;
   }
   cb->invocations++;
+  call->args = args_copy;
+  call->execution = cb->queue->execution; /* only this thread changes it */
+  call->journal_slot = slot;
+  call->replayed = replay != NULL;
   call->q = cb->queue;
   atomic_fetch_add(&cb->queue->refs, 1);
   call->id = ++cb->next_id;
@@ -692,8 +856,11 @@ bool eryx__callbacks_start(eryx_callbacks *cb, const char *name, size_t name_len
   /* The host may answer (and release its reference) before this returns;
    * the sandbox's reference keeps `call` alive. */
   eryx__buf_free(&scrubbed);
-  def->fn(def->user_data, call, args_copy, args_len);
-  free(args_copy);
+  if (replay) /* answered as the host did then; the host's reference ends */
+    eryx_error_free(answer(call, replay->ok, replay->error_type, replay->error_type_len,
+                           replay->value, replay->value_len));
+  else
+    def->fn(def->user_data, call, call->args, args_len);
   return true;
 }
 
@@ -701,6 +868,7 @@ void eryx__callbacks_cancel(eryx_callbacks *cb, uint64_t id) {
   eryx_call *call = take_in_flight(cb, id);
   if (!call)
     return; /* already answered and delivered */
+  journal_dropped(cb, call);
   cancel_call(call);
   call_release(call);
 }
@@ -733,15 +901,12 @@ static eryx_completion *collect(eryx_callbacks *cb, eryx_completion *queued) {
       eryx__completions_free(c);
       continue;
     }
+    journal_answered(cb, call, c);
     call_release(call);
     *tail = c;
     tail = &c->next;
   }
   return out;
-}
-
-static bool stopping(const eryx_callbacks *cb) {
-  return cb->stop && atomic_load(cb->stop) != 0;
 }
 
 static void timed_wait(eryx_call_queue *q, uint64_t wake) {
@@ -782,6 +947,7 @@ eryx_completion *eryx__callbacks_wait(eryx_callbacks *cb, uint64_t until_ns,
       eryx_call *call = *p;
       if (call->deadline_ns <= now) {
         unlink_call(cb, p);
+        journal_dropped(cb, call);
         cancel_call(call);
         eryx_completion *c = timeout_completion(call, cb->timeout_ms);
         call_release(call);

@@ -21,6 +21,21 @@ typedef struct eryx_cb_def {
 } eryx_cb_def;
 
 typedef struct eryx_call_queue eryx_call_queue;
+struct eryx__journal;
+
+/* What eryx_call_suspend asked for: the call's name and arguments (as the
+ * host function saw them) and the reason; any may be NULL when memory ran
+ * out. */
+typedef struct eryx_suspension {
+  char *name;
+  size_t name_len;
+  char *args;
+  size_t args_len;
+  char *reason;
+  size_t reason_len;
+} eryx_suspension;
+
+void eryx__suspension_free(eryx_suspension *s);
 
 typedef struct eryx_callbacks {
   eryx_cb_def *defs;
@@ -41,6 +56,8 @@ typedef struct eryx_callbacks {
   uint64_t next_id;
   uint64_t args_in_flight_bytes; /* arguments of the calls in `in_flight` */
   eryx_call *in_flight; /* calls started and not yet delivered/cancelled */
+  struct eryx__journal *journal; /* this execution's journal (NULL: none) */
+  eryx_suspension *suspension;   /* the last execution's, until taken */
 
   eryx_call_queue *queue; /* shared with every eryx_call handle */
   atomic_int *stop;       /* non-zero: the execution is being interrupted */
@@ -60,9 +77,19 @@ typedef struct eryx_completion {
 eryx_error *eryx__callbacks_init(eryx_callbacks *cb, const eryx_sandbox_options *opts);
 void eryx__callbacks_free(eryx_callbacks *cb);
 
-/* Starts an execution's accounting / cancels whatever is still in flight. */
-void eryx__callbacks_begin(eryx_callbacks *cb);
+/* Starts an execution's accounting (`journal`: records and replays its
+ * calls, NULL: none; the caller keeps it) / ends it: answers that arrived
+ * but were not collected are journaled, whatever is still in flight is
+ * cancelled, a suspension is kept for eryx__callbacks_take_suspension. */
+void eryx__callbacks_begin(eryx_callbacks *cb, struct eryx__journal *journal);
 void eryx__callbacks_end(eryx_callbacks *cb);
+
+/* Non-zero once a host function asked to suspend the current execution
+ * (any thread; reset by begin and end). */
+bool eryx__callbacks_suspended(const eryx_callbacks *cb);
+/* The suspension of the execution that just ended (caller frees with
+ * eryx__suspension_free); NULL when there was none. */
+eryx_suspension *eryx__callbacks_take_suspension(eryx_callbacks *cb);
 
 /* callback-start: on success *id is set; otherwise *kind ("unknown",
  * "limit", "invalid" for arguments the host refused, "host") and a

@@ -38,7 +38,8 @@ HOST_IMPORT(emit_output) {
     return wasmtime_error_new("emit-output: the stream must be 1 (stdout) or 2 (stderr)");
   eryx__sandbox_keep_output(store_data(ctx)->sandbox, args[0].of.u8,
                             args[1].of.string.data, args[1].of.string.size);
-  return NULL;
+  /* Text written before a suspension was noticed is kept; then it halts. */
+  return eryx__sandbox_check_suspended(store_data(ctx)->sandbox);
 }
 
 /* emit-trace: func(kind: u8, line: u32, function: string, detail: string) */
@@ -108,6 +109,13 @@ HOST_IMPORT(callback_start) {
   bool ok = eryx__callbacks_start(cb, args[0].of.string.data, args[0].of.string.size,
                                   args[1].of.string.data, args[1].of.string.size,
                                   &id, &kind, &message);
+  /* A host function that suspended (in `fn`, or on another thread since):
+   * not one more line of Python runs. */
+  wasmtime_error_t *halt = eryx__sandbox_check_suspended(store_data(ctx)->sandbox);
+  if (halt) {
+    free(message);
+    return halt;
+  }
   wasmtime_component_val_t inner;
   if (ok) {
     inner.kind = WASMTIME_COMPONENT_U64;

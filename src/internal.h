@@ -246,8 +246,15 @@ void eryx__sandbox_emit(struct eryx_sandbox *sb, int which, const char *text,
  * Python namespace between executions. `generation` changes whenever the
  * instance is replaced (reset, or after a trap), i.e. when state was lost. */
 void eryx__sandbox_set_persistent(struct eryx_sandbox *sb);
+/* `journal` (journal.h; NULL: none) records and replays the run's
+ * callbacks; its text goes into the result. */
+struct eryx__journal;
 eryx_error *eryx__sandbox_run(struct eryx_sandbox *sb, const char *code,
-                              size_t code_len, bool clear_first, eryx_result **out);
+                              size_t code_len, bool clear_first,
+                              struct eryx__journal *journal, eryx_result **out);
+/* True when the last execution was halted (timeout, cancel, suspension,
+ * trap): its instance is gone and the next call makes a fresh one. */
+bool eryx__sandbox_halted(const struct eryx_sandbox *sb);
 eryx_error *eryx__sandbox_reinstantiate(struct eryx_sandbox *sb);
 uint64_t eryx__sandbox_generation(const struct eryx_sandbox *sb);
 
@@ -293,8 +300,12 @@ struct eryx_callbacks *eryx__sandbox_callbacks(struct eryx_sandbox *sb);
 uint64_t eryx__sandbox_deadline(struct eryx_sandbox *sb);
 /* The sandbox's mounted file tree (NULL: none). */
 eryx_vfs *eryx__sandbox_vfs(struct eryx_sandbox *sb);
-/* Records a timeout and returns the error that traps the guest. */
+/* Records a timeout (a suspension when one was asked for) and returns the
+ * error that traps the guest. */
 wasmtime_error_t *eryx__sandbox_timed_out(struct eryx_sandbox *sb);
+/* The error that traps the guest when the execution was asked to suspend,
+ * else NULL (host imports call it to halt at once). */
+wasmtime_error_t *eryx__sandbox_check_suspended(struct eryx_sandbox *sb);
 
 /* ---- result.c ---- */
 /* What one execution's connections added up to (filled by Rust, see
@@ -329,6 +340,15 @@ struct eryx_result {
   uint64_t fuel_consumed;
   uint64_t peak_memory_bytes;
   eryx_net_stats net;
+  char *journal; /* NULL: not a journal execution */
+  size_t journal_len;
+  uint32_t replayed_callbacks;
+  char *suspended_name; /* NULL unless ERYX_STATUS_SUSPENDED */
+  size_t suspended_name_len;
+  char *suspended_args;
+  size_t suspended_args_len;
+  char *suspended_reason;
+  size_t suspended_reason_len;
 };
 
 /* ---- deps/wasmtime/src/memory_limiter.rs ---- */
@@ -389,6 +409,11 @@ eryx_result *eryx__result_new(void);
 bool eryx__result_set_error(eryx_result *r, eryx_status status,
                             const char *type, const char *message,
                             const char *traceback);
+/* ERYX_STATUS_SUSPENDED, error type "Suspended", the reason as message,
+ * and the call's name and canonical arguments (all copied). False: OOM. */
+bool eryx__result_set_suspended(eryx_result *r, const char *name, size_t name_len,
+                                const char *args, size_t args_len, const char *reason,
+                                size_t reason_len);
 
 /* ---- wit_values.c: reading and building component-model values ---- */
 void eryx__val_string(wasmtime_component_val_t *v, const char *s, size_t n);

@@ -46,6 +46,27 @@ bool eryx__result_set_error(eryx_result *r, eryx_status status,
          set_text(&r->traceback, &r->traceback_len, traceback);
 }
 
+bool eryx__result_set_suspended(eryx_result *r, const char *name, size_t name_len,
+                                const char *args, size_t args_len, const char *reason,
+                                size_t reason_len) {
+  if (!eryx__result_set_error(r, ERYX_STATUS_SUSPENDED, "Suspended", NULL, ""))
+    return false;
+  if (reason_len) { /* may hold NUL bytes: copied by length */
+    if (!(r->error_message = eryx__strndup(reason, reason_len))) {
+      r->error_message = empty;
+      return false;
+    }
+    r->error_message_len = reason_len;
+  }
+  r->suspended_name = eryx__strndup(name, name_len);
+  r->suspended_args = eryx__strndup(args, args_len);
+  r->suspended_reason = eryx__strndup(reason, reason_len);
+  r->suspended_name_len = name_len;
+  r->suspended_args_len = args_len;
+  r->suspended_reason_len = reason_len;
+  return r->suspended_name && r->suspended_args && r->suspended_reason;
+}
+
 static const char *get(const char *s, size_t n, size_t *len) {
   if (len)
     *len = s ? n : 0;
@@ -68,6 +89,8 @@ const char *eryx_status_name(eryx_status status) {
     return "internal";
   case ERYX_STATUS_CANCELLED:
     return "cancelled";
+  case ERYX_STATUS_SUSPENDED:
+    return "suspended";
   }
   return "unknown";
 }
@@ -107,6 +130,22 @@ uint32_t eryx_result_callback_invocations(const eryx_result *r) {
   return r->callback_invocations;
 }
 
+const char *eryx_result_journal(const eryx_result *r, size_t *len) {
+  return get(r->journal, r->journal_len, len);
+}
+uint32_t eryx_result_replayed_callbacks(const eryx_result *r) {
+  return r->replayed_callbacks;
+}
+const char *eryx_result_suspended_name(const eryx_result *r, size_t *len) {
+  return get(r->suspended_name, r->suspended_name_len, len);
+}
+const char *eryx_result_suspended_args(const eryx_result *r, size_t *len) {
+  return get(r->suspended_args, r->suspended_args_len, len);
+}
+const char *eryx_result_suspended_reason(const eryx_result *r, size_t *len) {
+  return get(r->suspended_reason, r->suspended_reason_len, len);
+}
+
 uint64_t eryx_result_net_bytes_sent(const eryx_result *r) { return r->net.bytes_sent; }
 
 uint64_t eryx_result_net_bytes_received(const eryx_result *r) {
@@ -124,5 +163,9 @@ void eryx_result_free(eryx_result *r) {
   for (size_t i = 0; i < sizeof fields / sizeof fields[0]; i++)
     if (fields[i] != empty)
       free(fields[i]);
+  free(r->journal);
+  free(r->suspended_name);
+  free(r->suspended_args);
+  free(r->suspended_reason);
   free(r);
 }

@@ -19,8 +19,13 @@
  * ticker (runtime.c) reaches it, on_deadline() compares the monotonic clock
  * with the execution's wall-clock deadline and either extends the deadline
  * or interrupts the guest.
+ *
+ * Suspension (eryx_call_suspend) interrupts like a cancel: the epoch
+ * callback and every host wait also look at the callback queue's
+ * suspension flag, and the interrupt is then recorded as a suspension.
  */
 #include "callbacks.h"
+#include "journal.h"
 #include "pkg/pkg.h"
 #include "vfs.h"
 
@@ -35,7 +40,12 @@
 #define DEFAULT_MAX_RESULT ((uint64_t)16 << 20)
 #define NO_DEADLINE_TICKS ((uint64_t)1 << 62)
 
-enum interrupt_reason { INTERRUPT_NONE = 0, INTERRUPT_TIMEOUT = 1, INTERRUPT_CANCEL = 2 };
+enum interrupt_reason {
+  INTERRUPT_NONE = 0,
+  INTERRUPT_TIMEOUT = 1,
+  INTERRUPT_CANCEL = 2,
+  INTERRUPT_SUSPEND = 3
+};
 
 #define UNCOUNTED_FUEL ((uint64_t)1 << 62) /* instantiation, snapshots */
 
@@ -129,12 +139,20 @@ static eryx_error *set_mount(eryx_sandbox *sb, const eryx_sandbox_options *o) {
 
 uint64_t eryx__sandbox_deadline(eryx_sandbox *sb) { return sb->deadline_ns; }
 
-/* Ends the guest: records a timeout unless a cancel came first. */
+/* Ends the guest: records a suspension when a host function asked for
+ * one, else a timeout, unless a cancel came first. */
 wasmtime_error_t *eryx__sandbox_timed_out(eryx_sandbox *sb) {
   int none = INTERRUPT_NONE;
-  atomic_compare_exchange_strong(&sb->interrupted, &none, INTERRUPT_TIMEOUT);
+  int why = eryx__callbacks_suspended(&sb->callbacks) ? INTERRUPT_SUSPEND : INTERRUPT_TIMEOUT;
+  atomic_compare_exchange_strong(&sb->interrupted, &none, why);
   return wasmtime_error_new("eryx: execution interrupted");
 }
+
+wasmtime_error_t *eryx__sandbox_check_suspended(eryx_sandbox *sb) {
+  return sb && eryx__callbacks_suspended(&sb->callbacks) ? eryx__sandbox_timed_out(sb) : NULL;
+}
+
+bool eryx__sandbox_halted(const eryx_sandbox *sb) { return sb->store == NULL; }
 
 int eryx_sandbox_cancel(eryx_sandbox *sb) {
   if (!sb || !atomic_load(&sb->running))
@@ -245,7 +263,8 @@ static wasmtime_error_t *on_deadline(wasmtime_context_t *ctx, void *arg,
   /* Called at every tick while wasm runs: that is how a cancel from another
    * thread reaches code that never calls the host. */
   *delta = 1;
-  if (atomic_load(&sb->interrupted) != INTERRUPT_NONE)
+  if (atomic_load(&sb->interrupted) != INTERRUPT_NONE ||
+      eryx__callbacks_suspended(&sb->callbacks))
     return eryx__sandbox_timed_out(sb);
   if (eryx__now_ns() >= sb->deadline_ns)
     return eryx__sandbox_timed_out(sb);
@@ -380,7 +399,9 @@ eryx_error *eryx__sandbox_call(eryx_sandbox *sb,
   if (why != INTERRUPT_NONE) {
     wasmtime_error_delete(werr);
     return eryx__error_new(ERYX_ERR_RESOURCES, "%s",
-                           why == INTERRUPT_CANCEL ? "cancelled" : "timed out");
+                           why == INTERRUPT_CANCEL    ? "cancelled"
+                           : why == INTERRUPT_SUSPEND ? "suspended"
+                                                      : "timed out");
   }
   return eryx__error_from_wasmtime(werr, "the sandbox trapped");
 }
@@ -925,11 +946,39 @@ static bool assemble_output(eryx_store_data *d, char **text, size_t *len, eryx_b
 
 eryx_error *eryx_sandbox_execute(eryx_sandbox *sb, const char *code,
                                  size_t code_len, eryx_result **out) {
-  return eryx__sandbox_run(sb, code, code_len, false, out);
+  return eryx__sandbox_run(sb, code, code_len, false, NULL, out);
+}
+
+eryx_error *eryx_sandbox_execute_journal(eryx_sandbox *sb, const char *code, size_t code_len,
+                                         const eryx_journal_options *opts, eryx_result **out) {
+  if (!sb || !out || (!code && code_len))
+    return eryx__error_new(ERYX_ERR_INVALID_ARGUMENT, "sandbox, code and out are required");
+  *out = NULL;
+  eryx__journal *j = NULL;
+  eryx_error *err =
+      eryx__journal_open(opts, code, code_len, sb->callbacks.max_invocations, &j);
+  if (!err)
+    err = eryx__sandbox_run(sb, code, code_len, false, j, out);
+  eryx__journal_free(j);
+  return err;
+}
+
+/* The suspended call's name, canonical arguments and reason into `r`. */
+static bool set_suspended(eryx_result *r, const eryx_suspension *s) {
+  size_t args_len = 0;
+  char *args = s && s->args ? eryx__journal_canonical_args(s->args, s->args_len, &args_len)
+                            : NULL;
+  bool ok = (!s || !s->args || args) &&
+            eryx__result_set_suspended(r, s && s->name ? s->name : "", s && s->name ? s->name_len : 0,
+                                       args ? args : "", args_len,
+                                       s && s->reason ? s->reason : "",
+                                       s && s->reason ? s->reason_len : 0);
+  free(args);
+  return ok;
 }
 
 eryx_error *eryx__sandbox_run(eryx_sandbox *sb, const char *code, size_t code_len,
-                              bool clear_first, eryx_result **out) {
+                              bool clear_first, eryx__journal *journal, eryx_result **out) {
   if (!sb || !out || (!code && code_len))
     return eryx__error_new(ERYX_ERR_INVALID_ARGUMENT,
                            "sandbox, code and out are required");
@@ -1045,7 +1094,7 @@ eryx_error *eryx__sandbox_run(eryx_sandbox *sb, const char *code, size_t code_le
   sb->data->output_kept = 0;
   sb->data->output_truncated = false;
   uint64_t start = eryx__now_ns();
-  eryx__callbacks_begin(&sb->callbacks);
+  eryx__callbacks_begin(&sb->callbacks, journal);
   /* Connections belong to this execution: all are closed when it ends. */
   if (sb->net_policy && !(sb->net_table = eryx__net_table_new())) {
     eryx_result_free(r);
@@ -1077,6 +1126,7 @@ eryx_error *eryx__sandbox_run(eryx_sandbox *sb, const char *code, size_t code_le
   r->fuel_consumed =
       sb->counts_fuel ? (sb->max_fuel ? sb->max_fuel : UNCOUNTED_FUEL) - left : 0;
   eryx__callbacks_end(&sb->callbacks); /* cancels calls still in flight */
+  eryx_suspension *suspension = eryx__callbacks_take_suspension(&sb->callbacks);
   r->callback_invocations = sb->callbacks.invocations;
   r->peak_memory_bytes = sb->memory.peak;
   r->duration_ms = (double)(eryx__now_ns() - start) / 1e6;
@@ -1095,6 +1145,8 @@ eryx_error *eryx__sandbox_run(eryx_sandbox *sb, const char *code, size_t code_le
     } else if (why == INTERRUPT_CANCEL) {
       ok = eryx__result_set_error(r, ERYX_STATUS_CANCELLED, "CancelledError",
                                   "the execution was cancelled", "");
+    } else if (why == INTERRUPT_SUSPEND) {
+      ok = set_suspended(r, suspension);
     } else if (why == INTERRUPT_TIMEOUT) {
       char text[96];
       snprintf(text, sizeof text, "execution exceeded the timeout of %llu ms",
@@ -1134,9 +1186,14 @@ eryx_error *eryx__sandbox_run(eryx_sandbox *sb, const char *code, size_t code_le
     if (eryx__secrets_scrubs(sb->secrets, ERYX__SCRUB_STDERR))
       ok = eryx__scrub_field(sb->secrets, &r->err, &r->err_len, r->output_truncated) && ok;
   }
+  eryx__suspension_free(suspension);
+  if (journal) {
+    r->replayed_callbacks = eryx__journal_replayed(journal);
+    r->journal = eryx__journal_text(journal, &r->journal_len); /* NULL: out of memory */
+  }
   if (werr)
     drop_instance(sb); /* a trapped instance must not run again */
-  if (!ok && r->status == ERYX_STATUS_OK) {
+  if ((!ok && r->status == ERYX_STATUS_OK) || (journal && !r->journal)) {
     eryx_result_free(r);
     return eryx__error_new(ERYX_ERR_RESOURCES, "out of memory");
   }

@@ -31,6 +31,7 @@ SUITE(packages)
 SUITE(factory)
 SUITE(sandbox_pool)
 SUITE(volumes)
+SUITE(journal)
 
 int restore_check_main(const char *path); /* test_sessions.c */
 
@@ -63,7 +64,8 @@ int main(int argc, char **argv) {
                 {secrets_tests, secrets_count},
                 {packages_unpack_tests, packages_unpack_count},
                 {packages_tests, packages_count}, {factory_tests, factory_count},
-                {sandbox_pool_tests, sandbox_pool_count}, {volumes_tests, volumes_count}};
+                {sandbox_pool_tests, sandbox_pool_count}, {volumes_tests, volumes_count},
+                {journal_tests, journal_count}};
   /* Flatten into one list so the summary line covers everything; an
    * optional argument keeps only tests whose name contains it. */
   test_case all[256];

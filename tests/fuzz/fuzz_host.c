@@ -11,8 +11,8 @@
  *    rewriter parses it);
  *  - the C API's entry points that take bytes from outside (junk as
  *    package archives and volume paths too): session
- *    restore, file-tree import, callback schemas and code, fed mutated
- *    corpus entries and random bytes.
+ *    restore, file-tree import, callback schemas, replay journals and
+ *    code, fed mutated corpus entries and random bytes.
  * Each round checks what must always hold: the host does not crash, every
  * answer is an OK result or a clean error, the process's RSS stays under a
  * bound, and the sandbox works afterwards. Any violation prints what and
@@ -238,7 +238,7 @@ static void api_round(eryx_runtime *rt, unsigned seed) {
   for (int i = 0; i < 20; i++) {
     size_t len;
     char *junk = junk_bytes(&len);
-    switch (next_u64() % 6) {
+    switch (next_u64() % 7) {
     case 0: /* a bad snapshot leaves the session as it was */
       eryx_error_free(eryx_session_restore_state(s, (const uint8_t *)junk, len));
       break;
@@ -294,6 +294,39 @@ static void api_round(eryx_runtime *rt, unsigned seed) {
       eryx_sandbox *sb = NULL;
       eryx_error_free(eryx_sandbox_new(rt, &so, &sb));
       eryx_sandbox_free(sb);
+      break;
+    }
+    case 6: { /* junk as a replay journal: refused before any code runs, or
+               * replayed; with a key, refused unless signed */
+      eryx_callback cb = {0};
+      cb.name = "echo";
+      cb.name_len = 4;
+      cb.fn = echo_fn;
+      eryx_sandbox_options so = ERYX_SANDBOX_OPTIONS_INIT;
+      so.callbacks = &cb;
+      so.callback_count = 1;
+      eryx_journal_options jo = ERYX_JOURNAL_OPTIONS_INIT;
+      jo.journal = junk;
+      jo.journal_len = len;
+      if (next_u64() % 2) {
+        jo.key = (const uint8_t *)"fuzz";
+        jo.key_len = 4;
+      }
+      static const char code[] = "import asyncio\n"
+                                 "try:\n"
+                                 "    await asyncio.gather(echo(a=1), echo(a=2), echo(a=1))\n"
+                                 "except CallbackError:\n"
+                                 "    pass\n";
+      eryx_sandbox *sb = NULL;
+      eryx_error_free(eryx_sandbox_new(rt, &so, &sb));
+      r = NULL;
+      if (sb)
+        eryx_error_free(eryx_sandbox_execute_journal(sb, code, sizeof code - 1, &jo, &r));
+      eryx_result_free(r);
+      eryx_sandbox_free(sb);
+      r = NULL;
+      eryx_error_free(eryx_session_execute_journal(s, "x = 41", 6, &jo, &r));
+      eryx_result_free(r);
       break;
     }
     default: /* code: any bytes, UTF-8 or not */
