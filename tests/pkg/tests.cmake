@@ -3,6 +3,13 @@
 #
 #   example_<name>      each program of examples/ runs and prints what it should
 #   readme_examples     the README shows each example verbatim
+#   exported_symbols    liberyx.so exports exactly the functions eryx.h declares
+#   install_consumers   `cmake --install` into a temporary prefix, then hello.c
+#                       built against it with pkg-config (shared, static) and
+#                       with the CMake package (eryx::eryx, eryx::eryx_static),
+#                       run with no ERYX_RUNTIME_DIR
+#   subproject_consumer a project that add_subdirectory()s this tree, and one
+#                       that gets it with FetchContent
 set(ERYX_EXAMPLES hello callbacks session files limits)
 set(ERYX_EXAMPLE_OUTPUT_hello "^result: {\"pi\": 3.14159}$")
 set(ERYX_EXAMPLE_OUTPUT_callbacks "^Oslo 21 Lima$")
@@ -25,3 +32,14 @@ add_test(NAME readme_examples
          COMMAND sh "${PROJECT_SOURCE_DIR}/tests/pkg/readme_examples.sh"
                  "${PROJECT_SOURCE_DIR}" ${eryx_example_files})
 
+if(ERYX_INSTALL)
+  add_test(NAME exported_symbols
+           COMMAND sh "${PROJECT_SOURCE_DIR}/tests/pkg/symbols.sh" $<TARGET_FILE:eryx_shared>
+                   "${PROJECT_SOURCE_DIR}/include/eryx.h" "${CMAKE_C_COMPILER}")
+  add_test(NAME install_consumers
+           COMMAND sh "${PROJECT_SOURCE_DIR}/tests/pkg/install.sh" "${PROJECT_BINARY_DIR}"
+                   "${PROJECT_SOURCE_DIR}" "${CMAKE_C_COMPILER}" "${CMAKE_COMMAND}")
+endif()
+add_test(NAME subproject_consumer
+         COMMAND sh "${PROJECT_SOURCE_DIR}/tests/pkg/subproject.sh" "${PROJECT_SOURCE_DIR}"
+                 "${ERYX_RUNTIME_DIR}" "${CMAKE_C_COMPILER}" "${CMAKE_COMMAND}")
