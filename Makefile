@@ -2,6 +2,7 @@
 #   make run    build everything, then run examples/report.py in a sandbox
 #   make test   build everything, run all tests, then the C tests again
 #               under AddressSanitizer + UBSan
+# and, for C users, `make install PREFIX=DIR` (default /usr/local).
 BUILD ?= build
 ASAN_BUILD ?= build-asan
 GENERATOR := $(shell command -v ninja >/dev/null 2>&1 && echo "-G Ninja")
@@ -10,8 +11,9 @@ ASAN_ENV := ASAN_OPTIONS=handle_segv=0:allow_user_segv_handler=1:detect_leaks=1 
             UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
 
 PYENV ?= $(BUILD)/pyenv
+PREFIX ?= /usr/local
 
-.PHONY: all build run test test-asan test-python test-python-versions python-install bench \
+.PHONY: all build run install test test-asan test-python test-python-versions python-install bench \
         bench-compare bench-net bench-packages bench-pool clean
 
 all: build
@@ -22,6 +24,11 @@ build:
 
 run: build
 	$(BUILD)/run_script examples/report.py
+
+# The header, liberyx.so and liberyx.a, the runtime, eryx.pc and the CMake
+# package (cmake/packaging.cmake); DESTDIR works as usual.
+install: build
+	cmake --install $(BUILD) --prefix $(PREFIX)
 
 test: build
 	ERYX_TEST_PACKAGES=$(TEST_PACKAGES) ctest --test-dir $(BUILD) --output-on-failure

@@ -198,9 +198,13 @@ struct eryx_runtime {
 #define ERYX_TICK_MS 2
 
 /* The runtime directory `opts` names (runtime_dir, else ERYX_RUNTIME_DIR,
- * else the build's); not NUL-terminated. */
+ * else the library's default); not NUL-terminated. */
 eryx_error *eryx__runtime_resolve_dir(const eryx_runtime_options *opts, const char **dir,
                                       size_t *len);
+
+/* runtime_dir.c: the build's runtime directory, or the installed one in an
+ * installed copy of the library (never NULL; "" when there is none). */
+const char *eryx__default_runtime_dir(void);
 
 /* The plain or the fuel-counting variant (loading the latter if needed). */
 eryx_error *eryx__runtime_variant(eryx_runtime *rt, bool fuel, const eryx_variant **out);

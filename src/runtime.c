@@ -31,10 +31,6 @@
 #include <stdio.h>
 #include <unistd.h>
 
-#ifndef ERYX_DEFAULT_RUNTIME_DIR
-#define ERYX_DEFAULT_RUNTIME_DIR ""
-#endif
-
 /* After the last execution ends the ticker keeps going this many ticks
  * before it sleeps, so back-to-back executions do not wake it each time. */
 #define TICKER_GRACE_TICKS 50
@@ -89,7 +85,7 @@ eryx_error *eryx__runtime_resolve_dir(const eryx_runtime_options *opts, const ch
     *dir = getenv("ERYX_RUNTIME_DIR");
     *len = strlen(*dir);
   } else {
-    *dir = ERYX_DEFAULT_RUNTIME_DIR;
+    *dir = eryx__default_runtime_dir();
     *len = strlen(*dir);
   }
   if (*len == 0)
