@@ -40,13 +40,9 @@ static void slow(void *ud, eryx_call *call, const char *args, size_t len) {
 }
 
 int main(int argc, char **argv) {
-  int rounds = argc > 1 ? atoi(argv[1]) : 20;
-  if (rounds < 3)
-    rounds = 3;
-  eryx_runtime *rt;
-  eryx_error *err = eryx_runtime_new(NULL, &rt);
-  if (err)
-    die(err);
+  int rounds = bench_rounds(argc, argv);
+  eryx_runtime *rt = bench_runtime();
+  eryx_error *err = NULL;
   eryx_callback cbs[2] = {{0}, {0}};
   cbs[0].name = "echo";
   cbs[0].name_len = 4;

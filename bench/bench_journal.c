@@ -133,13 +133,9 @@ static void session_bench(eryx_runtime *rt, const eryx_sandbox_options *o, const
 }
 
 int main(int argc, char **argv) {
-  int rounds = argc > 1 ? atoi(argv[1]) : 20;
-  if (rounds < 3)
-    rounds = 3;
-  eryx_runtime *rt;
-  eryx_error *err = eryx_runtime_new(NULL, &rt);
-  if (err)
-    die(err);
+  int rounds = bench_rounds(argc, argv);
+  eryx_runtime *rt = bench_runtime();
+  eryx_error *err = NULL;
   eryx_callback cbs[2] = {{0}, {0}};
   cbs[0].name = "tick";
   cbs[0].name_len = 4;

@@ -71,13 +71,9 @@ static double one_cancel(eryx_sandbox *sb, const char *code) {
 }
 
 int main(int argc, char **argv) {
-  int rounds = argc > 1 ? atoi(argv[1]) : 20;
-  if (rounds < 3)
-    rounds = 3;
-  eryx_runtime *rt;
-  eryx_error *err = eryx_runtime_new(NULL, &rt);
-  if (err)
-    die(err);
+  int rounds = bench_rounds(argc, argv);
+  eryx_runtime *rt = bench_runtime();
+  eryx_error *err = NULL;
 
   eryx_callback cb = {0};
   cb.name = "wait_forever";

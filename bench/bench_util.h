@@ -1,6 +1,7 @@
 /*
  * bench_util.h — what every benchmark needs: a monotonic clock in ms, a
- * comparator for sorting samples, dying on an API error, and running code
+ * comparator for sorting samples, dying on an API error, its rounds and
+ * runtime, and running code
  * that must succeed (a benchmark that cannot run should say why and stop,
  * not print figures).
  */
@@ -23,6 +24,21 @@ static inline double now_ms(void) {
 static inline void die(eryx_error *err) {
   fprintf(stderr, "bench: %s\n", eryx_error_message(err, NULL));
   exit(1);
+}
+
+/* The rounds a benchmark runs: argv[1], at least 3 (default 20). */
+static inline int bench_rounds(int argc, char **argv) {
+  int rounds = argc > 1 ? atoi(argv[1]) : 20;
+  return rounds < 3 ? 3 : rounds;
+}
+
+/* The runtime a benchmark runs in (the default one), or it stops. */
+static inline eryx_runtime *bench_runtime(void) {
+  eryx_runtime *rt = NULL;
+  eryx_error *err = eryx_runtime_new(NULL, &rt);
+  if (err)
+    die(err);
+  return rt;
 }
 
 /* qsort comparator for doubles, ascending. */

@@ -41,11 +41,11 @@ class _Failure(EryxError):
 
     @property
     def stdout_text(self) -> str:
-        return self.stdout.decode("utf-8", "replace")
+        return self.result.stdout_text if self.result is not None else ""
 
     @property
     def stderr_text(self) -> str:
-        return self.stderr.decode("utf-8", "replace")
+        return self.result.stderr_text if self.result is not None else ""
 
     def __str__(self):
         return self.traceback.rstrip() or f"{self.error_type}: {self.message}"
