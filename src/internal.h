@@ -86,6 +86,9 @@ typedef struct eryx_engine_limits {
 wasm_config_t *eryx__engine_config(const eryx_engine_limits *limits, bool fuel);
 
 /* ---- runtime.c ---- */
+/* pthread_create for the library's own threads: asynchronous signals
+ * blocked in them (they are the application's), fault signals open. */
+int eryx__thread_start(pthread_t *t, void *(*fn)(void *), void *arg);
 /* One compiled form of the component and what is needed to instantiate it. */
 typedef struct eryx_variant {
   wasm_engine_t *engine;

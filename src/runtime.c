@@ -23,6 +23,8 @@
  */
 #include "internal.h"
 
+#include <signal.h>
+
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -258,6 +260,26 @@ static eryx_error *load(eryx_runtime *rt, const eryx_runtime_options *opts) {
   return variant_load(rt, &rt->plain, "eryx.cwasm", false);
 }
 
+/* Starts one of the library's own threads (the epoch ticker, the
+ * warm-instance thread) with the process's asynchronous signals blocked,
+ * so that a SIGINT, SIGTERM or SIGCHLD meant for the application goes to
+ * one of its threads (a REPL waiting for input must see its Ctrl-C). The
+ * signals Wasmtime traps with (SIGSEGV, SIGBUS, SIGILL, SIGFPE) stay
+ * open: wasm runs on the warm-instance thread. */
+int eryx__thread_start(pthread_t *t, void *(*fn)(void *), void *arg) {
+  sigset_t all, old;
+  sigfillset(&all);
+  sigdelset(&all, SIGSEGV);
+  sigdelset(&all, SIGBUS);
+  sigdelset(&all, SIGILL);
+  sigdelset(&all, SIGFPE);
+  sigdelset(&all, SIGTRAP);
+  pthread_sigmask(SIG_BLOCK, &all, &old);
+  int rc = pthread_create(t, NULL, fn, arg);
+  pthread_sigmask(SIG_SETMASK, &old, NULL);
+  return rc;
+}
+
 eryx_error *eryx_runtime_new(const eryx_runtime_options *opts,
                              eryx_runtime **out) {
   if (!out)
@@ -277,7 +299,7 @@ eryx_error *eryx_runtime_new(const eryx_runtime_options *opts,
   eryx_error *err = load(rt, opts);
   bool ticking = false;
   if (!err) {
-    ticking = pthread_create(&rt->ticker, NULL, ticker_main, rt) == 0;
+    ticking = eryx__thread_start(&rt->ticker, ticker_main, rt) == 0;
     if (!ticking)
       err = eryx__error_new(ERYX_ERR_RESOURCES, "cannot start the epoch ticker");
   }

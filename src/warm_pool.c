@@ -122,7 +122,7 @@ eryx_error *eryx__warm_pool_new(eryx_runtime *rt, size_t target, eryx_warm_pool 
   pthread_mutex_init(&p->mu, NULL);
   pthread_cond_init(&p->cv, NULL);
   pthread_cond_init(&p->ready, NULL);
-  if (pthread_create(&p->thread, NULL, pool_main, p) != 0) {
+  if (eryx__thread_start(&p->thread, pool_main, p) != 0) {
     pthread_mutex_destroy(&p->mu);
     pthread_cond_destroy(&p->cv);
     pthread_cond_destroy(&p->ready);

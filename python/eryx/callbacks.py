@@ -15,6 +15,7 @@ import concurrent.futures
 import enum
 import inspect
 import json
+import signal
 import threading
 import types
 import typing
@@ -213,12 +214,29 @@ _loop: Optional[asyncio.AbstractEventLoop] = None
 _lock = threading.Lock()
 
 
+def _block_async_signals() -> None:
+    """Callback threads leave the application's signals (Ctrl-C's SIGINT,
+    ...) to its own threads, as liberyx's threads do (eryx__thread_start):
+    a signal taken by a worker would not wake a main thread waiting in
+    input() or select()."""
+    if hasattr(signal, "pthread_sigmask"):
+        signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM,
+                                                  signal.SIGHUP, signal.SIGQUIT,
+                                                  signal.SIGCHLD, signal.SIGWINCH})
+
+
+def _run_loop(loop) -> None:
+    _block_async_signals()
+    loop.run_forever()
+
+
 def _thread_pool() -> concurrent.futures.ThreadPoolExecutor:
     global _pool
     with _lock:
         if _pool is None:
             _pool = concurrent.futures.ThreadPoolExecutor(max_workers=64,
-                                                          thread_name_prefix="eryx-callback")
+                                                          thread_name_prefix="eryx-callback",
+                                                          initializer=_block_async_signals)
         return _pool
 
 
@@ -228,7 +246,7 @@ def _event_loop() -> asyncio.AbstractEventLoop:
     with _lock:
         if _loop is None:
             loop = asyncio.new_event_loop()
-            threading.Thread(target=loop.run_forever, name="eryx-callback-loop",
+            threading.Thread(target=_run_loop, args=(loop,), name="eryx-callback-loop",
                              daemon=True).start()
             _loop = loop
         return _loop

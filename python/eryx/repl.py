@@ -9,6 +9,11 @@ of leaving the prompt stuck in `...`; the sandbox's compiler has the last
 word. Ctrl-C clears the line (or stops the running code), Ctrl-D or
 exit() / quit() leaves. Tab completes names of the session's namespace and
 builtins.
+
+CPython's readline module looks at signals only when its wait for a key
+is interrupted, so a Ctrl-C arriving in the instant between the prompt
+being drawn and that wait starting is acted on at the next key; the C
+CLI's REPL (cli/editor.c) has no such window.
 """
 
 import codeop
