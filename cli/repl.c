@@ -1,5 +1,7 @@
 /*
- * repl.c — `eryx repl`: Python state that persists between inputs.
+ * repl.c — `eryx repl` (and `eryx` on a terminal with no script): Python
+ * state that persists between inputs. It takes the same flags as a
+ * script run (flags.h).
  *
  * On a terminal, lines are read with the line editor (editor.c: history,
  * Ctrl-C drops the line, Tab completes names of the session) and whether
@@ -29,7 +31,6 @@
 
 #include "editor.h"
 #include "forward.h"
-#include "options.h"
 
 #include "eryx.h"
 
@@ -352,19 +353,13 @@ static int run(eryx_session *s, const char *code) {
   return exit_code;
 }
 
-int repl_main(int argc, char **argv) {
-  eryx_sandbox_options opts = ERYX_SANDBOX_OPTIONS_INIT;
-  for (int i = 1; i < argc; i++) {
-    if (!strcmp(argv[i], "--raw-output")) {
-      forward_init(1);
-    } else if (!strcmp(argv[i], "--timeout") && i + 1 < argc) {
-      if (!cli_parse_uint("--timeout", argv[++i], 1, CLI_MAX_TIMEOUT_MS, &opts.timeout_ms))
-        return 2;
-    } else {
-      fprintf(stderr, "usage: eryx repl [--timeout MS] [--raw-output]\n");
-      return 2;
-    }
+int repl_run(cli_flags *flags) {
+  if (flags->result_var) {
+    fprintf(stderr, "eryx: the REPL echoes values; --result-var is for running a script\n");
+    return 2;
   }
+  eryx_sandbox_options opts = ERYX_SANDBOX_OPTIONS_INIT;
+  cli_flags_apply(flags, &opts);
   opts.on_stdout = forward_stdout;
   opts.on_stderr = forward_stderr;
   opts.echo_expressions = 1;
@@ -382,7 +377,9 @@ int repl_main(int argc, char **argv) {
   eryx_session *s = NULL;
   eryx_sandbox *checker = NULL;
   bool tty = isatty(0);
-  eryx_error *err = eryx_runtime_new(NULL, &rt);
+  eryx_runtime_options ropts = ERYX_RUNTIME_OPTIONS_INIT;
+  cli_flags_runtime(flags, &ropts);
+  eryx_error *err = eryx_runtime_new(&ropts, &rt);
   if (!err)
     err = eryx_session_new(rt, &opts, &s);
   if (!err && tty)

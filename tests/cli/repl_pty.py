@@ -23,12 +23,12 @@ def check(name, ok, detail=""):
 
 
 class Repl:
-    def __init__(self):
+    def __init__(self, *args):
         self.pid, self.fd = pty.fork()
         if self.pid == 0:
             os.environ["TERM"] = "xterm"
             os.environ.pop("ERYX_MAX_SANDBOXES", None)
-            os.execv(ERYX, [ERYX, "repl"])
+            os.execv(ERYX, [ERYX, *(args or ("repl",))])
         self.seen = b""
 
     def read_until(self, marker: bytes, timeout=60.0) -> bytes:
@@ -135,6 +135,15 @@ r = Repl()
 r.read_until(b">>> ")
 r.send(b"import sys; sys.exit(5)\r")
 check("sys.exit(5) leaves with status 5", r.exit_status() == 5)
+
+# `eryx` with no script on a terminal is the REPL too, with the flags.
+r = Repl("--max-memory", "64M")
+ok = bool(r.read_until(b">>> "))
+r.send(b"len(bytearray(100 * 2**20))\r")
+out = r.read_until(b">>> ")
+r.send(b"exit()\r")
+check("plain eryx on a terminal is a REPL that takes the flags",
+      ok and b"MemoryError" in out and r.exit_status() == 0, out)
 
 
 

@@ -157,6 +157,42 @@ assert d["result"] == {"n": [1, 2.5, None, True, "\u00e9\x00"], "f": 0.1}, d
 assert d["result_error"] is None and d["exit_code"] is None, d
 ' "$out"; echo $?)
 
+# The script's own arguments: everything after FILE, - or -c CODE.
+printf 'import sys\nprint(sys.argv)\n' > "$tmp/argv.py"
+out=$("$eryx" --timeout 5000 "$tmp/argv.py" a --timeout "b c"); rc=$?
+check "eryx FILE ARGS: sys.argv, flags after FILE are the script's" \
+  $([ "$rc" -eq 0 ] && [ "$out" = "['$tmp/argv.py', 'a', '--timeout', 'b c']" ]; echo $?)
+out=$("$eryx" run "$tmp/argv.py" x); rc=$?
+check "eryx run FILE ARGS" $([ "$rc" -eq 0 ] && [ "$out" = "['$tmp/argv.py', 'x']" ]; echo $?)
+out=$("$eryx" - one two < "$tmp/argv.py"); rc=$?
+check "eryx - ARGS reads the script from stdin" \
+  $([ "$rc" -eq 0 ] && [ "$out" = "['-', 'one', 'two']" ]; echo $?)
+out=$("$eryx" -c 'import sys; print(sys.argv)' -v x); rc=$?
+check "eryx -c CODE ARGS" $([ "$rc" -eq 0 ] && [ "$out" = "['-c', '-v', 'x']" ]; echo $?)
+out=$("$eryx" < "$tmp/argv.py"); rc=$?
+check "code from stdin: sys.argv is ['-']" $([ "$rc" -eq 0 ] && [ "$out" = "['-']" ]; echo $?)
+out=$("$eryx" --version); rc=$?
+check "--version" $([ "$rc" -eq 0 ] && echo "$out" | grep -Eq '^eryx [0-9]+\.[0-9]+\.[0-9]+$'; echo $?)
+
+# --max-memory: the limit holds, sizes are parsed strictly.
+"$eryx" --max-memory 64M -c 'x = bytearray(100 * 2**20)' >/dev/null 2>"$tmp/e"; rc=$?
+check "--max-memory 64M refuses 100 MiB (exit 3)" $([ "$rc" -eq 3 ] && grep -q MemoryError "$tmp/e"; echo $?)
+out=$("$eryx" --max-memory 256m -c 'x = bytearray(100 * 2**20); print(len(x) >> 20)'); rc=$?
+check "--max-memory 256m allows it" $([ "$rc" -eq 0 ] && [ "$out" = "100" ]; echo $?)
+out=$("$eryx" --max-memory 134217728 -c 'print(1)'); rc=$?
+check "--max-memory in bytes" $([ "$rc" -eq 0 ] && [ "$out" = "1" ]; echo $?)
+for bad in 16M 5G 4097M -64M 64X '' M 64MB2 99999999999999999999G; do
+  "$eryx" --max-memory "$bad" -c 'print(1)' >"$tmp/o" 2>"$tmp/e"; rc=$?
+  check "--max-memory '$bad' is a usage error" \
+    $([ "$rc" -eq 2 ] && [ ! -s "$tmp/o" ] && grep -q -- "--max-memory: " "$tmp/e"; echo $?)
+done
+out=$(printf 'len(bytearray(100 * 2**20))\n' | "$eryx" repl --max-memory 64M 2>"$tmp/e"); rc=$?
+check "repl takes --max-memory" $([ "$rc" -eq 0 ] && grep -q MemoryError "$tmp/e"; echo $?)
+"$eryx" repl -c 'print(1)' </dev/null >/dev/null 2>"$tmp/e"; rc=$?
+check "repl -c is a usage error" $([ "$rc" -eq 2 ] && grep -q "sandbox options only" "$tmp/e"; echo $?)
+"$eryx" --bogus-flag x.py >/dev/null 2>"$tmp/e"; rc=$?
+check "an unknown option before FILE names it" $([ "$rc" -eq 2 ] && grep -q "unknown option '--bogus-flag'" "$tmp/e"; echo $?)
+
 # The REPL, driven through piped stdin.
 printf 'x = 20\ndef f(a):\n    return a + x\n\nf(22)\nfor i in range(2):\n    print(i)\n\n[1,\n 2]\nprint("""a\nb""")\nNone\n' \
   | "$eryx" repl >"$tmp/o" 2>"$tmp/e"; rc=$?
