@@ -88,6 +88,7 @@ test-asan: build
 
 bench: build
 	$(BUILD)/bench_sandbox 1000
+	$(BUILD)/bench_oneoff 1000
 	$(BUILD)/bench_callbacks 20
 	$(BUILD)/bench_limits 20
 	$(BUILD)/bench_files 5
