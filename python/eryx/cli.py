@@ -4,10 +4,13 @@
     eryx - [ARGS...]             read the script from stdin
     eryx -c CODE [ARGS...]       run CODE (sys.argv = ["-c", ARGS...])
     eryx                         the REPL on a terminal; else code from stdin
+    eryx run FILE [ARGS...]      the same as eryx FILE (a file named run: ./run)
+    eryx repl                    the REPL (also with piped input)
 
 The same flags as the C CLI (cli/main.c) and upstream pyeryx's: --timeout,
 --max-memory, --net, --allow-host, -v SRC:DST[:ro|:rw], --json, --version,
-plus --package, --secret and --result-var. Options come before the script;
+plus --package, --secret, --result-var and --runtime DIR (a factory built
+with `eryx runtime build` or SandboxFactory.save). Options come before the script;
 everything after FILE (or after -c CODE) is the script's own arguments.
 
 Exit status, as the C CLI's: 0 success, 1 the code raised (or had a syntax
@@ -134,6 +137,8 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--package", action="append", default=[], metavar="PATH",
                    help="a .whl, .tar.gz or directory the code can import (repeatable)")
     p.add_argument("--result-var", metavar="NAME", help="variable returned as JSON (default: result)")
+    p.add_argument("--runtime", metavar="DIR",
+                   help="use the runtime in DIR (from `eryx runtime build` or SandboxFactory.save)")
     return p
 
 
@@ -165,6 +170,8 @@ def _sandbox_kwargs(args) -> dict:
         kw["packages"] = args.package
     if args.result_var is not None:
         kw["result_variable"] = args.result_var
+    if args.runtime is not None:
+        kw["_runtime"] = eryx.SandboxFactory.load(args.runtime)
     return kw
 
 
@@ -243,9 +250,22 @@ def _status_of(exc) -> tuple:
     return EXIT_ERYX, "internal"
 
 
+def _runtime_kwargs(args) -> Optional[dict]:
+    """_sandbox_kwargs, or None when --runtime DIR cannot be loaded (said
+    on stderr, naming the directory; as the C CLI: exit 4)."""
+    import eryx
+    try:
+        return _sandbox_kwargs(args)
+    except eryx.EryxError as exc:
+        print(f"eryx: --runtime {args.runtime}: {exc}", file=sys.stderr)
+        return None
+
+
 def run_once(code: str, argv: List[str], args) -> int:
     import eryx
-    kw = _sandbox_kwargs(args)
+    kw = _runtime_kwargs(args)
+    if kw is None:
+        return EXIT_ERYX
     if not args.json:
         kw["on_stdout"] = _writer(sys.stdout, args.raw_output)
         kw["on_stderr"] = _writer(sys.stderr, args.raw_output)
@@ -283,7 +303,28 @@ def run_once(code: str, argv: List[str], args) -> int:
 
 def main(argv: Optional[List[str]] = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    words = sys.argv[1:] if argv is None else list(argv)
+    args = parser.parse_args(words)
+    repl = False
+    if args.command is None and args.script in ("run", "repl"):  # the C CLI's words
+        if args.script == "repl":  # options may follow it: parse again without it
+            i = len(words) - len(args.args) - 1
+            args = parser.parse_args(words[:i] + words[i + 1:])
+            if args.script is not None or args.command is not None:
+                parser.error("eryx repl takes the sandbox options only (no script or -c)")
+            repl = True
+        elif not args.args:
+            parser.error("run needs a FILE")
+        else:
+            args.script, args.args = args.args[0], args.args[1:]
+    if repl or (args.command is None and args.script is None and sys.stdin.isatty()):
+        if args.json or args.result_var is not None:
+            parser.error("the REPL echoes values; --json and --result-var are for a script")
+        from .repl import run_repl
+        kwargs = _runtime_kwargs(args)
+        if kwargs is None:
+            return EXIT_ERYX
+        return run_repl(kwargs, raw_output=args.raw_output)
     if args.command is not None:
         code, script_argv = args.command, ["-c"] + ([args.script] if args.script else []) + args.args
     elif args.script is not None:
@@ -298,9 +339,6 @@ def main(argv: Optional[List[str]] = None) -> int:
                 print(f"eryx: {args.script}: {getattr(exc, 'strerror', None) or exc}",
                       file=sys.stderr)
                 return EXIT_USAGE
-    elif sys.stdin.isatty():
-        from .repl import run_repl
-        return run_repl(_sandbox_kwargs(args), raw_output=args.raw_output)
     else:
         code, script_argv = sys.stdin.read(), ["-"]
     return run_once(code, script_argv, args)

@@ -67,24 +67,37 @@ def run_repl(kwargs: dict, raw_output: bool = False) -> int:
     from .cli import _writer
     write_out, write_err = _writer(sys.stdout, raw_output), _writer(sys.stderr, raw_output)
     limits = kwargs.pop("resource_limits", None)
-    session = eryx.Session(resource_limits=limits, on_stdout=write_out, on_stderr=write_err,
-                           _echo=True, **kwargs)
+    try:
+        session = eryx.Session(resource_limits=limits, on_stdout=write_out,
+                               on_stderr=write_err, _echo=True, **kwargs)
+    except (eryx.InvalidArgumentError, eryx.PackageError, TypeError, ValueError) as exc:
+        print(f"eryx: {exc}", file=sys.stderr)
+        return 2
+    except eryx.EryxError as exc:
+        print(f"eryx: {exc}", file=sys.stderr)
+        return 4
     _install_readline(session)
-    print(_BANNER.format(version=eryx.__version__))
+    tty = sys.stdin.isatty()
+    if tty:  # piped input gets no banner or prompts, as the C CLI's REPL
+        print(_BANNER.format(version=eryx.__version__))
     lines = []
-    while True:
+    ended = False
+    while not ended:
         try:
-            line = input("... " if lines else ">>> ")
+            line = input(("... " if lines else ">>> ") if tty else "")
         except EOFError:
-            print()
-            return 0
+            if tty:
+                print()
+            if not lines:
+                return 0
+            ended, line = True, ""  # input ended inside a block: run what there is
         except KeyboardInterrupt:
             print("\nKeyboardInterrupt")
             lines.clear()
             continue
         lines.append(line)
         source = "\n".join(lines)
-        if not _complete(source):
+        if not ended and not _complete(source):
             continue
         lines.clear()
         if not source.strip():
@@ -104,3 +117,4 @@ def run_repl(kwargs: dict, raw_output: bool = False) -> int:
                 continue
         if r.exit_code is not None:
             return r.exit_code
+    return 0

@@ -39,6 +39,32 @@ def test_file_with_arguments_in_sys_argv(tmp_path):
     assert p.stdout.decode().strip() == repr([str(f), "a", "--timeout", "x y"])
 
 
+def test_the_c_clis_run_and_repl_words(tmp_path):
+    """`eryx run FILE` and `eryx repl`, as the C CLI's (cli/main.c)."""
+    f = tmp_path / "prog.py"
+    f.write_text("import sys\nprint(sys.argv)\n")
+    p = run("--timeout", "5000", "run", str(f), "x")
+    assert p.returncode == 0 and p.stdout.decode().strip() == repr([str(f), "x"]), p.stderr
+    p = run("run")
+    assert p.returncode == 2 and b"run needs a FILE" in p.stderr
+    # Piped into, the REPL prints no prompts, echoes values, and runs a
+    # block the input ended inside.
+    p = run("repl", stdin=b"x = 2\nx * 21\nfor i in range(2):\n    print('loop', i * x)\n")
+    assert p.returncode == 0 and p.stdout == b"42\nloop 0\nloop 2\n", (p.stdout, p.stderr)
+    p = run("repl", "--max-memory", "64M", stdin=b"len(bytearray(100 * 2**20))\n")
+    assert p.returncode == 0 and b"MemoryError" in p.stderr, p.stderr
+    p = run("repl", "script.py")
+    assert p.returncode == 2 and b"sandbox options only" in p.stderr, p.stderr
+    p = run("--json", "repl")
+    assert p.returncode == 2 and b"for a script" in p.stderr
+
+
+def test_runtime_dir_that_cannot_load(tmp_path):
+    missing = tmp_path / "no-such-runtime"
+    p = run("--runtime", str(missing), "-c", "print(1)")
+    assert p.returncode == 4 and p.stdout == b"" and str(missing).encode() in p.stderr, p.stderr
+
+
 def test_stdin_dash_and_piped(tmp_path):
     p = run("-", "one", stdin=b"import sys\nprint(sys.argv)\n")
     assert p.returncode == 0 and p.stdout == b"['-', 'one']\n", p.stderr
