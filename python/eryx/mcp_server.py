@@ -226,6 +226,19 @@ class Sessions:
         self.entries.pop(sid, None)
 
 
+_pool = None
+
+
+def _executor():
+    """The threads runs execute on (each blocks in Session.execute)."""
+    global _pool
+    if _pool is None:
+        import concurrent.futures
+        _pool = concurrent.futures.ThreadPoolExecutor(max_workers=64,
+                                                      thread_name_prefix="eryx-mcp-run")
+    return _pool
+
+
 def _guest_path(path: str) -> str:
     """A path as the code sees it (/data/x, or x relative to /data) into
     the storage's own path; anything else is refused, naming it."""
@@ -364,20 +377,24 @@ def build_server(args, manager=None):
                         pass
 
         fwd = asyncio.ensure_future(forward())
-        execution = e.session.execute_async(code)
+        # On a pooled thread (not a new one per run, as execute_async would).
+        cf = _executor().submit(e.session.execute, code)
         result, error = None, None
         try:
             try:
-                result = await execution
+                result = await asyncio.wrap_future(cf)
             except eryx.EryxError as exc:
                 error = exc
             except BaseException:
                 # Cancelled (notifications/cancelled, or the client left): stop the
                 # code, and keep the session locked until it has really stopped.
+                # cancel() again until it has: the first may come before the
+                # code is inside the sandbox.
                 fwd.cancel()
-                execution.cancel()
+                cf.cancel()  # not started yet: it never will
                 with anyio.CancelScope(shield=True):
-                    while not execution.done():
+                    while not cf.done():
+                        e.session.cancel()
                         await anyio.sleep(0.005)
                 raise
             # The output's notifications go out before the result does.
