@@ -112,6 +112,8 @@ def build_parser(prog: str = "eryx mcp") -> argparse.ArgumentParser:
                         "(see eryx.mcp.discover_servers)")
     g.add_argument("--mcp-config", action="append", default=[], metavar="FILE",
                    help="an mcpServers JSON file to connect to (repeatable)")
+    g.add_argument("--callback-timeout", type=cli._positive_ms, metavar="MS",
+                   help="longest one inner tool call may take, in ms (default 10000)")
     return p
 
 
@@ -157,6 +159,8 @@ class Sessions:
         limits = eryx.ResourceLimits(execution_timeout_ms=a.timeout)
         if a.max_memory is not None:
             limits.max_memory_bytes = a.max_memory
+        if a.callback_timeout is not None:
+            limits.callback_timeout_ms = a.callback_timeout
         kw: Dict[str, Any] = {"resource_limits": limits}
         if a.net or a.allow_host:
             net = eryx.NetConfig(allowed_hosts=a.allow_host)
@@ -585,7 +589,13 @@ def main(argv: Optional[List[str]] = None, prog: str = "eryx mcp") -> int:
         return cli.EXIT_USAGE
     manager = None
     if args.discover or args.mcp_config:
-        from .mcp import connect_servers
+        from .mcp import MCPError, connect_servers, discover_servers
+        if args.mcp_config:  # a file named on the command line must be right
+            try:
+                discover_servers(args.mcp_config)
+            except MCPError as exc:
+                print(f"eryx: --mcp-config: {exc}", file=sys.stderr)
+                return cli.EXIT_USAGE
         manager = connect_servers(args.mcp_config or None, report=sys.stderr)
     try:
         server = build_server(args, manager)

@@ -226,3 +226,12 @@ def test_eryx_mcp_with_mcp_config_exposes_inner_tools(tmp_path):
             value, took = r.structured_content["result"]
             assert value == {"doubled": 8, "marker": "from-config"} and took < 2.0
     anyio.run(main)
+
+
+def test_a_bad_mcp_config_file_is_a_usage_error(tmp_path):
+    bad = tmp_path / "bad.json"
+    bad.write_text('{"mcpServers": {"x": {"args": []}}}')
+    for cfg, why in ((bad, "needs a command"), (tmp_path / "missing.json", "missing.json")):
+        p = subprocess.run([sys.executable, "-m", "eryx", "mcp", "--mcp-config", str(cfg)],
+                           capture_output=True, timeout=60, stdin=subprocess.DEVNULL)
+        assert p.returncode == 2 and why in p.stderr.decode(), p
