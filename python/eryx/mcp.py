@@ -279,8 +279,9 @@ class MCPManager:
                 args: Sequence[str] = (), env: Optional[Dict[str, str]] = None,
                 timeout_secs: float = 30.0, *, url: Optional[str] = None,
                 headers: Optional[Dict[str, str]] = None) -> int:
-        """Starts `command args` (with `env` added to this process's
-        environment) as a stdio MCP server, or connects to the streamable
+        """Starts `command args` as a stdio MCP server (its environment: the
+        SDK's default one, PATH, HOME, USER and the like, not all of this
+        process's variables, plus `env`), or connects to the streamable
         HTTP server at `url` (with `headers`); returns its number of tools.
         Raises MCPError (the server did not start or answer within
         `timeout_secs`, or its names clash)."""

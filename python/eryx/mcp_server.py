@@ -573,6 +573,9 @@ async def _serve(server, args) -> None:
     try:
         if args.http:
             host, port = args.http
+            if not cli._is_loopback(host):
+                print(f"eryx mcp: serving on {host}:{port} without authentication: anyone "
+                      f"who reaches it can run code in its sandboxes", file=sys.stderr)
             await server.run_streamable_http_async(host=host, port=port)
         else:
             await server.run_stdio_async()
