@@ -358,8 +358,16 @@ def build_server(args, manager=None):
         loop = asyncio.get_running_loop()
         queue: asyncio.Queue = asyncio.Queue()
 
+        fwd = None  # the task sending notifications, started by the first chunk
+
+        def arrived(item) -> None:  # on the loop
+            nonlocal fwd
+            queue.put_nowait(item)
+            if fwd is None:
+                fwd = asyncio.ensure_future(forward())
+
         def sink(stream, chunk: bytes) -> None:  # on the execution's thread
-            loop.call_soon_threadsafe(queue.put_nowait, (stream, chunk))
+            loop.call_soon_threadsafe(arrived, (stream, chunk))
 
         e.sink = sink
         e.session.execution_timeout_ms = timeout_ms
@@ -380,7 +388,6 @@ def build_server(args, manager=None):
                     except Exception:  # noqa: BLE001 - a gone client: the result says it
                         pass
 
-        fwd = asyncio.ensure_future(forward())
         # On a pooled thread (not a new one per run, as execute_async would).
         cf = _executor().submit(e.session.execute, code)
         result, error = None, None
@@ -394,7 +401,8 @@ def build_server(args, manager=None):
                 # code, and keep the session locked until it has really stopped.
                 # cancel() again until it has: the first may come before the
                 # code is inside the sandbox.
-                fwd.cancel()
+                if fwd is not None:
+                    fwd.cancel()
                 cf.cancel()  # not started yet: it never will
                 with anyio.CancelScope(shield=True):
                     while not cf.done():
@@ -402,13 +410,15 @@ def build_server(args, manager=None):
                         await anyio.sleep(0.005)
                 raise
             # The output's notifications go out before the result does.
-            queue.put_nowait(None)
-            try:
-                await asyncio.wait_for(fwd, 5.0)
-            except asyncio.TimeoutError:
-                pass
+            if fwd is not None:
+                queue.put_nowait(None)
+                try:
+                    await asyncio.wait_for(fwd, 5.0)
+                except asyncio.TimeoutError:
+                    pass
         finally:
-            fwd.cancel()
+            if fwd is not None:
+                fwd.cancel()
             e.sink = None
             e.runs += 1
         r = result if result is not None else getattr(error, "result", None)
