@@ -290,6 +290,9 @@ class MCPManager:
         if (command is None) == (url is None):
             raise MCPError(f"server {name!r}: give a command or a url (not both)")
         with self._lock:
+            old = self._servers.get(name)
+            if old is not None and old.dead is not None:  # reconnecting a stopped one
+                del self._servers[name]
             taken = {s.ident: s.name for s in self._servers.values()}
             if name in self._servers:
                 raise MCPError(f"a server named {name!r} is already connected")
@@ -374,18 +377,19 @@ class MCPManager:
         """Every tool of the connected servers: name (the callback name,
         `mcp.<server>.<tool>`), alias (`<server>__<tool>`, None when the
         server's name cannot start one), server, tool, tool_ident,
-        description and schema."""
+        description, schema and alive. A server that has stopped keeps its
+        tools here (alive False), so that code calling them is told it
+        stopped rather than that they do not exist."""
         out = []
         for s in list(self._servers.values()):
-            if s.dead is not None:
-                continue
             for t in s.tools:
                 ti = ident(t.name)
                 alias = f"{s.ident}__{ti}" if not s.ident.startswith("_") else None
                 out.append({"name": f"mcp.{s.ident}.{ti}", "alias": alias, "server": s.name,
                             "tool": t.name, "tool_ident": ti,
                             "description": (t.description or "").strip(),
-                            "schema": t.input_schema or {"type": "object"}})
+                            "schema": t.input_schema or {"type": "object"},
+                            "alive": s.dead is None})
         return out
 
     def callbacks(self) -> List[Dict[str, Any]]:

@@ -116,6 +116,14 @@ def test_a_killed_server_gives_a_clear_error_not_a_hang(manager):
                   'except CallbackError as e:\n    result = str(e)')
     assert "test-fixture" in r.result and "stopped" in r.result, r.result
     assert manager.server_names == []
+    # a sandbox made afterwards is told the same, not that the tool is missing
+    r = eryx.Sandbox(mcp=manager).execute(
+        'try:\n    await mcp["test-fixture"].fast(x=1)\n'
+        'except CallbackError as e:\n    result = str(e)')
+    assert "stopped" in r.result, r.result
+    assert manager.connect(NAME, sys.executable, [FIXTURE]) == 5  # back again
+    r = eryx.Sandbox(mcp=manager).execute('result = await test_fixture__fast(x=3)')
+    assert r.result["doubled"] == 6
 
 
 def test_stubs_declare_the_tools(manager):
