@@ -71,6 +71,29 @@ class HttpServer:
             self.proc.wait()
 
 
+class connect:
+    """`async with connect(transport, *flags) as client`: a fresh `eryx mcp`
+    over stdio, or over streamable HTTP (its process stopped afterwards)."""
+
+    def __init__(self, transport, *flags):
+        self.transport, self.flags, self.http = transport, flags, None
+
+    async def __aenter__(self):
+        if self.transport == "stdio":
+            self.client = stdio(*self.flags)
+        else:
+            self.http = HttpServer(*self.flags)
+            self.client = Client(self.http.url)
+        return await self.client.__aenter__()
+
+    async def __aexit__(self, *exc):
+        try:
+            return await self.client.__aexit__(*exc)
+        finally:
+            if self.http is not None:
+                self.http.close()
+
+
 @pytest.fixture
 def http_server():
     s = HttpServer()
@@ -202,9 +225,10 @@ def test_files_round_trip():
     run(main())
 
 
-def test_timeout_ends_the_run_and_limits_apply():
+@pytest.mark.parametrize("transport", ["stdio", "http"])
+def test_timeout_ends_the_run_and_limits_apply(transport):
     async def main():
-        async with stdio("--timeout", "20000") as c:
+        async with connect(transport, "--timeout", "20000") as c:
             t = time.monotonic()
             r = await py(c, "while True: pass", timeout_ms=300)
             assert r.is_error and r.structured_content["error"]["type"] == "TimeoutError"
@@ -216,9 +240,10 @@ def test_timeout_ends_the_run_and_limits_apply():
     run(main())
 
 
-def test_cancellation_stops_the_code():
+@pytest.mark.parametrize("transport", ["stdio", "http"])
+def test_cancellation_stops_the_code(transport):
     async def main():
-        async with stdio("--timeout", "60000") as c:
+        async with connect(transport, "--timeout", "60000") as c:
             started = anyio.Event()
 
             async def progress(p, total, message):
@@ -347,3 +372,23 @@ def test_without_the_sdk_a_one_line_hint_and_exit_2(tmp_path):
         assert p.returncode == 2, p
         assert p.stderr.decode().strip() == "eryx mcp needs the MCP SDK: pip install 'eryx[mcp]'"
         assert p.stdout == b""
+
+
+def test_no_host_files_or_network_unless_granted(tmp_path):
+    (tmp_path / "secret.txt").write_text("host secret")
+    probe = ("import socket\nout = []\n"
+             f"try:\n    out.append(open({str(tmp_path / 'secret.txt')!r}).read())\n"
+             "except OSError as e:\n    out.append(type(e).__name__)\n"
+             "try:\n    socket.create_connection(('93.184.216.34', 80), timeout=5)\n"
+             "    out.append('connected')\n"
+             "except OSError as e:\n    out.append('no network')\n"
+             "result = out")
+
+    async def main():
+        async with stdio() as c:
+            r = await py(c, probe)
+            assert r.structured_content["result"] == ["FileNotFoundError", "no network"], r
+        async with stdio("-v", f"{tmp_path}:{tmp_path}:ro") as c:
+            r = await py(c, probe)
+            assert r.structured_content["result"][0] == "host secret", r
+    run(main())
