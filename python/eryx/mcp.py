@@ -253,6 +253,7 @@ class MCPManager:
         sandbox's callback_timeout_ms limits it)."""
         self._call_timeout = call_timeout
         self._servers: Dict[str, _Server] = {}
+        self._pending: set = set()  # names being connected
         self._loop = asyncio.new_event_loop()
         self._closed = False
         self._lock = threading.Lock()
@@ -294,7 +295,8 @@ class MCPManager:
             if old is not None and old.dead is not None:  # reconnecting a stopped one
                 del self._servers[name]
             taken = {s.ident: s.name for s in self._servers.values()}
-            if name in self._servers:
+            taken.update({ident(p): p for p in self._pending})
+            if name in self._servers or name in self._pending:
                 raise MCPError(f"a server named {name!r} is already connected")
             if ident(name) in taken:
                 raise MCPError(f"servers {taken[ident(name)]!r} and {name!r} both become "
@@ -302,12 +304,16 @@ class MCPManager:
             config = ({"command": command, "args": list(args), "env": dict(env or {})}
                       if command is not None else {"url": url, "headers": dict(headers or {})})
             fut = self._submit(self._start(name, config, float(timeout_secs)))
+            self._pending.add(name)
         try:
             server = fut.result(timeout_secs + 5)
         except MCPError:
             raise
         except Exception as exc:  # noqa: BLE001 - named for the caller
             raise MCPError(f"server {name!r}: {type(exc).__name__}: {exc}") from None
+        finally:
+            with self._lock:
+                self._pending.discard(name)
         return len(server.tools)
 
     async def _start(self, name: str, config: dict, timeout: float) -> _Server:
