@@ -295,7 +295,7 @@ def test_progress_notifications_carry_output_while_it_runs():
 
 def test_idle_session_is_evicted_and_says_so():
     async def main():
-        async with stdio("--session-idle-timeout", "0.5", "--max-sessions", "2") as c:
+        async with stdio("--session-idle-timeout", "0.5") as c:
             await py(c, "v = 1", session_id="idle")
             await anyio.sleep(1.5)
             r = await py(c, "result = v", session_id="idle")
@@ -306,9 +306,14 @@ def test_idle_session_is_evicted_and_says_so():
             assert not r.is_error
             r = await py(c, "result = 'v' in dir()", session_id="idle")
             assert r.structured_content["result"] is False
+        async with stdio("--max-sessions", "2") as c:
+            await py(c, "pass", session_id="one")
             await py(c, "pass", session_id="two")
             r = await py(c, "pass", session_id="three")
             assert r.is_error and "max-sessions" in r.content[0].text
+            await c.call_tool("close_session", {"session_id": "one"})
+            r = await py(c, "result = 3", session_id="three")
+            assert r.structured_content["result"] == 3
     run(main())
 
 
