@@ -14,7 +14,7 @@ PYENV ?= $(BUILD)/pyenv
 PREFIX ?= /usr/local
 
 .PHONY: all build run install test test-asan test-python test-python-versions python-install bench \
-        bench-compare bench-net bench-packages bench-pool clean
+        bench-compare bench-mcp bench-net bench-packages bench-pool clean
 
 all: build
 
@@ -42,6 +42,7 @@ test: build
 python-install: build
 	test -x $(PYENV)/bin/python || python3 -m venv $(PYENV)
 	$(PYENV)/bin/pip install -q --require-hashes -r python/requirements-test.txt
+	$(PYENV)/bin/pip install -q --require-hashes -r python/requirements-mcp.txt
 	$(PYENV)/bin/pip install -q --no-build-isolation --no-deps \
 	  -C build-dir=$(abspath $(BUILD))/python-dev \
 	  -C cmake.define.ERYX_BUILD_GUEST=OFF \
@@ -71,6 +72,7 @@ test-python-versions: build
 	  echo "test-python-versions: Python $$v ($$py)"; \
 	  { test -x $$env/bin/python || "$$py" -m venv $$env; } && \
 	  $$env/bin/pip install -q --require-hashes -r python/requirements-test.txt && \
+	  $$env/bin/pip install -q --require-hashes -r python/requirements-mcp.txt && \
 	  $$env/bin/pip install -q --no-build-isolation --no-deps \
 	    --config-settings=build-dir=$(abspath $(BUILD))/python-dev-$$v \
 	    --config-settings=cmake.define.ERYX_BUILD_GUEST=OFF \
@@ -103,6 +105,11 @@ bench-net: python-install
 
 bench-pool: python-install
 	$(PYENV)/bin/python bench/bench_pool.py
+
+# `eryx mcp` round trips through the SDK's client, stdio and HTTP, and the
+# same through upstream pyeryx's `eryx serve` when it installs (bench/bench_mcp.py).
+bench-mcp: python-install
+	$(PYENV)/bin/python bench/bench_mcp.py
 
 bench-packages: python-install
 	ERYX_TEST_PACKAGES=$(TEST_PACKAGES) $(PYENV)/bin/python bench/bench_packages.py

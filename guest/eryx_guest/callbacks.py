@@ -2,7 +2,8 @@
 
 Each callback the host registered becomes an `async def` proxy in the user's
 namespace (`await get_time()`); dotted names become namespaces
-(`await http.get(url=...)`). Arguments are validated against the callback's
+(`await http.get(url=...)`), also reachable by subscript
+(`await mcp["my-server"].tool()`, see Namespace). Arguments are validated against the callback's
 JSON Schema here, before the host is ever called. Starting a call returns an
 id at once; the answer arrives through `callback-wait`, which the event loop
 calls when it has nothing else to do (see loop.py), so any number of calls
@@ -11,6 +12,7 @@ can be in flight under asyncio.gather.
 
 import asyncio
 import json
+import re
 import sys
 import types
 
@@ -142,6 +144,40 @@ async def call(name, schema, args):
         raise
 
 
+_NOT_IDENT = re.compile(r"[^A-Za-z0-9_]")
+
+
+def _ident(key):
+    """The host's rule for names that are not identifiers (eryx/mcp.py
+    ident()): other characters become "_", a leading digit gets "_"."""
+    s = _NOT_IDENT.sub("_", key)
+    return "_" + s if not s or s[0].isdigit() else s
+
+
+class Namespace(types.SimpleNamespace):
+    """The namespace of dotted callback names (`mcp.github`), also indexable
+    by the original names that are not identifiers: `mcp["my-server"]` is
+    `mcp.my_server`."""
+
+    def __getitem__(self, key):
+        if not isinstance(key, str):
+            raise TypeError(f"namespace keys are str, not {type(key).__name__}")
+        d = vars(self)
+        for k in (key, _ident(key)):
+            if k in d:
+                return d[k]
+        raise KeyError(f"{key!r}: not here (there are: {', '.join(sorted(d)) or 'none'})")
+
+    def __contains__(self, key):
+        return isinstance(key, str) and (key in vars(self) or _ident(key) in vars(self))
+
+    def __iter__(self):
+        return iter(sorted(vars(self)))
+
+    def keys(self):
+        return sorted(vars(self))
+
+
 def make_proxy(spec):
     name, schema = spec["name"], spec.get("schema") or {}
     order = list((schema.get("properties") or {}).keys())
@@ -218,10 +254,10 @@ class Registry:
                 if not parents:
                     top[last] = make_proxy(spec)
                     continue
-                holder = top.setdefault(parents[0], types.SimpleNamespace())
+                holder = top.setdefault(parents[0], Namespace())
                 for part in parents[1:]:
                     if not hasattr(holder, part):
-                        setattr(holder, part, types.SimpleNamespace())
+                        setattr(holder, part, Namespace())
                     holder = getattr(holder, part)
                 setattr(holder, last, make_proxy(spec))
             top.update(invoke=invoke, list_callbacks=list_callbacks,

@@ -6,6 +6,8 @@
     eryx                         the REPL on a terminal; else code from stdin
     eryx run FILE [ARGS...]      the same as eryx FILE (a file named run: ./run)
     eryx repl                    the REPL (also with piped input)
+    eryx mcp [--http HOST:PORT]  an MCP server running code in sandboxes
+                                 (eryx/mcp_server.py; `eryx serve` is the same)
 
 The same flags as the C CLI (cli/main.c) and upstream pyeryx's: --timeout,
 --max-memory, --net, --allow-host, -v SRC:DST[:ro|:rw], --json, --version,
@@ -36,6 +38,7 @@ examples:
   eryx --timeout 5000 script.py    stop it after 5 s
   eryx --allow-host api.example.com -c '...'   network to that host only
   eryx -v ./in:/input:ro script.py mount a host directory read-only
+  eryx mcp                         MCP server over stdio (eryx mcp --help)
 
 exit status: 0 ok, 1 Python error, 2 usage, 3 limit reached, 4 Eryx failure;
              sys.exit(n): n
@@ -302,8 +305,12 @@ def run_once(code: str, argv: List[str], args) -> int:
 
 
 def main(argv: Optional[List[str]] = None) -> int:
-    parser = build_parser()
     words = sys.argv[1:] if argv is None else list(argv)
+    # Subcommands come first (`./mcp` runs a file of that name).
+    if words and words[0] in ("mcp", "serve"):
+        from .mcp_server import main as mcp_main
+        return mcp_main(words[1:], prog=f"eryx {words[0]}")
+    parser = build_parser()
     args = parser.parse_args(words)
     repl = False
     if args.command is None and args.script in ("run", "repl"):  # the C CLI's words

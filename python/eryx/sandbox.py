@@ -230,7 +230,7 @@ class _Base:
                result_variable, vfs, vfs_mount_path, network=None, timeout_override=None,
                secrets=None, scrub_stdout=True, scrub_stderr=True, scrub_result=True,
                scrub_files=True, packages=None, site_packages=None, runtime=None,
-               volumes=None, count_fuel=False, echo=False, argv=None):
+               volumes=None, count_fuel=False, echo=False, argv=None, mcp=None):
         # `runtime`: a SandboxFactory, kept alive as long as this sandbox
         # (its directory holds the package trees instances mount).
         self._factory = runtime
@@ -261,6 +261,11 @@ class _Base:
         if result_variable is not None and not isinstance(result_variable, str):
             raise TypeError("result_variable must be a str")
         cbs = normalize(callbacks)
+        if mcp is not None:  # an eryx.mcp.MCPManager: its servers' tools as callbacks
+            if not hasattr(mcp, "callbacks") or not hasattr(mcp, "server_names"):
+                raise TypeError("mcp must be an eryx.mcp.MCPManager")
+            cbs = normalize(cbs + mcp.callbacks())
+        self._mcp = mcp
         self._callbacks = cbs
         self._vfs = vfs
         try:
@@ -366,7 +371,9 @@ class Sandbox(_Base):
     .whl, .tar.gz/.tgz or directories the code can import; see README
     "Packages") and site_packages (a directory of installed packages, put
     on sys.path first), volumes ([(host_path, guest_path, read_only)]: host
-    directories or files mounted where you say; see README "Volumes").
+    directories or files mounted where you say; see README "Volumes"), mcp
+    (an eryx.mcp.MCPManager: its servers' tools become callbacks,
+    `await mcp["server"].tool(...)`; see eryx/mcp.py).
     """
 
     def __init__(self, *, resource_limits: Optional[ResourceLimits] = None,
@@ -383,7 +390,7 @@ class Sandbox(_Base):
                  packages: Optional[Sequence[Any]] = None,
                  site_packages: Any = None, volumes: Optional[Sequence[Any]] = None,
                  count_fuel: bool = False, argv: Optional[Sequence[str]] = None,
-                 _runtime: Any = None) -> None:
+                 mcp: Any = None, _runtime: Any = None) -> None:
         self._setup(session=False, limits=resource_limits, callbacks=callbacks,
                     on_stdout=on_stdout, on_stderr=on_stderr, on_trace=on_trace,
                     result_variable=result_variable, vfs=vfs,
@@ -391,7 +398,7 @@ class Sandbox(_Base):
                     scrub_stdout=scrub_stdout, scrub_stderr=scrub_stderr,
                     scrub_result=scrub_result, scrub_files=scrub_files,
                     packages=packages, site_packages=site_packages, runtime=_runtime,
-                    volumes=volumes, count_fuel=count_fuel, argv=argv)
+                    volumes=volumes, count_fuel=count_fuel, argv=argv, mcp=mcp)
 
 
 class Session(_Base):
@@ -422,7 +429,7 @@ class Session(_Base):
                  packages: Optional[Sequence[Any]] = None,
                  site_packages: Any = None, volumes: Optional[Sequence[Any]] = None,
                  count_fuel: bool = False, argv: Optional[Sequence[str]] = None,
-                 _runtime: Any = None, _echo: bool = False) -> None:
+                 mcp: Any = None, _runtime: Any = None, _echo: bool = False) -> None:
         if resource_limits is None:
             resource_limits = ResourceLimits(execution_timeout_ms=None)
         if max_fuel is not None:
@@ -438,7 +445,7 @@ class Session(_Base):
                     scrub_stdout=scrub_stdout, scrub_stderr=scrub_stderr,
                     scrub_result=scrub_result, scrub_files=scrub_files,
                     packages=packages, site_packages=site_packages, runtime=_runtime,
-                    volumes=volumes, count_fuel=count_fuel, argv=argv, echo=_echo)
+                    volumes=volumes, count_fuel=count_fuel, argv=argv, echo=_echo, mcp=mcp)
 
     @property
     def execution_timeout_ms(self) -> Optional[int]:
