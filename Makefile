@@ -43,6 +43,7 @@ python-install: build
 	test -x $(PYENV)/bin/python || python3 -m venv $(PYENV)
 	$(PYENV)/bin/pip install -q --require-hashes -r python/requirements-test.txt
 	$(PYENV)/bin/pip install -q --require-hashes -r python/requirements-mcp.txt
+	$(PYENV)/bin/pip install -q --require-hashes -r python/requirements-serve.txt
 	$(PYENV)/bin/pip install -q --no-build-isolation --no-deps \
 	  -C build-dir=$(abspath $(BUILD))/python-dev \
 	  -C cmake.define.ERYX_BUILD_GUEST=OFF \
@@ -73,6 +74,7 @@ test-python-versions: build
 	  { test -x $$env/bin/python || "$$py" -m venv $$env; } && \
 	  $$env/bin/pip install -q --require-hashes -r python/requirements-test.txt && \
 	  $$env/bin/pip install -q --require-hashes -r python/requirements-mcp.txt && \
+	  $$env/bin/pip install -q --require-hashes -r python/requirements-serve.txt && \
 	  $$env/bin/pip install -q --no-build-isolation --no-deps \
 	    --config-settings=build-dir=$(abspath $(BUILD))/python-dev-$$v \
 	    --config-settings=cmake.define.ERYX_BUILD_GUEST=OFF \
