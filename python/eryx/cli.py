@@ -307,6 +307,10 @@ def run_once(code: str, argv: List[str], args) -> int:
 def main(argv: Optional[List[str]] = None) -> int:
     words = sys.argv[1:] if argv is None else list(argv)
     # Subcommands come first (`./mcp` runs a file of that name).
+    if words and words[0] == "serve" and any(w == "--http" or w.startswith("--http=")
+                                             for w in words[1:]):
+        from .serve import main as serve_main  # the HTTP API (eryx/serve/)
+        return serve_main(words[1:], prog="eryx serve")
     if words and words[0] in ("mcp", "serve"):
         from .mcp_server import main as mcp_main
         return mcp_main(words[1:], prog=f"eryx {words[0]}")

@@ -1,0 +1,128 @@
+"""Real processes for the `eryx serve --http` tests and benchmark: a
+redis-server on a loopback port and `python -m eryx serve --http` copies.
+
+Design: nothing is mocked. Each helper starts a process on a free loopback
+port, waits until it answers (or fails naming its stderr), and stops it by
+its own pid. Used by python/tests/test_serve*.py and bench/bench_serve.py.
+"""
+
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.request
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Redis:
+    def __init__(self, port=None):
+        self.port = port or free_port()
+        self.proc = None
+
+    def start(self):
+        exe = shutil.which("redis-server")
+        if exe is None:
+            raise RuntimeError("redis-server is not installed (apt-get install redis-server; "
+                               ".ci/run installs it)")
+        self.proc = subprocess.Popen([exe, "--port", str(self.port), "--bind", "127.0.0.1",
+                                      "--save", "", "--appendonly", "no"],
+                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            try:
+                with socket.create_connection(("127.0.0.1", self.port), 0.2) as s:
+                    s.sendall(b"PING\r\n")
+                    if s.recv(16).startswith(b"+PONG"):
+                        return self
+            except OSError:
+                time.sleep(0.05)
+        raise RuntimeError(f"redis-server on port {self.port} did not start")
+
+    @property
+    def url(self):
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def stop(self):
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+        self.proc = None
+
+
+class Server:
+    """One `python -m eryx serve --http` copy."""
+
+    def __init__(self, *args, env=None, port=None):
+        self.port = port or free_port()
+        self.args = list(args)
+        self.env = env
+        self.proc = None
+        self.log = tempfile.TemporaryFile()
+
+    @property
+    def base(self):
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self, timeout=60):
+        env = dict(os.environ, **(self.env or {}))
+        self.proc = subprocess.Popen([sys.executable, "-m", "eryx", "serve", "--http",
+                                      f"127.0.0.1:{self.port}", *self.args],
+                                     stdout=self.log, stderr=self.log, env=env)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"eryx serve exited {self.proc.returncode}: "
+                                   f"{self.output()}")
+            try:
+                with urllib.request.urlopen(self.base + "/v1/healthz", timeout=1) as r:
+                    if r.status == 200:
+                        return self
+            except (OSError, urllib.error.URLError):
+                time.sleep(0.1)
+        raise RuntimeError(f"eryx serve did not answer in {timeout} s: {self.output()}")
+
+    def output(self) -> str:
+        self.log.seek(0)
+        return self.log.read().decode("utf-8", "replace")
+
+    def kill9(self):
+        os.kill(self.proc.pid, signal.SIGKILL)
+        self.proc.wait()
+
+    def stop(self):
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+
+
+def call(base, method, path, body=None, token=None, raw=None, headers=None, timeout=60):
+    """(status, parsed JSON or bytes) of one request."""
+    data = raw if raw is not None else (None if body is None else json.dumps(body).encode())
+    req = urllib.request.Request(base + path, data=data, method=method)
+    if token:
+        req.add_header("Authorization", f"Bearer {token}")
+    for k, v in (headers or {}).items():
+        req.add_header(k, v)
+    try:
+        with urllib.request.urlopen(req, timeout=timeout) as r:
+            status, content, ctype = r.status, r.read(), r.headers.get("content-type", "")
+    except urllib.error.HTTPError as e:
+        status, content, ctype = e.code, e.read(), e.headers.get("content-type", "")
+    if "json" in ctype:
+        return status, json.loads(content)
+    return status, content
