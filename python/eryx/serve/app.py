@@ -348,6 +348,12 @@ def _wants_stream(request, body) -> bool:
     return bool(s) or "text/event-stream" in request.headers.get("accept", "")
 
 
+def _store_http(m: Metrics, exc: StoreError) -> HTTPError:
+    kind = "StoreUnavailable" if isinstance(exc, StoreUnavailable) else "StoreError"
+    m.error(kind)
+    return HTTPError(503 if kind == "StoreUnavailable" else 500, kind, str(exc))
+
+
 def _authed(service: Service, inner):
     """The MCP app behind the same bearer tokens as the API."""
     async def app(scope, receive, send):
@@ -389,6 +395,8 @@ def build_app(service: Service, mcp_app=None):
                 except SessionBusy as exc:
                     m.error("SessionBusy")
                     resp = err(HTTPError(409, "SessionBusy", str(exc)))
+                except StoreError as exc:  # raised outside Service.st (the lease's calls)
+                    resp = err(_store_http(m, exc))
                 except Exception as exc:  # noqa: BLE001 - a bug here: say what it was
                     m.error("InternalError")
                     resp = err(HTTPError(500, "InternalError",
@@ -417,6 +425,9 @@ def build_app(service: Service, mcp_app=None):
             except SessionBusy as exc:
                 m.error("SessionBusy")
                 status, body = 409, {"error": {"kind": "SessionBusy", "message": str(exc)}}
+            except StoreError as exc:
+                e = _store_http(m, exc)
+                status, body = e.status, {"error": {"kind": e.kind, "message": e.message}}
             await q.put(("done", (status, body)))
 
         async def gen():
