@@ -11,7 +11,9 @@ Design:
   versioned, checksummed format the C library writes; state + /data
   files), stored as the bytes it is; version 0 has no blob yet.
 - A lease is a key holding a fencing token: acquire is `SET NX PX` of a
-  token taken from one global counter (INCR), so tokens only grow. Renew
+  token made of one global counter (INCR, so tokens grow) and 8 random
+  bytes (so a Redis restarted with an older counter or none never hands
+  a stale holder's token to someone else). Renew
   and release only act if the key still holds the caller's token.
 - commit() writes version N+1 only if the caller's token still holds the
   lease AND the stored version is still N, atomically (a Lua script in
@@ -23,6 +25,7 @@ Design:
   HTTP layer answers 503 with it. Nothing is retried silently.
 """
 
+import secrets
 import threading
 import time
 from typing import Any, Dict, Optional
@@ -249,7 +252,7 @@ class RedisStore:
     def load(self, sid: str) -> Optional[Dict[str, Any]]:
         return self._decode(self._do(self._r.hgetall, self._k("s", sid)), True)
 
-    def commit(self, sid: str, token: int, version: int, blob: bytes, ttl_ms: int) -> int:
+    def commit(self, sid: str, token: str, version: int, blob: bytes, ttl_ms: int) -> int:
         res = self._do(self._commit, [self._k("s", sid), self._k("l", sid)],
                        [str(token), version, bytes(blob), repr(time.time()), ttl_ms])
         if res == -1:
@@ -269,17 +272,19 @@ class RedisStore:
             return sum(1 for _ in self._r.scan_iter(match=self._k("s", "*"), count=1000))
         return self._do(run)
 
-    def lease_acquire(self, sid: str, px: int) -> Optional[int]:
+    def lease_acquire(self, sid: str, px: int) -> Optional[str]:
         def run():
-            token = int(self._r.incr(self._p + "fence"))
-            ok = self._r.set(self._k("l", sid), str(token), nx=True, px=px)
+            # The counter orders tokens; the random part keeps them unique
+            # even if Redis restarts with an older counter (or none).
+            token = f"{int(self._r.incr(self._p + 'fence'))}-{secrets.token_hex(8)}"
+            ok = self._r.set(self._k("l", sid), token, nx=True, px=px)
             return token if ok else None
         return self._do(run)
 
-    def lease_renew(self, sid: str, token: int, px: int) -> bool:
+    def lease_renew(self, sid: str, token: str, px: int) -> bool:
         return bool(self._do(self._renew, [self._k("l", sid)], [str(token), px]))
 
-    def lease_release(self, sid: str, token: int) -> None:
+    def lease_release(self, sid: str, token: str) -> None:
         self._do(self._release, [self._k("l", sid)], [str(token)])
 
     def close(self) -> None:
