@@ -13,7 +13,7 @@ ASAN_ENV := ASAN_OPTIONS=handle_segv=0:allow_user_segv_handler=1:detect_leaks=1 
 PYENV ?= $(BUILD)/pyenv
 PREFIX ?= /usr/local
 
-.PHONY: all build run install test test-asan test-python test-python-versions python-install bench \
+.PHONY: all build run install test test-asan test-python test-python-versions python-install bench bench-serve \
         bench-compare bench-mcp bench-net bench-packages bench-pool clean
 
 all: build
@@ -112,6 +112,11 @@ bench-pool: python-install
 # same through upstream pyeryx's `eryx serve` when it installs (bench/bench_mcp.py).
 bench-mcp: python-install
 	$(PYENV)/bin/python bench/bench_mcp.py
+
+# `eryx serve --http` with a real redis-server: 1 vs 3 copies, and the
+# snapshot + store cost of a session step by size (bench/bench_serve.py).
+bench-serve: python-install
+	$(PYENV)/bin/python bench/bench_serve.py
 
 bench-packages: python-install
 	ERYX_TEST_PACKAGES=$(TEST_PACKAGES) $(PYENV)/bin/python bench/bench_packages.py
