@@ -257,3 +257,54 @@ def test_env_tokens_and_loopback_only():
     finally:
         p.terminate()
         p.wait(10)
+
+
+def test_limit_stopped_step_is_not_committed(srv):
+    sid = new_session(srv.base, limits={"timeout_ms": 400})
+    st, r = call(srv.base, "POST", f"/v1/sessions/{sid}/execute", {"code": "keep = [1]"})
+    assert st == 200 and r["committed"] is True and r["version"] == 1
+    st, r = call(srv.base, "POST", f"/v1/sessions/{sid}/execute",
+                 {"code": "keep.append(2)\nprint('before')\nwhile True: pass"})
+    assert st == 200 and r["error"]["kind"] == "TimeoutError", r
+    assert r["committed"] is False and r["version"] == 1 and "version 1" in r["not_committed"]
+    assert r["stdout"] == "before\n"
+    st, r = call(srv.base, "POST", f"/v1/sessions/{sid}/execute", {"code": "result = keep"})
+    assert st == 200 and r["result"] == [1] and r["version"] == 2
+
+
+def test_oneoff_packages_and_network():
+    import http.server
+    import threading
+    pkgdir = tempfile.mkdtemp()
+    lib = os.path.join(pkgdir, "servelib")
+    os.makedirs(lib)
+    with open(os.path.join(lib, "servemod.py"), "w") as f:
+        f.write("VALUE = 'from the package'\n")
+
+    class H(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):
+            self.send_response(200)
+            self.end_headers()
+            self.wfile.write(b"hello over the network")
+
+        def log_message(self, *a):
+            pass
+    web = http.server.ThreadingHTTPServer(("127.0.0.1", 0), H)
+    threading.Thread(target=web.serve_forever, daemon=True).start()
+    s = Server("--package", lib, "--allow-host", "127.0.0.1").start()
+    try:
+        st, r = call(s.base, "POST", "/v1/execute", {"code": "import servemod\n"
+                                                     "result = servemod.VALUE",
+                                                     "packages": ["servelib"]})
+        assert st == 200 and r["result"] == "from the package", r
+        st, r = call(s.base, "POST", "/v1/execute", {"code": "import servemod"})
+        assert r["error"] and "servemod" in r["error"]["message"]
+        code = ("import urllib.request\nresult = urllib.request.urlopen("
+                f"'http://127.0.0.1:{web.server_address[1]}/').read().decode()")
+        st, r = call(s.base, "POST", "/v1/execute", {"code": code, "network": True})
+        assert st == 200 and r["result"] == "hello over the network", r
+        st, r = call(s.base, "POST", "/v1/execute", {"code": code})
+        assert r["error"] is not None  # no network unless asked for
+    finally:
+        s.stop()
+        web.shutdown()

@@ -16,6 +16,11 @@ Design:
   gets 422 with the output and that error, and this copy drops its live
   session so the next step starts again from the last committed version.
   A commit refused because the lease was lost is 409, not committed.
+  A step stopped by a limit (timeout, fuel, memory) or cancelled is not
+  committed either (a timeout or fuel trap resets the interpreter:
+  committing would lose the session): 200 with the error, committed
+  false, and the version it stays at. Every error answer of a step that
+  ran carries its output under "execution".
 - One-off executions (/v1/execute) take a sandbox from an
   eryx.SandboxPool; those asking for packages or network get a fresh
   eryx.Sandbox with what the server allows (--package, --net/--allow-host).
@@ -55,6 +60,8 @@ from .metrics import Metrics
 from .store import LeaseLost, NoSuchSession, StoreError, StoreUnavailable, VersionConflict
 
 MOUNT = "/data"
+# Errors after which a session step is not committed (see execute_session).
+_NOT_COMMITTED = ("TimeoutError", "ResourceLimitError", "CancelledError")
 API_VERSION = "v1"
 
 
@@ -224,7 +231,10 @@ class Service:
     def _net_kwargs(self, wanted: bool) -> Dict[str, Any]:
         if not wanted:
             return {}
+        from .. import cli
         net = eryx.NetConfig(allowed_hosts=list(self.cfg.allow_host))
+        if any(cli._is_loopback(h) for h in self.cfg.allow_host):
+            net.allow_localhost()  # named on the command line, so meant
         return {"network": net}
 
     async def checkout(self, sid: str, owner: str) -> _Live:
@@ -292,8 +302,10 @@ class Service:
             self.live.pop(live.sid, None)
             raise HTTPError(404, "NoSuchSession", f"session {live.sid!r} was deleted or "
                             f"expired while the step ran") from None
-        except HTTPError:
+        except HTTPError as exc:
             self.live.pop(live.sid, None)
+            exc.message = f"the step ran but was not committed: {exc.message}"
+            exc.extra.setdefault("execution", result)
             raise
         live.version = version
         return {"version": version, "snapshot_bytes": len(blob)}
@@ -550,7 +562,18 @@ def build_app(service: Service, mcp_app=None):
                     out = await service.run(run_it)
                 finally:
                     live.sink = None
-                out.update(await service.commit(live, lease, out))
+                kind = out["error"]["kind"] if out["error"] else ""
+                if kind in _NOT_COMMITTED:
+                    # A limit stops the guest where it is (and a timeout or
+                    # fuel trap resets the interpreter): keep the state from
+                    # before this step rather than commit a half or empty one.
+                    service.live.pop(sid, None)
+                    out.update(committed=False, version=live.version,
+                               not_committed=f"the step was stopped ({kind}), so it is "
+                               f"not committed: the session stays at version "
+                               f"{live.version}, its state before this step")
+                else:
+                    out.update(await service.commit(live, lease, out), committed=True)
                 m.execution("session", time.monotonic() - t0,
                             out["error"]["kind"] if out["error"] else "")
                 return out
