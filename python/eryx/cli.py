@@ -8,6 +8,8 @@
     eryx repl                    the REPL (also with piped input)
     eryx mcp [--http HOST:PORT]  an MCP server running code in sandboxes
                                  (eryx/mcp_server.py; `eryx serve` is the same)
+    eryx serve --http HOST:PORT  the HTTP API (/v1, MCP at /mcp; eryx/serve/),
+                                 sessions shared through --store redis://...
 
 The same flags as the C CLI (cli/main.c) and upstream pyeryx's: --timeout,
 --max-memory, --net, --allow-host, -v SRC:DST[:ro|:rw], --json, --version,
@@ -39,6 +41,7 @@ examples:
   eryx --allow-host api.example.com -c '...'   network to that host only
   eryx -v ./in:/input:ro script.py mount a host directory read-only
   eryx mcp                         MCP server over stdio (eryx mcp --help)
+  eryx serve --http 127.0.0.1:8000 HTTP API (add --help for its flags)
 
 exit status: 0 ok, 1 Python error, 2 usage, 3 limit reached, 4 Eryx failure;
              sys.exit(n): n

@@ -85,7 +85,10 @@ def _size(text: str) -> int:
 
 def build_parser(prog: str = "eryx mcp") -> argparse.ArgumentParser:
     p = cli._Parser(prog=prog, description="An MCP server whose tools run Python in Eryx "
-                    "sandboxes (stdio by default).")
+                    "sandboxes (stdio by default).",
+                    epilog="With --http, `eryx serve` is the HTTP API (/v1, this MCP server "
+                           "at /mcp) instead: `eryx serve --http HOST:PORT --help` lists its "
+                           "flags." if prog == "eryx serve" else None)
     p.add_argument("--http", type=_parse_hostport, metavar="HOST:PORT",
                    help="serve streamable HTTP at http://HOST:PORT/mcp instead of stdio")
     g = p.add_argument_group("sessions")

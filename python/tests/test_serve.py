@@ -308,3 +308,16 @@ def test_oneoff_packages_and_network():
     finally:
         s.stop()
         web.shutdown()
+
+
+def test_mcp_tools_through_the_sdk_client(srv):
+    import anyio
+    from mcp import Client
+
+    async def go():
+        async with Client(srv.base + "/mcp") as c:
+            r = await c.call_tool("run_python", {"code": "z = 20\nresult = z + 1"})
+            assert not r.is_error and r.structured_content["result"] == 21
+            r = await c.call_tool("run_python", {"code": "result = z * 2"})
+            assert r.structured_content["result"] == 40
+    anyio.run(go)
