@@ -8,7 +8,9 @@ the client is THREADS threads on this machine, each with its own
 keep-alive HTTP connection per copy, sending REQUESTS requests in all
 after a warm-up. Latency is per request on the client's side. With 2
 cores the client, the copies and Redis share the CPU, so 3 copies measure
-contention more than scale-out (the report prints the core count).
+contention more than scale-out: each row also prints the CPU the copies +
+Redis ("server cores", from /proc/PID/stat) and this client used per
+second of wall time; their sum near the core count means CPU-bound.
 The size table times the parts directly, in this process: snapshot_state()
 of a session holding SIZE random bytes (random: the snapshot compresses),
 RedisStore.commit() of that blob, load() + restore_state() (what another
@@ -64,7 +66,18 @@ class Client:
         return json.loads(data)
 
 
-def run_load(client, n_requests, threads, make_request):
+def cpu_seconds(pids):
+    """utime + stime of these processes (and their threads), in seconds."""
+    tick = os.sysconf("SC_CLK_TCK")
+    total = 0.0
+    for pid in pids:
+        with open(f"/proc/{pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        total += (int(fields[11]) + int(fields[12])) / tick
+    return total
+
+
+def run_load(client, n_requests, threads, make_request, pids=()):
     lat = []
     lock = threading.Lock()
     per = n_requests // threads
@@ -77,11 +90,13 @@ def run_load(client, n_requests, threads, make_request):
             mine.append(time.perf_counter() - t0)
         with lock:
             lat.extend(mine)
-    t0 = time.perf_counter()
+    t0, c0, s0 = time.perf_counter(), time.process_time(), cpu_seconds(pids)
     with concurrent.futures.ThreadPoolExecutor(threads) as ex:
         list(ex.map(worker, range(threads)))
     wall = time.perf_counter() - t0
-    return len(lat) / wall, pct(lat, 0.5), pct(lat, 0.99)
+    client_cpu = (time.process_time() - c0) / wall
+    server_cpu = (cpu_seconds(pids) - s0) / wall
+    return len(lat) / wall, pct(lat, 0.5), pct(lat, 0.99), server_cpu, client_cpu
 
 
 def throughput(redis, n_copies, requests, threads):
@@ -92,8 +107,10 @@ def throughput(redis, n_copies, requests, threads):
         # one-off
         for i in range(20):
             client.post(i, "/v1/execute", {"code": "x = 1"})
+        pids = [c.proc.pid for c in copies] + [redis.proc.pid]
         oneoff = run_load(client, requests, threads,
-                          lambda w, j: client.post(w + j, "/v1/execute", {"code": "x = 1"}))
+                          lambda w, j: client.post(w + j, "/v1/execute", {"code": "x = 1"}),
+                          pids)
         # session step: each thread owns 2 sessions, steps alternate copies
         sids = [[client.post(w, "/v1/sessions", {})["id"] for _ in range(2)]
                 for w in range(threads)]
@@ -105,7 +122,7 @@ def throughput(redis, n_copies, requests, threads):
             r = client.post(w + j, f"/v1/sessions/{sids[w][j % 2]}/execute",
                             {"code": "n += 1"})
             assert r["error"] is None, r
-        sess = run_load(client, requests, threads, step)
+        sess = run_load(client, requests, threads, step, pids)
         return oneoff, sess
     finally:
         for c in copies:
@@ -181,13 +198,15 @@ def main():
           f"{requests} requests from {threads} client threads per row")
     redis = Redis().start()
     try:
-        print(f"\n{'':28} {'req/s':>8} {'p50 ms':>8} {'p99 ms':>8}")
+        print(f"\n{'':28} {'req/s':>8} {'p50 ms':>8} {'p99 ms':>8} {'server':>8} "
+              f"{'client':>8}")
+        print(f"{'':28} {'':>8} {'':>8} {'':>8} {'cores':>8} {'cores':>8}")
         for n in (1, 3):
             oneoff, sess = throughput(redis, n, requests, threads)
-            print(f"{'one-off x = 1, ' + str(n) + ' cop' + ('y' if n == 1 else 'ies'):28} "
-                  f"{oneoff[0]:8.0f} {oneoff[1]:8.1f} {oneoff[2]:8.1f}")
-            print(f"{'session step, ' + str(n) + ' cop' + ('y' if n == 1 else 'ies'):28} "
-                  f"{sess[0]:8.0f} {sess[1]:8.1f} {sess[2]:8.1f}")
+            for name, row in (("one-off x = 1", oneoff), ("session step", sess)):
+                label = f"{name}, {n} cop{'y' if n == 1 else 'ies'}"
+                print(f"{label:28} {row[0]:8.0f} {row[1]:8.1f} {row[2]:8.1f} {row[3]:8.2f} "
+                      f"{row[4]:8.2f}")
         print(f"\n{'state':6} {'snapshot':>10} {'snapshot':>9} {'commit':>8} {'load+':>9} "
               f"{'step p50':>9} {'step p50':>10}")
         print(f"{'':6} {'bytes':>10} {'ms':>9} {'ms':>8} {'restore':>9} {'1 copy':>9} "
