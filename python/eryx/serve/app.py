@@ -440,6 +440,10 @@ def build_app(service: Service, mcp_app=None):
             except StoreError as exc:
                 e = _store_http(m, exc)
                 status, body = e.status, {"error": {"kind": e.kind, "message": e.message}}
+            except Exception as exc:  # noqa: BLE001 - a bug here: say what it was
+                m.error("InternalError")
+                status, body = 500, {"error": {"kind": "InternalError",
+                                               "message": f"{type(exc).__name__}: {exc}"}}
             await q.put(("done", (status, body)))
 
         async def gen():
@@ -560,6 +564,12 @@ def build_app(service: Service, mcp_app=None):
                         return _result_json(None, e)
                 try:
                     out = await service.run(run_it)
+                except BaseException:
+                    # Cancelled (or worse) while the code may still run on its
+                    # thread: this object is no longer the session; the next
+                    # request restores the committed version instead.
+                    service.live.pop(sid, None)
+                    raise
                 finally:
                     live.sink = None
                 kind = out["error"]["kind"] if out["error"] else ""

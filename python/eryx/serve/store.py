@@ -80,6 +80,12 @@ class MemoryStore:
 
     def create(self, sid: str, meta: Dict[str, Any], ttl_ms: int) -> None:
         with self._lock:
+            now = time.monotonic()
+            for old in [k for k, t in self._expires.items() if t < now]:  # expired ones
+                self._sessions.pop(old, None)
+                self._expires.pop(old, None)
+            for old in [k for k, (_, t) in self._leases.items() if t < now]:
+                del self._leases[old]
             if self._live(sid) is not None:
                 raise StoreError(f"session {sid!r} exists")
             self._sessions[sid] = dict(meta, version=0, size=0, blob=b"")
@@ -159,6 +165,12 @@ redis.call('HSET', KEYS[1], 'version', tonumber(ARGV[2]) + 1, 'blob', ARGV[3],
 redis.call('PEXPIRE', KEYS[1], ARGV[5])
 return tonumber(ARGV[2]) + 1
 """
+_CREATE = """
+if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
+redis.call('HSET', KEYS[1], unpack(ARGV, 2))
+redis.call('PEXPIRE', KEYS[1], ARGV[1])
+return 1
+"""
 _RENEW = """
 if redis.call('GET', KEYS[1]) == ARGV[1] then
   return redis.call('PEXPIRE', KEYS[1], ARGV[2])
@@ -189,6 +201,7 @@ class RedisStore:
                                            retry_on_timeout=False, health_check_interval=0)
         except ValueError as exc:
             raise StoreError(f"--store {url!r}: {exc}") from None
+        self._create = self._r.register_script(_CREATE)
         self._commit = self._r.register_script(_COMMIT)
         self._renew = self._r.register_script(_RENEW)
         self._release = self._r.register_script(_RELEASE)
@@ -230,17 +243,11 @@ class RedisStore:
         self._do(self._r.ping)
 
     def create(self, sid: str, meta: Dict[str, Any], ttl_ms: int) -> None:
-        key = self._k("s", sid)
-
-        def run():
-            pipe = self._r.pipeline(transaction=True)
-            pipe.hsetnx(key, "version", 0)
-            pipe.hset(key, mapping=dict({k: str(v) for k, v in meta.items()}, size=0))
-            pipe.pexpire(key, ttl_ms)
-            res = pipe.execute()
-            if not res[0]:
-                raise StoreError(f"session {sid!r} exists")
-        self._do(run)
+        args = [ttl_ms]
+        for k, v in dict(meta, version=0, size=0).items():
+            args += [k, str(v)]
+        if not self._do(self._create, [self._k("s", sid)], args):
+            raise StoreError(f"session {sid!r} exists")
 
     def meta(self, sid: str) -> Optional[Dict[str, Any]]:
         raw = self._do(self._r.hmget, self._k("s", sid), *_META_FIELDS)
