@@ -321,3 +321,20 @@ def test_mcp_tools_through_the_sdk_client(srv):
             r = await c.call_tool("run_python", {"code": "result = z * 2"})
             assert r.structured_content["result"] == 40
     anyio.run(go)
+
+
+def test_session_ttl_expires_with_a_clear_404():
+    s = Server("--session-ttl", "1").start()
+    try:
+        sid = new_session(s.base)
+        assert call(s.base, "POST", f"/v1/sessions/{sid}/execute", {"code": "a = 1"})[0] == 200
+        import time
+        time.sleep(0.6)  # a step renews the TTL
+        assert call(s.base, "POST", f"/v1/sessions/{sid}/execute", {"code": "a"})[0] == 200
+        time.sleep(0.6)
+        assert call(s.base, "GET", f"/v1/sessions/{sid}")[0] == 200
+        time.sleep(1.0)
+        st, r = call(s.base, "POST", f"/v1/sessions/{sid}/execute", {"code": "a"})
+        assert st == 404 and "expired" in r["error"]["message"], r
+    finally:
+        s.stop()
