@@ -24,7 +24,6 @@ import http.client
 import json
 import os
 import platform
-import statistics
 import sys
 import threading
 import time
