@@ -45,6 +45,19 @@ def ensure_up(copies):
             c.start()
 
 
+def wait_for_lease(redis, sid, timeout=20):
+    """Until some copy holds the session's lease (read from Redis itself)."""
+    import redis as redis_py
+    r = redis_py.Redis(port=redis.port)
+    try:
+        deadline = time.monotonic() + timeout
+        while not r.exists(f"eryx:l:{sid}"):
+            assert time.monotonic() < deadline, "no copy took the lease"
+            time.sleep(0.01)
+    finally:
+        r.close()
+
+
 def new_session(base, token=T1):
     st, r = call(base, "POST", "/v1/sessions", {}, token=token)
     assert st == 201, r
@@ -118,7 +131,7 @@ def test_kill9_between_steps_loses_nothing(cluster):
 
 
 def test_kill9_during_step_keeps_completed_steps(cluster):
-    _, copies, _ = cluster
+    redis, copies, _ = cluster
     a, b = copies[0], copies[1]
     sid = new_session(a.base)
     assert step(a.base, sid, "done = ['first']")[0] == 200
@@ -130,7 +143,8 @@ def test_kill9_during_step_keeps_completed_steps(cluster):
     with concurrent.futures.ThreadPoolExecutor(1) as ex:
         fut = ex.submit(long_step)
         started.wait()
-        time.sleep(1.0)
+        wait_for_lease(redis, sid)
+        time.sleep(0.3)
         a.kill9()
         with pytest.raises(Exception):
             fut.result(30)
@@ -143,19 +157,19 @@ def test_kill9_during_step_keeps_completed_steps(cluster):
 
 
 def test_concurrent_steps_through_two_copies(cluster):
-    _, copies, _ = cluster
+    redis, copies, _ = cluster
     a, b = copies[0].base, copies[1].base
     sid = new_session(a)
     assert step(a, sid, "order = []")[0] == 200
     code = "import time\norder.append({tag!r})\ntime.sleep(0.6)\nresult = list(order)"
     with concurrent.futures.ThreadPoolExecutor(2) as ex:
         fa = ex.submit(step, a, sid, code.format(tag="A"))
-        time.sleep(0.1)
+        wait_for_lease(redis, sid)  # A runs; B comes while it does
         fb = ex.submit(step, b, sid, code.format(tag="B"))
         (sa, ra), (sb, rb) = fa.result(), fb.result()
     assert sa == 200 and sb == 200, (ra, rb)  # the copies wait (--busy-wait 20)
     assert ra["result"] == ["A"] and rb["result"] == ["A", "B"]
-    assert {ra["version"], rb["version"]} == {2, 3}
+    assert (ra["version"], rb["version"]) == (2, 3)
     st, r = step(copies[2].base, sid, "result = order")
     assert r["result"] == ["A", "B"] and r["version"] == 4
 
@@ -169,7 +183,7 @@ def test_concurrent_step_gets_409_without_waiting(cluster):
         assert step(a, sid, "order = []")[0] == 200
         with concurrent.futures.ThreadPoolExecutor(1) as ex:
             fa = ex.submit(step, a, sid, "import time\norder.append('A')\ntime.sleep(1.5)")
-            time.sleep(0.5)
+            wait_for_lease(redis, sid)
             sd, rd = step(d.base, sid, "order.append('D')")
             assert sd == 409 and rd["error"]["kind"] == "SessionBusy", rd
             assert "busy" in rd["error"]["message"]
