@@ -126,3 +126,36 @@ def call(base, method, path, body=None, token=None, raw=None, headers=None, time
     if "json" in ctype:
         return status, json.loads(content)
     return status, content
+
+
+def post_expecting_continue(base, path, nbytes, token=None, timeout=30):
+    """POSTs headers announcing an `nbytes` body with `Expect: 100-continue`
+    (what curl does for large bodies) and sends the body only if the server
+    says 100 Continue: (status, parsed JSON) of the final answer."""
+    host, port = base.replace("http://", "").split(":")
+    with socket.create_connection((host, int(port)), timeout) as s:
+        head = (f"POST {path} HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/json\r\n"
+                f"Content-Length: {nbytes}\r\nExpect: 100-continue\r\nConnection: close\r\n")
+        if token:
+            head += f"Authorization: Bearer {token}\r\n"
+        s.sendall((head + "\r\n").encode())
+        data = b""
+        while b"\r\n\r\n" not in data:
+            chunk = s.recv(65536)
+            if not chunk:
+                break
+            data += chunk
+        if data.startswith(b"HTTP/1.1 100"):
+            s.sendall(b"#" * nbytes)
+            data = data.split(b"\r\n\r\n", 1)[1]
+        while True:
+            chunk = s.recv(65536)
+            if not chunk:
+                break
+            data += chunk
+    head, _, body = data.partition(b"\r\n\r\n")
+    status = int(head.split(b" ", 2)[1])
+    try:
+        return status, json.loads(body)
+    except ValueError:
+        return status, body

@@ -141,6 +141,15 @@ def test_body_cap_and_bad_json(srv):
     sid = new_session(srv.base)
     st, r = call(srv.base, "PUT", f"/v1/sessions/{sid}/files/big", raw=b"x" * 70000)
     assert st == 413
+    # No Content-Length (chunked): cut off while reading, past the cap.
+    import http.client
+    c = http.client.HTTPConnection("127.0.0.1", srv.port, timeout=30)
+    c.request("POST", "/v1/execute", body=iter([b'{"code": "', b"#" * 40000, b"#" * 40000,
+                                                b'"}']), encode_chunked=True)
+    resp = c.getresponse()
+    r = json.loads(resp.read())
+    assert resp.status == 413 and "more than" in r["error"]["message"], r
+    c.close()
 
 
 def test_sse_stream(srv):
@@ -324,16 +333,16 @@ def test_mcp_tools_through_the_sdk_client(srv):
 
 
 def test_session_ttl_expires_with_a_clear_404():
-    s = Server("--session-ttl", "1").start()
+    s = Server("--session-ttl", "2").start()
     try:
         sid = new_session(s.base)
         assert call(s.base, "POST", f"/v1/sessions/{sid}/execute", {"code": "a = 1"})[0] == 200
         import time
-        time.sleep(0.6)  # a step renews the TTL
+        time.sleep(1.2)  # a step renews the TTL
         assert call(s.base, "POST", f"/v1/sessions/{sid}/execute", {"code": "a"})[0] == 200
-        time.sleep(0.6)
+        time.sleep(1.2)  # 2.4 s after creation, 1.2 s after the last step
         assert call(s.base, "GET", f"/v1/sessions/{sid}")[0] == 200
-        time.sleep(1.0)
+        time.sleep(2.5)
         st, r = call(s.base, "POST", f"/v1/sessions/{sid}/execute", {"code": "a"})
         assert st == 404 and "expired" in r["error"]["message"], r
     finally:

@@ -16,7 +16,7 @@ import time
 
 import pytest
 
-from serve_util import Redis, Server, call
+from serve_util import Redis, Server, call, post_expecting_continue
 
 TOKENS = ["tenant-one", "tenant-two"]
 T1, T2 = TOKENS
@@ -109,8 +109,10 @@ def test_token_isolation_across_copies(cluster):
 
 def test_body_cap_on_redis_copy(cluster):
     _, copies, _ = cluster
-    st, r = call(copies[1].base, "POST", "/v1/execute", {"code": "#" * (2 << 20)}, token=T1)
-    assert st == 413 and r["error"]["kind"] == "BodyTooLarge"
+    # 2 MB announced (the default cap is 1M): refused before the body is sent.
+    st, r = post_expecting_continue(copies[1].base, "/v1/execute", 2 << 20, token=T1)
+    assert st == 413 and r["error"]["kind"] == "BodyTooLarge", r
+    assert "2097152 bytes" in r["error"]["message"]
     st, r = call(copies[1].base, "POST", "/v1/execute", raw=b"{nope", token=T1)
     assert st == 400 and r["error"]["kind"] == "BadJSON"
 
