@@ -9,7 +9,9 @@
  * Prints one JSON object:
  *   {"bench":"oneoff_execute","n":...,"per_s":...,"p50_ms":...,"p99_ms":...}
  *
- * usage: bench_oneoff [EXECUTIONS]   (default 1000; at least 3)
+ * usage: bench_oneoff [EXECUTIONS [WARM]]   (default 1000, at least 3;
+ *        WARM: the runtime's warm_instances, -1 to instantiate inline,
+ *        default the library's)
  */
 #include "bench_util.h"
 
@@ -17,9 +19,15 @@ int main(int argc, char **argv) {
   int n = bench_rounds(argc, argv);
   if (argc < 2)
     n = 1000;
-  eryx_runtime *rt = bench_runtime();
+  eryx_runtime_options ro = ERYX_RUNTIME_OPTIONS_INIT;
+  if (argc > 2)
+    ro.warm_instances = atoi(argv[2]);
+  eryx_runtime *rt = NULL;
+  eryx_error *err = eryx_runtime_new(&ro, &rt);
+  if (err)
+    die(err);
   eryx_sandbox *sb = NULL;
-  eryx_error *err = eryx_sandbox_new(rt, NULL, &sb);
+  err = eryx_sandbox_new(rt, NULL, &sb);
   if (err)
     die(err);
   run_ms(sb, "pass"); /* the first instance is the one made at create */

@@ -314,8 +314,9 @@ class Service:
         return hold(self.store, sid, self.cfg.lease_ms, self.cfg.busy_wait)
 
 
-async def read_json(request, cfg, allowed: set) -> Dict[str, Any]:
-    """The request's JSON object, within --max-body-bytes, known fields only."""
+async def read_body(request, cfg) -> bytes:
+    """The request's body, refused with 413 past --max-body-bytes: at once
+    when Content-Length says so, else as soon as the stream passes it."""
     declared = request.headers.get("content-length")
     if declared is not None and declared.isdigit() and int(declared) > cfg.max_body_bytes:
         raise HTTPError(413, "BodyTooLarge", f"the body is {declared} bytes, above this "
@@ -327,7 +328,12 @@ async def read_json(request, cfg, allowed: set) -> Dict[str, Any]:
             raise HTTPError(413, "BodyTooLarge", f"the body is more than this server's "
                             f"--max-body-bytes {cfg.max_body_bytes}")
         chunks.append(chunk)
-    raw = b"".join(chunks)
+    return b"".join(chunks)
+
+
+async def read_json(request, cfg, allowed: set) -> Dict[str, Any]:
+    """The request's JSON object, within --max-body-bytes, known fields only."""
+    raw = await read_body(request, cfg)
     if not raw.strip():
         return {}
     try:
@@ -619,26 +625,16 @@ def build_app(service: Service, mcp_app=None):
         sid = _sid(request)
         path = _guest_path(request.path_params["path"])
         if request.method == "PUT":
-            declared = request.headers.get("content-length")
-            if declared and declared.isdigit() and int(declared) > cfg.max_body_bytes:
-                raise HTTPError(413, "BodyTooLarge", f"the body is {declared} bytes, above "
-                                f"--max-body-bytes {cfg.max_body_bytes}")
-            data, size = [], 0
-            async for chunk in request.stream():
-                size += len(chunk)
-                if size > cfg.max_body_bytes:
-                    raise HTTPError(413, "BodyTooLarge", f"the body is more than "
-                                    f"--max-body-bytes {cfg.max_body_bytes}")
-                data.append(chunk)
+            body = await read_body(request, cfg)
             async with service.lease(sid) as lease:
                 live = await service.checkout(sid, owner)
                 try:
-                    await service.run(live.vfs.write, path, b"".join(data))
+                    await service.run(live.vfs.write, path, body)
                 except eryx.VfsError as exc:
                     service.live.pop(sid, None)
                     raise HTTPError(422, "VfsError", f"{MOUNT}{path}: {exc}") from None
                 info = await service.commit(live, lease, {})
-            return JSONResponse(dict(info, path=MOUNT + path, bytes=size))
+            return JSONResponse(dict(info, path=MOUNT + path, bytes=len(body)))
         async with service.lease(sid):
             live = await service.checkout(sid, owner)
             try:
