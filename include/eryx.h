@@ -113,8 +113,11 @@ typedef struct eryx_runtime_options {
   /* Instances a background thread keeps instantiated ahead of time, so that
    * creating a sandbox (or giving a used one its next fresh instance) does
    * not wait for an instantiation. Each holds a sandbox slot and about 2 MB
-   * (at most half of max_sandboxes are kept). 0: 2. Negative: none (no
-   * thread either). */
+   * (at most half of max_sandboxes are kept). The thread works only after
+   * the callers have rested for a millisecond: requests that arrive back to
+   * back instantiate inline, on their own core, which costs half the CPU
+   * of competing with the thread (bench/README.md). 0: 2. Negative: none
+   * (no thread either). */
   int warm_instances;
 } eryx_runtime_options;
 

@@ -408,6 +408,9 @@ eryx_warm *eryx__warm_pool_take(eryx_warm_pool *p, uint64_t timeout_ms);
 void eryx__warm_free(eryx_warm *w);
 /* Deletes a used store, on the pool's thread when there is one. */
 void eryx__warm_pool_discard(eryx_warm_pool *p, wasmtime_store_t *store);
+/* A caller starts (`working`) or stops executing or instantiating; the
+ * thread works only while none has for a moment. Lock-free; p may be NULL. */
+void eryx__warm_pool_caller(eryx_warm_pool *p, bool working);
 void eryx__warm_pool_free(eryx_warm_pool *p);
 eryx_warm_pool *eryx__runtime_warm_pool(eryx_runtime *rt);
 

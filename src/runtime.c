@@ -66,6 +66,7 @@ static void *ticker_main(void *arg) {
 }
 
 void eryx__runtime_execution_begin(eryx_runtime *rt) {
+  eryx__warm_pool_caller(rt->pool, true);
   pthread_mutex_lock(&rt->ticker_mu);
   if (rt->active_executions++ == 0)
     pthread_cond_signal(&rt->ticker_cv);
@@ -76,6 +77,7 @@ void eryx__runtime_execution_end(eryx_runtime *rt) {
   pthread_mutex_lock(&rt->ticker_mu);
   rt->active_executions--;
   pthread_mutex_unlock(&rt->ticker_mu);
+  eryx__warm_pool_caller(rt->pool, false);
 }
 
 eryx_error *eryx__runtime_resolve_dir(const eryx_runtime_options *opts, const char **dir,

@@ -303,8 +303,10 @@ static eryx_error *instantiate(eryx_sandbox *sb) {
   eryx_warm *w = take_warm(sb, 0);
   if (!w) {
     sb->memory = (eryx__memory_stats){0, 0};
+    eryx__warm_pool_caller(eryx__runtime_warm_pool(sb->rt), true);
     eryx_error *err = eryx__instance_new(sb->rt, sb->v, mem, &sb->memory, sb->counts_fuel,
                                          &sb->packages, &sb->volumes, &inst);
+    eryx__warm_pool_caller(eryx__runtime_warm_pool(sb->rt), false);
     /* Out of slots because the pool is filling one? Take that one. */
     if (err && (w = take_warm(sb, 2000))) {
       eryx_error_free(err);

@@ -16,6 +16,18 @@
  * The same thread deletes the stores of used instances (deleting one takes
  * a few hundred microseconds that the caller then does not wait for).
  *
+ * The thread works only while the callers rest. Instantiating on the second
+ * core while a caller executes on the first costs far more than it saves:
+ * both threads fault in one address space, and every copy-on-write fault
+ * and every slot reset then interrupts the other core for a TLB shootdown
+ * (bench/README.md: 40-70% more CPU per execution for at most a tenth more
+ * throughput). So the thread makes an instance, or deletes a used store,
+ * only when no caller has executed or instantiated for IDLE_NS; callers
+ * that run back to back instantiate inline (one core, no shootdowns), and
+ * callers with pauses between requests (the paced case, where a ready
+ * instance makes create + run three times faster) find the pool full. A
+ * take that waits for an instance (a sandbox out of slots) overrides this.
+ *
  * The thread sleeps while the pool is full and is woken by each take. If an
  * instantiation fails (all sandbox slots in use, say) it waits for the next
  * take instead of retrying in a loop. Warm instances hold sandbox slots, so
@@ -23,13 +35,19 @@
  * instance in progress instead (sandbox.c), and the pool never holds more
  * than half of max_sandboxes.
  */
+#include "callbacks.h" /* eryx__now_ns */
 #include "internal.h"
 
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <time.h>
 
 #define POOL_MAX 64
 #define GRAVEYARD_MAX 16 /* beyond this, callers delete their stores */
+/* How long the callers must have rested before the thread works: longer
+ * than the gap between back-to-back requests, far shorter than a paced
+ * service's. */
+#define IDLE_NS 1000000ull
 
 struct eryx_warm_pool {
   eryx_runtime *rt;
@@ -44,7 +62,61 @@ struct eryx_warm_pool {
   eryx_warm *items[POOL_MAX];
   size_t dead_count; /* used stores waiting to be deleted by the thread */
   wasmtime_store_t *dead[GRAVEYARD_MAX];
+  unsigned urgent; /* takes waiting for an instance: work even if busy */
+
+  /* Callers at work (executing or instantiating), when the last stopped,
+   * and whether the thread waits to hear it (then a caller that stops
+   * wakes it). Written without `mu` on each execution. */
+  atomic_uint busy;
+  _Atomic uint64_t idle_since_ns;
+  atomic_bool wants_idle;
 };
+
+void eryx__warm_pool_caller(eryx_warm_pool *p, bool working) {
+  if (!p)
+    return;
+  if (working) {
+    atomic_fetch_add(&p->busy, 1);
+    return;
+  }
+  atomic_store(&p->idle_since_ns, eryx__now_ns());
+  if (atomic_fetch_sub(&p->busy, 1) == 1 && atomic_load(&p->wants_idle)) {
+    pthread_mutex_lock(&p->mu);
+    pthread_cond_signal(&p->cv);
+    pthread_mutex_unlock(&p->mu);
+  }
+}
+
+/* With `mu` held: 0 when the thread may work now, else how long to wait
+ * (UINT64_MAX: until a caller stops). `wants_idle` is set before `busy` is
+ * read, and a caller clears `busy` before reading `wants_idle`: one of the
+ * two sees the other, so no wake-up is lost. */
+static uint64_t idle_wait_ns(eryx_warm_pool *p) {
+  if (p->urgent)
+    return 0;
+  atomic_store(&p->wants_idle, true);
+  if (atomic_load(&p->busy))
+    return UINT64_MAX;
+  uint64_t now = eryx__now_ns(), since = atomic_load(&p->idle_since_ns);
+  if (now - since >= IDLE_NS || since > now)
+    return 0;
+  return IDLE_NS - (now - since);
+}
+
+static void wait_ns(eryx_warm_pool *p, uint64_t ns) {
+  if (ns == UINT64_MAX) {
+    pthread_cond_wait(&p->cv, &p->mu);
+    return;
+  }
+  struct timespec until;
+  clock_gettime(CLOCK_REALTIME, &until);
+  until.tv_nsec += (long)ns;
+  while (until.tv_nsec >= 1000000000L) {
+    until.tv_sec++;
+    until.tv_nsec -= 1000000000L;
+  }
+  pthread_cond_timedwait(&p->cv, &p->mu, &until);
+}
 
 void eryx__warm_free(eryx_warm *w) {
   if (!w)
@@ -84,6 +156,14 @@ static void *pool_main(void *arg) {
   eryx_warm_pool *p = arg;
   pthread_mutex_lock(&p->mu);
   while (!p->stop) {
+    if (p->dead_count || (p->count < p->target && !p->failed)) {
+      uint64_t wait = idle_wait_ns(p);
+      if (wait) {
+        wait_ns(p, wait);
+        continue;
+      }
+      atomic_store(&p->wants_idle, false);
+    }
     if (p->dead_count) {
       wasmtime_store_t *store = p->dead[--p->dead_count];
       pthread_mutex_unlock(&p->mu);
@@ -146,11 +226,15 @@ eryx_warm *eryx__warm_pool_take(eryx_warm_pool *p, uint64_t timeout_ms) {
   }
   pthread_mutex_lock(&p->mu);
   p->failed = false; /* a slot may have come free: try again */
+  if (timeout_ms)
+    p->urgent++;
   pthread_cond_signal(&p->cv);
   /* Until an instance is there, or the thread tried and failed. */
   while (timeout_ms && p->count == 0 && !p->failed && !p->stop &&
          pthread_cond_timedwait(&p->ready, &p->mu, &until) == 0) {
   }
+  if (timeout_ms)
+    p->urgent--;
   eryx_warm *w = p->count ? p->items[--p->count] : NULL;
   pthread_cond_signal(&p->cv);
   pthread_mutex_unlock(&p->mu);
