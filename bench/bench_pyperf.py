@@ -20,6 +20,7 @@ newest of 3.13 .. 3.10; the table says which. --native PATH chooses.
 
 import argparse
 import glob
+import hashlib
 import json
 import os
 import platform
@@ -91,16 +92,31 @@ def _run(src, name, loops):
 '''
 
 
+def pinned():
+    """(version, sha256) of pyperformance in bench/requirements-pyperf.txt."""
+    for line in open(REQS):
+        if line.startswith("pyperformance=="):
+            spec, h = line.split()
+            return spec.split("==")[1], h.split("sha256:")[1]
+    raise SystemExit("no pyperformance pin in " + REQS)
+
+
 def fetch_sources():
-    """{name: source} from the pinned pyperformance wheel."""
-    wheels = glob.glob(os.path.join(CACHE, "pyperformance-1.14.0-*.whl"))
-    if not wheels:
+    """{name: source} from the pinned pyperformance wheel (downloaded once
+    into the cache by pip with --require-hashes; the cached file is
+    checked against the same hash on every run)."""
+    version, sha = pinned()
+    pattern = os.path.join(CACHE, "pyperformance-%s-*.whl" % version)
+    if not glob.glob(pattern):
         os.makedirs(CACHE, exist_ok=True)
         subprocess.run([sys.executable, "-m", "pip", "download", "-q", "--no-deps",
                         "--require-hashes", "-r", REQS, "-d", CACHE], check=True)
-        wheels = glob.glob(os.path.join(CACHE, "pyperformance-1.14.0-*.whl"))
+    wheel = glob.glob(pattern)[0]
+    with open(wheel, "rb") as f:
+        if hashlib.sha256(f.read()).hexdigest() != sha:
+            raise SystemExit("%s does not match the pinned sha256: remove it" % wheel)
     out = {}
-    with zipfile.ZipFile(wheels[0]) as z:
+    with zipfile.ZipFile(wheel) as z:
         for b in BENCHMARKS:
             p = "pyperformance/data-files/benchmarks/bm_%s/run_benchmark.py" % b
             out[b] = z.read(p).decode()
