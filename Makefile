@@ -14,7 +14,7 @@ PYENV ?= $(BUILD)/pyenv
 PREFIX ?= /usr/local
 
 .PHONY: all build run install test test-asan test-python test-python-versions python-install bench bench-serve \
-        bench-compare bench-mcp bench-net bench-packages bench-pool clean
+        bench-compare bench-mcp bench-net bench-packages bench-pool bench-pyperf clean
 
 all: build
 
@@ -107,6 +107,11 @@ bench-net: python-install
 
 bench-pool: python-install
 	$(PYENV)/bin/python bench/bench_pool.py
+
+# pyperformance's pure-Python benchmarks in a sandbox against native CPython
+# (bench/bench_pyperf.py; the pinned wheel is cached in ~/.cache/eryx/pyperf).
+bench-pyperf: python-install
+	$(PYENV)/bin/python bench/bench_pyperf.py
 
 # `eryx mcp` round trips through the SDK's client, stdio and HTTP, and the
 # same through upstream pyeryx's `eryx serve` when it installs (bench/bench_mcp.py).

@@ -17,6 +17,9 @@
  */
 #include "internal.h"
 
+#include <stdlib.h>
+#include <string.h>
+
 /* What one instance of the componentize-py component needs (it links
  * libc, libpython and a few helper modules into one component). Generous
  * margins: these only bound reservations, not what is used. */
@@ -36,6 +39,13 @@ wasm_config_t *eryx__engine_config(const eryx_engine_limits *limits, bool fuel) 
   wasmtime_config_memory_init_cow_set(c, true);
   wasmtime_config_parallel_compilation_set(c, true);
   wasmtime_config_cranelift_opt_level_set(c, WASMTIME_OPT_LEVEL_SPEED);
+  /* ERYX_PROFILE=perfmap: Wasmtime writes /tmp/perf-PID.map, so that
+   * `perf report` names the guest's compiled functions (bench/README.md).
+   * It does not change the generated code: the same .cwasm loads with and
+   * without it. (jitdump is not compiled into our Wasmtime.) */
+  const char *prof = getenv("ERYX_PROFILE");
+  if (prof && strcmp(prof, "perfmap") == 0)
+    wasmtime_config_profiler_set(c, WASMTIME_PROFILING_STRATEGY_PERFMAP);
 
   uint32_t n = limits && limits->max_sandboxes ? limits->max_sandboxes : 1000;
   wasmtime_pooling_allocation_config_t *p =
