@@ -208,6 +208,7 @@ def bench_eryx(z, figures, errors):
         warm = eryx.Session()
         warm.execute("x = 1")
         gc.collect()
+        time.sleep(0.3)  # let ours' warm-instance thread finish refilling
         before = pss_kb([os.getpid()])
         sessions = []
         for _ in range(z["pss_n"]):
@@ -215,6 +216,7 @@ def bench_eryx(z, figures, errors):
             s.execute("x = 1")
             sessions.append(s)
         gc.collect()
+        time.sleep(0.3)
         after = pss_kb([os.getpid()])
         return (after - before) / 1024 / len(sessions)
     guarded("pss_mb", pss, figures, errors)
