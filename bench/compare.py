@@ -5,7 +5,7 @@ CPU rows.
     make bench-compare        (or: build/pyenv/bin/python bench/compare.py)
     build/pyenv/bin/python bench/compare.py --quick            a smoke run (~1 min)
     build/pyenv/bin/python bench/compare.py --json out.json    also every raw figure
-    ... --rounds 5 --set pss_n=200 --set cpu_n=5               other sizes
+    ... --rounds 5 --set pss_n=200 --set cpu_n=9               other sizes
 
 Each implementation runs bench/compare_worker.py in its own venv and its own
 process, and the runs alternate: ours, pyeryx, monty, native, ours, pyeryx,
@@ -15,11 +15,14 @@ rounds. The venvs:
 
   ours    the interpreter running this script (build/pyenv from
           `make python-install`), with this checkout's `eryx` installed
+          (--ours-python: another one with it, e.g. build/pyenv-3.13 from
+          `make test-python-versions`, for the same host Python as pyeryx)
   pyeryx  build/bench-pyeryx: Python 3.13 or 3.12 (its wheel is abi3 for
           3.12+) with bench/requirements-pyeryx.txt (pyeryx 0.11.0, by hash)
   monty   build/bench-monty: this interpreter's Python with
           bench/requirements-monty.txt (pydantic-monty 1.4.0, by hash)
-  native  this interpreter itself, running the CPU rows' code with exec()
+  native  this interpreter itself (or --native-python), running the CPU
+          rows' code with exec()
 
 A venv that cannot be made (no network, no suitable Python) gives its column
 as "n/a (why)"; the other columns are still measured.
@@ -62,7 +65,7 @@ Rows (all times are wall time in the host, around the package's call):
   CPU: sum(i*i) over 1e6; json dumps+loads, 1000 dicts x 100
       compare_worker.SUM_CODE and JSON_CODE (a list of 1000 small dicts,
       dumped and loaded 100 times), p50 of cpu_n runs in a warm session;
-      native: exec() in the interpreter of the ours venv.
+      native: exec() of the same text in the native interpreter.
 
 Ratios are ours / other: below 1 ours is faster or smaller, except for the
 throughput row (ops/s), where above 1 ours is faster.
@@ -89,8 +92,8 @@ MONTY_VERSION = "1.4.0"
 
 IMPLS = ["ours", "pyeryx", "monty", "native"]
 
-SIZES = {"oneoff_n": 200, "tput_s": 2.0, "paced_n": 100, "session_n": 500, "cb_k": 100,
-         "cb_n": 20, "gather_n": 10, "pss_n": 100, "cpu_n": 3}
+SIZES = {"oneoff_n": 300, "tput_s": 3.0, "paced_n": 150, "session_n": 500, "cb_k": 100,
+         "cb_n": 30, "gather_n": 10, "pss_n": 100, "cpu_n": 5}
 QUICK = {"oneoff_n": 30, "tput_s": 0.5, "paced_n": 20, "session_n": 100, "cb_k": 100,
          "cb_n": 5, "gather_n": 3, "pss_n": 20, "cpu_n": 1}
 
@@ -183,12 +186,12 @@ def monty_python():
                      f"import pydantic_monty as m; assert m.__version__ == {MONTY_VERSION!r}")
 
 
-def ours_python():
-    p = subprocess.run([sys.executable, "-c", "import eryx; eryx.Sandbox().execute('pass')"],
+def ours_python(py):
+    p = subprocess.run([py, "-c", "import eryx; eryx.Sandbox().execute('pass')"],
                        capture_output=True, text=True)
     if p.returncode != 0:
-        return None, "eryx does not run here (make python-install): " + tail(p.stderr)
-    return sys.executable, ""
+        return None, "eryx does not run in " + py + " (make python-install): " + tail(p.stderr)
+    return py, ""
 
 
 def run_worker(py, impl, sizes, timeout):
@@ -235,6 +238,10 @@ def main():
     ap.add_argument("--only", help="comma-separated implementations to run "
                     f"(of {','.join(IMPLS)})")
     ap.add_argument("--json", metavar="FILE", help="also write every figure as JSON")
+    ap.add_argument("--ours-python", default=sys.executable, metavar="PY",
+                    help="the interpreter with this checkout's eryx (default: this one)")
+    ap.add_argument("--native-python", default=sys.executable, metavar="PY",
+                    help="the interpreter for the native CPU rows (default: this one)")
     ap.add_argument("--timeout", type=float, default=600, help="seconds per run (600)")
     args = ap.parse_args()
 
@@ -253,8 +260,8 @@ def main():
     started = time.time()
     load_start = loadavg()
     unavailable, pythons = {}, {}
-    setups = {"ours": ours_python, "pyeryx": pyeryx_python, "monty": monty_python,
-              "native": lambda: (sys.executable, "")}
+    setups = {"ours": lambda: ours_python(args.ours_python), "pyeryx": pyeryx_python,
+              "monty": monty_python, "native": lambda: (args.native_python, "")}
     for impl in IMPLS:
         if impl not in only:
             unavailable[impl] = "not run (--only)"
@@ -304,7 +311,7 @@ def main():
 
     def cell(impl, keys, unit):
         if impl in unavailable:
-            return f"n/a ({unavailable[impl]})"
+            return "n/a"
         vals = [medians[impl].get(k) for k in keys]
         if all(v is None for v in vals):
             why = next((errors[impl][k] for k in keys if k in errors[impl]), None)
@@ -344,6 +351,9 @@ def main():
                   ratio_cell("native", keys) if cpu else "—"]
         print(f"| {label.format(**sizes)} | " + " | ".join(cells + ratios) + " |")
     print()
+    for impl in IMPLS:
+        if impl in unavailable and unavailable[impl] != "not run (--only)":
+            print(f"{impl}: n/a ({unavailable[impl]})")
     print("Ratios are ours / other: below 1 ours is faster (or smaller), except "
           "throughput (ops/s): above 1 ours is faster.")
 
