@@ -187,6 +187,8 @@ def monty_python():
 
 
 def ours_python(py):
+    if not os.access(py, os.X_OK):
+        return None, f"no interpreter {py}"
     p = subprocess.run([py, "-c", "import eryx; eryx.Sandbox().execute('pass')"],
                        capture_output=True, text=True)
     if p.returncode != 0:
@@ -201,6 +203,8 @@ def run_worker(py, impl, sizes, timeout):
                            text=True, timeout=timeout, cwd=HERE)
     except subprocess.TimeoutExpired:
         raise RuntimeError(f"timed out after {timeout} s") from None
+    except OSError as exc:
+        raise RuntimeError(f"cannot start {py}: {exc}") from None
     # pydantic-monty 1.4.0 sometimes aborts while its process exits, after
     # the figures are printed: judge a run by its output, not its status.
     for line in reversed(p.stdout.strip().splitlines()):
@@ -260,8 +264,12 @@ def main():
     started = time.time()
     load_start = loadavg()
     unavailable, pythons = {}, {}
-    setups = {"ours": lambda: ours_python(args.ours_python), "pyeryx": pyeryx_python,
-              "monty": monty_python, "native": lambda: (args.native_python, "")}
+    # abspath, not realpath: a venv's python is a symlink that must stay one.
+    ours_py, native_py = os.path.abspath(args.ours_python), os.path.abspath(args.native_python)
+    setups = {"ours": lambda: ours_python(ours_py), "pyeryx": pyeryx_python,
+              "monty": monty_python,
+              "native": lambda: (native_py, "") if os.access(native_py, os.X_OK)
+              else (None, f"no interpreter {native_py}")}
     for impl in IMPLS:
         if impl not in only:
             unavailable[impl] = "not run (--only)"
@@ -295,9 +303,9 @@ def main():
         if not runs[impl]:
             unavailable[impl] = "every run failed: " + (failures[impl] or ["?"])[-1]
 
-    medians, errors = {}, {}
+    medians, ranges, errors = {}, {}, {}
     for impl in IMPLS:
-        medians[impl], errors[impl] = {}, {}
+        medians[impl], ranges[impl], errors[impl] = {}, {}, {}
         for out in runs[impl]:
             for row, why in out["errors"].items():
                 errors[impl].setdefault(row, why)
@@ -305,13 +313,14 @@ def main():
         for k in keys:
             vals = [out["figures"][k] for out in runs[impl] if k in out["figures"]]
             medians[impl][k] = statistics.median(vals)
+            ranges[impl][k] = [min(vals), max(vals)]
 
     load_end = loadavg()
     elapsed = time.time() - started
 
     def cell(impl, keys, unit):
         if impl in unavailable:
-            return "n/a"
+            return "not run" if unavailable[impl] == "not run (--only)" else "n/a"
         vals = [medians[impl].get(k) for k in keys]
         if all(v is None for v in vals):
             why = next((errors[impl][k] for k in keys if k in errors[impl]), None)
@@ -362,6 +371,7 @@ def main():
             json.dump({"machine": machine(), "load_start": load_start, "load_end": load_end,
                        "seconds": round(elapsed, 1), "rounds": rounds, "sizes": sizes,
                        "unavailable": unavailable, "failures": failures, "medians": medians,
+                       "ranges": ranges,
                        "errors": errors, "runs": runs, "revision": git_rev()}, f, indent=1)
 
 

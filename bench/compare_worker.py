@@ -153,7 +153,8 @@ def guarded(row, fn, figures, errors):
     try:
         figures[row] = fn()
     except Exception as exc:  # noqa: BLE001 - one row failing is reported, the rest go on
-        errors[row] = f"{type(exc).__name__}: {str(exc).strip().splitlines()[0][:160] if str(exc).strip() else ''}"
+        first = (str(exc).strip().splitlines() or [""])[0][:160]
+        errors[row] = f"{type(exc).__name__}: {first}"
         print(f"{row}: {errors[row]}", file=sys.stderr)
 
 
