@@ -98,8 +98,10 @@ bench: build
 	$(BUILD)/bench_files 5
 	$(BUILD)/bench_journal 20
 
+# ours vs upstream pyeryx vs pydantic-monty (vs native CPython for the CPU
+# rows), each in its own venv; e.g. COMPARE_ARGS="--quick" or "--json out.json".
 bench-compare: python-install
-	$(PYENV)/bin/python bench/compare.py
+	$(PYENV)/bin/python bench/compare.py $(COMPARE_ARGS)
 
 # Networking through the host against native CPython (bench/bench_net.py).
 bench-net: python-install
