@@ -909,13 +909,17 @@ static eryx_completion *collect(eryx_callbacks *cb, eryx_completion *queued) {
   return out;
 }
 
+/* The one place an execution blocks for callbacks and sleeps; the warm
+ * pool may work meanwhile (warm_pool.c). */
 static void timed_wait(eryx_call_queue *q, uint64_t wake) {
+  eryx__warm_pool_blocked(true);
   if (wake == UINT64_MAX) {
     pthread_cond_wait(&q->cv, &q->mu);
   } else {
     struct timespec ts = {(time_t)(wake / 1000000000u), (long)(wake % 1000000000u)};
     pthread_cond_timedwait(&q->cv, &q->mu, &ts);
   }
+  eryx__warm_pool_blocked(false);
 }
 
 void eryx__callbacks_wake(eryx_callbacks *cb) {

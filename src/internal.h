@@ -411,6 +411,12 @@ void eryx__warm_pool_discard(eryx_warm_pool *p, wasmtime_store_t *store);
 /* A caller starts (`working`) or stops executing or instantiating; the
  * thread works only while none has for a moment. Lock-free; p may be NULL. */
 void eryx__warm_pool_caller(eryx_warm_pool *p, bool working);
+/* The calling thread's execution blocks (`blocked`) in a wait that uses no
+ * CPU, or resumes: it rests meanwhile. Nothing when the thread runs no
+ * execution of a runtime with a pool. */
+void eryx__warm_pool_blocked(bool blocked);
+/* Instances ready now (tests). */
+size_t eryx__warm_pool_ready(eryx_warm_pool *p);
 void eryx__warm_pool_free(eryx_warm_pool *p);
 eryx_warm_pool *eryx__runtime_warm_pool(eryx_runtime *rt);
 

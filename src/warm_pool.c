@@ -27,6 +27,9 @@
  * callers with pauses between requests (the paced case, where a ready
  * instance makes create + run three times faster) find the pool full. A
  * take that waits for an instance (a sandbox out of slots) overrides this.
+ * A caller blocked in a callback wait or a sleep rests too (callbacks.c
+ * says so around its one blocking wait): an agent's execution that waits
+ * seconds for a tool must not keep the pool empty.
  *
  * The thread sleeps while the pool is full and is woken by each take. If an
  * instantiation fails (all sandbox slots in use, say) it waits for the next
@@ -72,19 +75,39 @@ struct eryx_warm_pool {
   atomic_bool wants_idle;
 };
 
-void eryx__warm_pool_caller(eryx_warm_pool *p, bool working) {
-  if (!p)
-    return;
-  if (working) {
-    atomic_fetch_add(&p->busy, 1);
-    return;
-  }
+/* The pool of the execution this thread runs, for eryx__warm_pool_blocked
+ * (set while it is busy). */
+static _Thread_local eryx_warm_pool *current_pool;
+
+static void busy_add(eryx_warm_pool *p) { atomic_fetch_add(&p->busy, 1); }
+
+static void busy_drop(eryx_warm_pool *p) {
   atomic_store(&p->idle_since_ns, eryx__now_ns());
   if (atomic_fetch_sub(&p->busy, 1) == 1 && atomic_load(&p->wants_idle)) {
     pthread_mutex_lock(&p->mu);
     pthread_cond_signal(&p->cv);
     pthread_mutex_unlock(&p->mu);
   }
+}
+
+void eryx__warm_pool_caller(eryx_warm_pool *p, bool working) {
+  if (!p)
+    return;
+  current_pool = working ? p : NULL;
+  if (working)
+    busy_add(p);
+  else
+    busy_drop(p);
+}
+
+void eryx__warm_pool_blocked(bool blocked) {
+  eryx_warm_pool *p = current_pool;
+  if (!p)
+    return;
+  if (blocked)
+    busy_drop(p);
+  else
+    busy_add(p);
 }
 
 /* With `mu` held: 0 when the thread may work now, else how long to wait
@@ -255,6 +278,15 @@ void eryx__warm_pool_discard(eryx_warm_pool *p, wasmtime_store_t *store) {
       return;
   }
   wasmtime_store_delete(store);
+}
+
+size_t eryx__warm_pool_ready(eryx_warm_pool *p) {
+  if (!p)
+    return 0;
+  pthread_mutex_lock(&p->mu);
+  size_t n = p->count;
+  pthread_mutex_unlock(&p->mu);
+  return n;
 }
 
 void eryx__warm_pool_free(eryx_warm_pool *p) {
