@@ -247,6 +247,8 @@ eryx_warm *eryx__warm_pool_take(eryx_warm_pool *p, uint64_t timeout_ms) {
     until.tv_sec++;
     until.tv_nsec -= 1000000000L;
   }
+  /* A take is a caller at work too: the thread waits for the next rest. */
+  atomic_store(&p->idle_since_ns, eryx__now_ns());
   pthread_mutex_lock(&p->mu);
   p->failed = false; /* a slot may have come free: try again */
   if (timeout_ms)
