@@ -27,6 +27,8 @@ import anyio
 from mcp import Client
 from mcp.client.stdio import StdioServerParameters
 
+from benchinfo import cpu_model
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 # Outside the source tree (build/ is ignored by git); ERYX_UPSTREAM_VENV moves it.
 UPSTREAM_VENV = os.environ.get("ERYX_UPSTREAM_VENV") or os.path.join(
@@ -34,16 +36,7 @@ UPSTREAM_VENV = os.environ.get("ERYX_UPSTREAM_VENV") or os.path.join(
 
 
 def machine() -> str:
-    cpu = platform.processor() or platform.machine()
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    cpu = line.split(":", 1)[1].strip()
-                    break
-    except OSError:
-        pass
-    return f"{cpu}, {os.cpu_count()} CPUs, {platform.system()} {platform.release()}, " \
+    return f"{cpu_model()}, {os.cpu_count()} CPUs, {platform.system()} {platform.release()}, " \
            f"Python {platform.python_version()}"
 
 

@@ -31,6 +31,7 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "python", "tests"))
 
+from benchinfo import cpu_model  # noqa: E402
 from serve_util import Redis, Server  # noqa: E402
 
 import eryx  # noqa: E402
@@ -186,14 +187,7 @@ def size_table(redis):
 def main():
     requests = int(sys.argv[1]) if len(sys.argv) > 1 else 800
     threads = int(sys.argv[2]) if len(sys.argv) > 2 else 8
-    cpu = platform.processor() or platform.machine()
-    try:
-        with open("/proc/cpuinfo") as f:
-            cpu = next(line.split(":", 1)[1].strip() for line in f
-                       if line.startswith("model name"))
-    except (OSError, StopIteration):
-        pass
-    print(f"machine: {cpu}, {os.cpu_count()} cores, Python {platform.python_version()}; "
+    print(f"machine: {cpu_model()}, {os.cpu_count()} cores, Python {platform.python_version()}; "
           f"{requests} requests from {threads} client threads per row")
     redis = Redis().start()
     try:

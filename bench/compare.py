@@ -82,6 +82,8 @@ import subprocess
 import sys
 import time
 
+from benchinfo import cpu_model
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 WORKER = os.path.join(HERE, "compare_worker.py")
@@ -112,16 +114,7 @@ ROWS = [
 
 
 def machine():
-    model = "?"
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    model = line.split(":", 1)[1].strip()
-                    break
-    except OSError:
-        pass
-    return (f"{model}, {os.cpu_count()} cores, {platform.system()} {platform.release()} "
+    return (f"{cpu_model()}, {os.cpu_count()} cores, {platform.system()} {platform.release()} "
             f"{platform.machine()}")
 
 

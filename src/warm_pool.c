@@ -126,18 +126,25 @@ static uint64_t idle_wait_ns(eryx_warm_pool *p) {
   return IDLE_NS - (now - since);
 }
 
+/* `ns` from now on CLOCK_REALTIME, the clock the condition variables use. */
+static struct timespec realtime_after(uint64_t ns) {
+  struct timespec t;
+  clock_gettime(CLOCK_REALTIME, &t);
+  t.tv_sec += (time_t)(ns / 1000000000u);
+  t.tv_nsec += (long)(ns % 1000000000u);
+  if (t.tv_nsec >= 1000000000L) {
+    t.tv_sec++;
+    t.tv_nsec -= 1000000000L;
+  }
+  return t;
+}
+
 static void wait_ns(eryx_warm_pool *p, uint64_t ns) {
   if (ns == UINT64_MAX) {
     pthread_cond_wait(&p->cv, &p->mu);
     return;
   }
-  struct timespec until;
-  clock_gettime(CLOCK_REALTIME, &until);
-  until.tv_nsec += (long)ns;
-  while (until.tv_nsec >= 1000000000L) {
-    until.tv_sec++;
-    until.tv_nsec -= 1000000000L;
-  }
+  struct timespec until = realtime_after(ns);
   pthread_cond_timedwait(&p->cv, &p->mu, &until);
 }
 
@@ -239,14 +246,7 @@ eryx_error *eryx__warm_pool_new(eryx_runtime *rt, size_t target, eryx_warm_pool 
 eryx_warm *eryx__warm_pool_take(eryx_warm_pool *p, uint64_t timeout_ms) {
   if (!p)
     return NULL;
-  struct timespec until;
-  clock_gettime(CLOCK_REALTIME, &until);
-  until.tv_sec += (time_t)(timeout_ms / 1000);
-  until.tv_nsec += (long)(timeout_ms % 1000) * 1000000L;
-  if (until.tv_nsec >= 1000000000L) {
-    until.tv_sec++;
-    until.tv_nsec -= 1000000000L;
-  }
+  struct timespec until = realtime_after(timeout_ms * 1000000u);
   /* A take is a caller at work too: the thread waits for the next rest. */
   atomic_store(&p->idle_since_ns, eryx__now_ns());
   pthread_mutex_lock(&p->mu);
