@@ -11,10 +11,10 @@ thread, so many invocations proceed in parallel under asyncio.gather.
 """
 
 import asyncio
-import concurrent.futures
 import enum
 import inspect
 import json
+import queue
 import signal
 import threading
 import types
@@ -22,6 +22,7 @@ import typing
 from dataclasses import dataclass
 from typing import Any, Callable, Dict, Iterator, List, Optional, Union
 
+from . import _eryx
 from .errors import SuspendCallback
 
 
@@ -34,7 +35,7 @@ class Callback:
 
     def _native(self):
         schema = json.dumps(self.schema) if self.schema is not None else None
-        return (self.name, self.description or None, schema)
+        return (self.name, self.description or None, schema, _is_async(self.fn))
 
 
 _SIMPLE = {str: "string", int: "integer", float: "number", bool: "boolean",
@@ -208,10 +209,15 @@ def normalize(callbacks) -> List[Callback]:
 
 
 # ---- running them ----
+#
+# Both hand-offs are cheap on the thread executing the sandbox, because every
+# microsecond there is one the guest waits: plain functions are dispatched
+# there and go to _Workers (a SimpleQueue, no Future per call); coroutines'
+# starts do not even take the GIL there: the extension queues them for the
+# loop thread, which dispatches them (python/src/starts.c says why).
 
-_pool: Optional[concurrent.futures.ThreadPoolExecutor] = None
-_loop: Optional[asyncio.AbstractEventLoop] = None
 _lock = threading.Lock()
+_loop: Optional[asyncio.AbstractEventLoop] = None
 
 
 def _block_async_signals() -> None:
@@ -225,19 +231,51 @@ def _block_async_signals() -> None:
                                                   signal.SIGCHLD, signal.SIGWINCH})
 
 
+class _Workers:
+    """Daemon threads running plain callbacks, at most `limit` at once; a
+    thread is started only when none is idle (the rest queue)."""
+
+    def __init__(self, limit: int):
+        self._limit = limit
+        self._queue: "queue.SimpleQueue" = queue.SimpleQueue()
+        self._mu = threading.Lock()
+        self._idle = 0     # threads waiting for work, not yet promised any
+        self._threads = 0
+
+    def submit(self, fn, *args) -> None:
+        with self._mu:
+            if self._idle:
+                self._idle -= 1
+            elif self._threads < self._limit:
+                self._threads += 1
+                threading.Thread(target=self._work, name=f"eryx-callback-{self._threads}",
+                                 daemon=True).start()
+        self._queue.put((fn, args))
+
+    def _work(self) -> None:
+        _block_async_signals()
+        while True:
+            fn, args = self._queue.get()
+            try:
+                fn(*args)  # _answer: answers the call (a BaseException drops it)
+            except BaseException:  # noqa: BLE001 - the thread stays in service
+                pass
+            del fn, args
+            with self._mu:
+                self._idle += 1
+
+
+_workers = _Workers(64)
+
+
+_loop_thread_id: Optional[int] = None
+
+
 def _run_loop(loop) -> None:
+    global _loop_thread_id
+    _loop_thread_id = threading.get_ident()
     _block_async_signals()
     loop.run_forever()
-
-
-def _thread_pool() -> concurrent.futures.ThreadPoolExecutor:
-    global _pool
-    with _lock:
-        if _pool is None:
-            _pool = concurrent.futures.ThreadPoolExecutor(max_workers=64,
-                                                          thread_name_prefix="eryx-callback",
-                                                          initializer=_block_async_signals)
-        return _pool
 
 
 def _event_loop() -> asyncio.AbstractEventLoop:
@@ -246,6 +284,9 @@ def _event_loop() -> asyncio.AbstractEventLoop:
     with _lock:
         if _loop is None:
             loop = asyncio.new_event_loop()
+            # Coroutine callbacks' starts arrive through this descriptor,
+            # queued by the extension without the GIL (python/src/starts.c).
+            loop.add_reader(_eryx._starts_fd(), _eryx._run_starts)
             threading.Thread(target=_run_loop, args=(loop,), name="eryx-callback-loop",
                              daemon=True).start()
             _loop = loop
@@ -289,15 +330,18 @@ async def _answer_async(call, fn, args):
 
 
 class Dispatcher:
-    """Called by the extension for each invocation (on the executing
-    thread); hands the work to the pool or the loop and returns at once."""
+    """Called by the extension for each invocation (plain callbacks: on the
+    executing thread; coroutines: on the loop thread, from _run_starts);
+    hands the work to the workers or the loop and returns at once."""
 
     def __init__(self, callbacks: List[Callback]):
-        self._by_name = {cb.name: cb for cb in callbacks}
+        self._by_name = {cb.name: (cb.fn, _is_async(cb.fn)) for cb in callbacks}
+        if any(is_async for _, is_async in self._by_name.values()):
+            _event_loop()  # it dispatches their starts: it must be running first
 
     def __call__(self, name, args_json, call):
-        cb = self._by_name.get(name)
-        if cb is None:
+        entry = self._by_name.get(name)
+        if entry is None:
             call.fail("HostError", f"no callback named {name!r}")
             return
         try:
@@ -305,10 +349,19 @@ class Dispatcher:
         except ValueError as exc:
             call.fail("HostError", f"bad arguments: {exc}")
             return
-        if inspect.iscoroutinefunction(cb.fn) or inspect.iscoroutinefunction(
-                getattr(cb.fn, "__call__", None)):
-            fut = asyncio.run_coroutine_threadsafe(_answer_async(call, cb.fn, args),
-                                                   _event_loop())
-            call.on_cancel = fut.cancel
-        else:
-            _thread_pool().submit(_answer, call, cb.fn, args)
+        fn, is_async = entry
+        if not is_async:
+            _workers.submit(_answer, call, fn, args)
+            return
+        loop = _event_loop()
+        coro = _answer_async(call, fn, args)
+        if _loop_thread_id == threading.get_ident():  # the usual way in: _run_starts
+            task = loop.create_task(coro)
+            call.on_cancel = lambda: loop.call_soon_threadsafe(task.cancel)
+        else:  # the extension could not queue it (out of memory)
+            call.on_cancel = asyncio.run_coroutine_threadsafe(coro, loop).cancel
+
+
+def _is_async(fn) -> bool:
+    return inspect.iscoroutinefunction(fn) or inspect.iscoroutinefunction(
+        getattr(fn, "__call__", None))

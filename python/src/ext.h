@@ -80,6 +80,23 @@ PyObject *ext_call_new(eryx_call *call, PyObject *pending);
 /* Runs `on_cancel` of the pending Call for `call`, if it set one. */
 void ext_call_cancelled(PyObject *pending, eryx_call *call);
 
+/* sandbox_type.c: calls the sandbox object's dispatcher for `call` (now
+ * owned by a new Call). GIL held. */
+void ext_sandbox_dispatch(PyObject *sandbox, eryx_call *call, const char *args, size_t len);
+
+/* starts.c: coroutine callbacks' starts, queued by the executing thread
+ * without the GIL and dispatched by the callback loop's thread.
+ * push: copies `args`; -1 (nothing queued) when out of memory.
+ * cancel: 1 if `call` was still queued (it is then failed and dropped).
+ * forget: fails and drops every start of `sandbox` (its dealloc, GIL held).
+ * _eryx._starts_fd() is the eventfd readable while starts are queued;
+ * _eryx._run_starts() dispatches them all (the loop's reader). */
+int ext_starts_push(PyObject *sandbox, eryx_call *call, const char *args, size_t len);
+int ext_starts_cancel(eryx_call *call);
+void ext_starts_forget(PyObject *sandbox);
+PyObject *ext_starts_fd(PyObject *m, PyObject *unused);
+PyObject *ext_starts_run(PyObject *m, PyObject *unused);
+
 /* interrupt.c: while a main-thread run is under way, SIGINT cancels it
  * (and still reaches Python's handler). begin returns 0 if it could not
  * arrange that; end undoes it. Main thread only. */

@@ -28,9 +28,8 @@ typedef struct {
 
 /* ---- entries from liberyx (executing thread, GIL not held) ---- */
 
-static void on_call(void *ud, eryx_call *call, const char *args, size_t len) {
-  SandboxObject *self = ud;
-  PyGILState_STATE g = PyGILState_Ensure();
+void ext_sandbox_dispatch(PyObject *obj, eryx_call *call, const char *args, size_t len) {
+  SandboxObject *self = (SandboxObject *)obj;
   size_t nlen;
   const char *name = eryx_call_name(call, &nlen);
   PyObject *c = ext_call_new(call, self->pending);
@@ -38,26 +37,40 @@ static void on_call(void *ud, eryx_call *call, const char *args, size_t len) {
     PyErr_Clear();
     static const char msg[] = "out of memory in the host";
     eryx_error_free(eryx_call_fail(call, "HostError", 9, msg, sizeof msg - 1));
-  } else {
-    PyObject *r = PyObject_CallFunction(self->dispatch, "s#s#O", name, (Py_ssize_t)nlen,
-                                        args, (Py_ssize_t)len, c);
-    if (!r) /* the dispatcher failed itself: report, and fail the call */
-      PyErr_WriteUnraisable(self->dispatch);
-    Py_XDECREF(r);
-    PyObject *answered = PyObject_GetAttrString(c, "answered");
-    if (!r && answered == Py_False) {
-      PyObject *res = PyObject_CallMethod(c, "fail", "ss", "HostError",
-                                          "the host's callback dispatcher failed");
-      Py_XDECREF(res);
-    }
-    Py_XDECREF(answered);
-    PyErr_Clear();
-    Py_DECREF(c);
+    return;
   }
+  PyObject *r = PyObject_CallFunction(self->dispatch, "s#s#O", name, (Py_ssize_t)nlen, args,
+                                      (Py_ssize_t)len, c);
+  if (!r) /* the dispatcher failed itself: report, and fail the call */
+    PyErr_WriteUnraisable(self->dispatch);
+  Py_XDECREF(r);
+  PyObject *answered = PyObject_GetAttrString(c, "answered");
+  if (!r && answered == Py_False) {
+    PyObject *res = PyObject_CallMethod(c, "fail", "ss", "HostError",
+                                        "the host's callback dispatcher failed");
+    Py_XDECREF(res);
+  }
+  Py_XDECREF(answered);
+  PyErr_Clear();
+  Py_DECREF(c);
+}
+
+static void on_call(void *ud, eryx_call *call, const char *args, size_t len) {
+  PyGILState_STATE g = PyGILState_Ensure();
+  ext_sandbox_dispatch(ud, call, args, len);
   PyGILState_Release(g);
 }
 
+/* A coroutine callback's start: queued for the loop thread (starts.c),
+ * without the GIL; only if that fails, dispatched here as any other. */
+static void on_call_deferred(void *ud, eryx_call *call, const char *args, size_t len) {
+  if (ext_starts_push(ud, call, args, len) < 0)
+    on_call(ud, call, args, len);
+}
+
 static void on_cancel(void *ud, eryx_call *call) {
+  if (ext_starts_cancel(call)) /* not started yet: it never will be */
+    return;
   SandboxObject *self = ud;
   PyGILState_STATE g = PyGILState_Ensure();
   ext_call_cancelled(self->pending, call);
@@ -95,8 +108,10 @@ static void on_trace(void *ud, const eryx_trace_event *ev) {
 
 /* ---- construction ---- */
 
-/* callbacks: a sequence of (name, description or None, schema JSON or None).
- * The strings stay owned by the tuples, which live through the call. */
+/* callbacks: a sequence of (name, description or None, schema JSON or None
+ * [, deferred]): deferred ones (coroutines) start on the callback loop's
+ * thread (starts.c). The strings stay owned by the tuples, which live
+ * through the call. */
 static eryx_callback *read_callbacks(SandboxObject *self, PyObject *seq, size_t *n,
                                      PyObject **keep) {
   PyObject *fast = PySequence_Fast(seq, "callbacks must be a sequence");
@@ -112,14 +127,15 @@ static eryx_callback *read_callbacks(SandboxObject *self, PyObject *seq, size_t 
   for (Py_ssize_t i = 0; i < count; i++) {
     Py_ssize_t nl = 0, dl = 0, sl = 0;
     const char *name, *desc = NULL, *schema = NULL;
-    if (!PyArg_ParseTuple(PySequence_Fast_GET_ITEM(fast, i), "s#z#z#", &name, &nl, &desc,
-                          &dl, &schema, &sl)) {
+    int deferred = 0;
+    if (!PyArg_ParseTuple(PySequence_Fast_GET_ITEM(fast, i), "s#z#z#|p", &name, &nl, &desc,
+                          &dl, &schema, &sl, &deferred)) {
       PyMem_Free(cbs);
       Py_DECREF(fast);
       return NULL;
     }
     cbs[i] = (eryx_callback){name, (size_t)nl, desc, (size_t)dl, schema, (size_t)sl,
-                             on_call, on_cancel, self};
+                             deferred ? on_call_deferred : on_call, on_cancel, self};
   }
   *n = (size_t)count;
   *keep = fast; /* holds the tuples (and their strings) until the copy */
@@ -506,6 +522,7 @@ static void give_back(SandboxObject *self) {
 }
 
 static void dealloc(SandboxObject *self) {
+  ext_starts_forget((PyObject *)self); /* first: no start may outlive this */
   PyObject_GC_UnTrack(self);
   if (self->pool)
     give_back(self);

@@ -96,6 +96,63 @@ def test_sync_and_async_callbacks_run_in_parallel_under_gather():
     assert took < 2.0, took  # serial would take 22 s
 
 
+def test_other_tasks_and_timers_run_while_a_callback_is_awaited():
+    # A lone `await f()` waits for its answer without a turn of the event
+    # loop; with anything else to run (a task, a timer) it must not.
+    async def slow() -> str:
+        await asyncio.sleep(0.3)
+        return "answer"
+
+    sb = eryx.Session(callbacks=[{"name": "slow", "fn": slow}])
+    r = sb.execute("import asyncio\n"
+                   "ticks = []\n"
+                   "async def ticker():\n"
+                   "    for i in range(5):\n"
+                   "        ticks.append(i)\n"
+                   "        await asyncio.sleep(0.02)\n"
+                   "t = asyncio.create_task(ticker())\n"
+                   "v = await slow()\n"
+                   "timer = []\n"
+                   "asyncio.get_running_loop().call_later(0.02, timer.append, 'fired')\n"
+                   "w = await slow()\n"
+                   "result = [v, ticks, w, timer]")
+    assert r.result == ["answer", [0, 1, 2, 3, 4], "answer", ["fired"]]
+    # And alone, one after another, answers and failures keep their order.
+    r = sb.execute("out = []\n"
+                   "for i in range(20):\n"
+                   "    out.append(await slow() if i % 7 else await invoke('slow'))\n"
+                   "result = out")
+    assert r.result == ["answer"] * 20
+
+
+def test_coroutine_callbacks_not_yet_started_are_dropped_when_cancelled():
+    # The loop thread is kept busy by one callback, so the other starts stay
+    # queued (python/src/starts.c) until the execution times out: they are
+    # cancelled there and never run, and the loop goes on serving.
+    ran = []
+
+    async def hog() -> int:
+        time.sleep(0.6)  # blocks the callback loop on purpose
+        return 0
+
+    async def count(i: int) -> int:
+        ran.append(i)
+        return i
+
+    limits = eryx.ResourceLimits(execution_timeout_ms=300)
+    sb = eryx.Sandbox(resource_limits=limits,
+                      callbacks=[{"name": "hog", "fn": hog}, {"name": "count", "fn": count}])
+    with pytest.raises(eryx.TimeoutError):
+        sb.execute("import asyncio\n"
+                   "h = asyncio.ensure_future(hog())\n"
+                   "await asyncio.sleep(0.1)\n"
+                   "await asyncio.gather(*[count(i) for i in range(5)])")
+    time.sleep(0.8)
+    assert ran == []
+    assert sb.execute("result = await count(7)").result == 7
+    assert ran == [7]
+
+
 def test_a_raising_callback_is_a_catchable_exception_inside():
     def boom(x: int):
         raise KeyError(f"no such thing: {x}")
