@@ -313,6 +313,39 @@ static void max_vfs_bytes_and_no_quota(void) {
 
 /* An open file follows a rename, and outlives its removal until closed
  * (tempfile.TemporaryFile removes its file at once). */
+/* os.pread on a directory's descriptor, twice: the WASI layer under
+ * CPython would corrupt the interpreter (fuzz seed 615); the guest refuses
+ * it first (guest/eryx_guest/posix_fixes.py), and files still work. */
+static void pread_on_a_directory_is_refused(void) {
+  eryx_vfs *v = new_vfs((uint64_t)1 << 20);
+  eryx_session *s = v ? session_on(v) : NULL;
+  if (!s) {
+    eryx_vfs_free(v);
+    return;
+  }
+  expect(s,
+         "import os\n"
+         "out = []\n"
+         "for path in ('/python', '/data'):\n"
+         "    fd = os.open(path, os.O_RDONLY)\n"
+         "    for _ in range(3):\n"
+         "        try:\n"
+         "            os.pread(fd, 0, 0)\n"
+         "        except OSError as e:\n"
+         "            out.append(type(e).__name__)\n"
+         "    os.close(fd)\n"
+         "fd = os.open('/data/f', os.O_RDWR | os.O_CREAT)\n"
+         "os.write(fd, b'abcdef')\n"
+         "out.append(os.pread(fd, 3, 2).decode())\n"
+         "out.append(b'x'.decode() + str(len(bytes(range(50)))))\n"
+         "result = out",
+         "[\"IsADirectoryError\", \"IsADirectoryError\", \"IsADirectoryError\", "
+         "\"IsADirectoryError\", \"IsADirectoryError\", \"IsADirectoryError\", \"cde\", "
+         "\"x50\"]");
+  eryx_session_free(s);
+  eryx_vfs_free(v);
+}
+
 static void open_files_follow_renames(void) {
   eryx_vfs *v = new_vfs((uint64_t)16 << 20);
   eryx_session *s = v ? session_on(v) : NULL;
@@ -355,6 +388,7 @@ const test_case files_wasi_tests[] = {
     {"files_wasi_no_tree_no_mount", no_tree_no_mount},
     {"files_wasi_max_vfs_bytes_and_no_quota", max_vfs_bytes_and_no_quota},
     {"files_wasi_open_files_follow_renames", open_files_follow_renames},
+    {"files_wasi_pread_on_a_directory_is_refused", pread_on_a_directory_is_refused},
 };
 const size_t files_wasi_count = sizeof files_wasi_tests / sizeof files_wasi_tests[0];
 

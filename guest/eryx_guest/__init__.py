@@ -49,11 +49,12 @@ from wit_world.imports import host
 from . import netinstall
 netinstall.install()  # the host-mediated _socket/_ssl under socket.py, ssl.py
 
-from . import loop, snapshot
+from . import loop, posix_fixes, snapshot
 from .runner import STATUS_INTERNAL, STATUS_LIMIT, Runner
 from .text import clean, u32
 
 loop.install()
+posix_fixes.install()
 
 
 def _buffered_std_fds():
