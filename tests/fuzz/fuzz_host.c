@@ -193,9 +193,12 @@ static void guest_round(eryx_runtime *rt, const char *script, size_t script_len,
                   took < GUEST_TIMEOUT_MS / 1000.0 + DEADLINE_SLACK_S;
     int ok = (st == ERYX_STATUS_OK && eryx_result_json(r, NULL)) ||
              (st == ERYX_STATUS_INTERNAL && !strcmp(type, "Trap")) || on_time;
-    char detail[300];
-    snprintf(detail, sizeof detail, "status %s %s: %.200s", eryx_status_name(st), type,
-             eryx_result_error_message(r, NULL));
+    char detail[900];
+    size_t tl = 0;
+    const char *tb = eryx_result_traceback(r, &tl);
+    snprintf(detail, sizeof detail, "status %s %s: %.200s%s%.500s", eryx_status_name(st), type,
+             eryx_result_error_message(r, NULL), tl ? "\n" : "",
+             tl > 500 ? tb + tl - 500 : tb);
     verdict(ok, seed, "guest round", detail);
     if (on_time) {
       rounds_deadline++;
@@ -406,7 +409,9 @@ int main(int argc, char **argv) {
     return 1;
   }
   double start = now_s();
-  unsigned seed = 0;
+  /* ERYX_FUZZ_FIRST_SEED=N starts at seed N (to replay a failure quickly). */
+  const char *first = getenv("ERYX_FUZZ_FIRST_SEED");
+  unsigned seed = first && atoi(first) > 0 ? (unsigned)atoi(first) - 1 : 0;
   uint64_t peak = 0;
   while (now_s() - start < budget) {
     seed++;
