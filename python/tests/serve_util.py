@@ -39,7 +39,7 @@ class Redis:
                                       "--save", "", "--appendonly", "no"],
                                      stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         deadline = time.monotonic() + 10
-        while time.monotonic() < deadline:
+        while time.monotonic() < deadline and self.proc.poll() is None:
             try:
                 with socket.create_connection(("127.0.0.1", self.port), 0.2) as s:
                     s.sendall(b"PING\r\n")
@@ -47,7 +47,10 @@ class Redis:
                         return self
             except OSError:
                 time.sleep(0.05)
-        raise RuntimeError(f"redis-server on port {self.port} did not start")
+        code = self.proc.poll()
+        self.stop()  # a server that did not answer is not left running
+        raise RuntimeError(f"redis-server on port {self.port} did not start"
+                           + (f" (it exited {code})" if code is not None else ""))
 
     @property
     def url(self):
@@ -90,6 +93,7 @@ class Server:
                         return self
             except (OSError, urllib.error.URLError):
                 time.sleep(0.1)
+        self.stop()  # not left running behind the failure
         raise RuntimeError(f"eryx serve did not answer in {timeout} s: {self.output()}")
 
     def output(self) -> str:

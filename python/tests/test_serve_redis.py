@@ -27,16 +27,20 @@ COPY_ARGS = ["--lease-ms", "2000", "--busy-wait", "20", "--max-live", "40"]
 def cluster():
     with tempfile.NamedTemporaryFile("w", delete=False) as f:
         f.write("\n".join(TOKENS) + "\n")
-    redis = Redis().start()
-    copies = [Server("--store", redis.url, "--auth-tokens", f.name, *COPY_ARGS)
-              for _ in range(3)]
-    for c in copies:
-        c.start()
-    yield redis, copies, f.name
-    for c in copies:
-        c.stop()
-    redis.stop()
-    os.unlink(f.name)
+    redis = Redis()
+    copies = []
+    try:  # whatever fails to start, nothing started is left running
+        redis.start()
+        copies = [Server("--store", redis.url, "--auth-tokens", f.name, *COPY_ARGS)
+                  for _ in range(3)]
+        for c in copies:
+            c.start()
+        yield redis, copies, f.name
+    finally:
+        for c in copies:
+            c.stop()
+        redis.stop()
+        os.unlink(f.name)
 
 
 def ensure_up(copies):
