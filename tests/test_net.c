@@ -9,10 +9,12 @@
 #include "harness.h"
 
 #include <arpa/inet.h>
+#include <dirent.h>
 #include <netinet/in.h>
 #include <openssl/err.h>
 #include <openssl/ssl.h>
 #include <poll.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -757,6 +759,94 @@ static void connections_end_with_the_execution(void) {
   eryx_session_free(s);
 }
 
+/* The DNS lookup thread (deps/wasmtime/src/net/conn.rs) starts with the
+ * application's asynchronous signals blocked, as liberyx's own threads do,
+ * even when the executing thread has them open: a watcher reads the mask
+ * of every "eryx-dns" thread it sees while the guest resolves in a loop. */
+struct dns_watch {
+  atomic_int stop, seen, open_sigint;
+};
+
+static void *watch_dns_threads(void *p) {
+  struct dns_watch *w = p;
+  while (!atomic_load(&w->stop)) {
+    DIR *d = opendir("/proc/self/task");
+    struct dirent *e;
+    while (d && (e = readdir(d))) {
+      char path[300], line[256];
+      snprintf(path, sizeof path, "/proc/self/task/%s/status", e->d_name);
+      FILE *f = fopen(path, "r");
+      if (!f)
+        continue;
+      int dns = 0, have_blocked = 0;
+      unsigned long long blocked = 0, caught = 0;
+      while (fgets(line, sizeof line, f)) {
+        if (!strncmp(line, "Name:", 5) && strstr(line, "eryx-dns"))
+          dns = 1;
+        if (sscanf(line, "SigBlk: %llx", &blocked) == 1)
+          have_blocked = 1;
+        /* A thread past the point of letting go of its signal state shows
+         * empty masks and handlers (fs/proc/array.c); this process always
+         * catches SIGSEGV (Wasmtime), so no handlers means no answer. */
+        if (dns && have_blocked && sscanf(line, "SigCgt: %llx", &caught) == 1 && caught) {
+          atomic_fetch_add(&w->seen, 1);
+          if (!(blocked & (1ull << (SIGINT - 1))))
+            atomic_fetch_add(&w->open_sigint, 1);
+        }
+      }
+      fclose(f);
+    }
+    if (d)
+      closedir(d);
+  }
+  return NULL;
+}
+
+static void dns_thread_blocks_signals(void) {
+  NEED_SERVERS();
+  /* A name that goes to the resolver (localhost never does): this
+   * machine's own, allowed; whether it resolves does not matter. */
+  char name[256] = "eryx-dns-test.invalid";
+  if (gethostname(name, sizeof name) != 0 || !name[0] || strchr(name, '\'') ||
+      !strcmp(name, "localhost"))
+    snprintf(name, sizeof name, "eryx-dns-test.invalid");
+  eryx_str allowed[] = {{name, strlen(name)}};
+  eryx_net_options net = ERYX_NET_OPTIONS_INIT;
+  net.allow_localhost = 1;
+  net.allowed_hosts = allowed;
+  net.allowed_hosts_count = 1;
+  net.connect_timeout_ms = 200; /* also bounds a lookup */
+  eryx_sandbox *sb = net_sandbox(&net, 0);
+  if (!sb)
+    return;
+  sigset_t open_int, saved;
+  sigemptyset(&open_int);
+  sigaddset(&open_int, SIGINT);
+  pthread_sigmask(SIG_UNBLOCK, &open_int, &saved); /* the caller lets SIGINT in */
+  struct dns_watch w = {0};
+  pthread_t t;
+  CHECK(pthread_create(&t, NULL, watch_dns_threads, &w) == 0);
+  for (int round = 0; round < 20 && atomic_load(&w.seen) == 0; round++) {
+    eryx_result *r = runf(sb,
+                          "for _ in range(30):\n"
+                          "    try:\n"
+                          "        net.close(net.connect('%s', %d, None))\n"
+                          "    except Exception:\n"
+                          "        pass\n"
+                          "result = 1\n",
+                          name, g_echo->port);
+    CHECK_STREQ(json(r), "1");
+    eryx_result_free(r);
+  }
+  atomic_store(&w.stop, 1);
+  pthread_join(t, NULL);
+  pthread_sigmask(SIG_SETMASK, &saved, NULL);
+  int seen = atomic_load(&w.seen), open_sigint = atomic_load(&w.open_sigint);
+  CHECK_MSG(seen > 0, "no eryx-dns thread was seen in 600 lookups of '%s'", name);
+  CHECK_MSG(open_sigint == 0, "%d of %d eryx-dns threads had SIGINT open", open_sigint, seen);
+  eryx_sandbox_free(sb);
+}
+
 const test_case net_tests[] = {
     {"net: networking off", networking_off},
     {"net: tcp echo and statistics", tcp_echo_and_statistics},
@@ -771,5 +861,6 @@ const test_case net_tests[] = {
     {"net: wait wakes for callback answers", wait_wakes_for_callback_answers},
     {"net: junk arguments", junk_arguments},
     {"net: connections end with the execution", connections_end_with_the_execution},
+    {"net: the DNS thread leaves signals to the application", dns_thread_blocks_signals},
 };
 const size_t net_count = sizeof net_tests / sizeof net_tests[0];

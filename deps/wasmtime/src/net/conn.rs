@@ -262,6 +262,31 @@ fn unknown(h: u32) -> NetError {
     invalid(format!("no connection has handle {h}"))
 }
 
+/// A thread that leaves the application's asynchronous signals (SIGINT,
+/// SIGTERM, ...) to the application's own threads, as liberyx's threads do
+/// (eryx__thread_start in src/runtime.c): it starts with them blocked, so
+/// a Ctrl-C can never be taken by a DNS lookup. Synchronous fault signals
+/// stay open (Wasmtime's traps need them).
+fn spawn_without_signals<F: FnOnce() + Send + 'static>(
+    name: &str,
+    f: F,
+) -> io::Result<std::thread::JoinHandle<()>> {
+    // SAFETY: sigset_t is plain data, set up by sigfillset before use; the
+    // masks are this thread's own and put back before returning.
+    unsafe {
+        let mut all: libc::sigset_t = std::mem::zeroed();
+        let mut old: libc::sigset_t = std::mem::zeroed();
+        libc::sigfillset(&mut all);
+        for sig in [libc::SIGSEGV, libc::SIGBUS, libc::SIGILL, libc::SIGFPE, libc::SIGTRAP] {
+            libc::sigdelset(&mut all, sig);
+        }
+        libc::pthread_sigmask(libc::SIG_BLOCK, &all, &mut old);
+        let r = std::thread::Builder::new().name(name.into()).spawn(f);
+        libc::pthread_sigmask(libc::SIG_SETMASK, &old, std::ptr::null_mut());
+        r
+    }
+}
+
 fn resolve(w: &Waiter, name: &str, port: u16, lim: &Limit) -> Res<Vec<IpAddr>> {
     if LOOKUPS.fetch_add(1, Ordering::SeqCst) >= MAX_LOOKUPS {
         LOOKUPS.fetch_sub(1, Ordering::SeqCst);
@@ -269,7 +294,7 @@ fn resolve(w: &Waiter, name: &str, port: u16, lim: &Limit) -> Res<Vec<IpAddr>> {
     }
     let (tx, rx) = mpsc::sync_channel(1);
     let n = name.to_string();
-    let spawned = std::thread::Builder::new().name("eryx-dns".into()).spawn(move || {
+    let spawned = spawn_without_signals("eryx-dns", move || {
         let r = (n.as_str(), port)
             .to_socket_addrs()
             .map(|it| it.map(|a| a.ip()).collect::<Vec<_>>());
