@@ -8,9 +8,11 @@ the session); then ROUNDS calls are timed one after another on the
 client's side, from sending tools/call to having the parsed result, so
 the numbers include the JSON-RPC framing, the SDK on both ends and the
 sandbox's execution. The configurations alternate, three times, and the
-best p50 of each is kept (the machine may be shared). Upstream is installed into a scratch venv
-(build/upstream-venv, `pip install 'pyeryx[serve]'`, which needs Python
-3.12+ for its abi3 wheel); when that fails the row says why. The ratio is
+best p50 of each is kept (the machine may be shared). Upstream is installed
+into a scratch venv (build/upstream-venv) from
+bench/requirements-pyeryx-serve.txt: pyeryx[serve] 0.11.0 and its
+dependencies pinned by hash, resolved for CPython 3.13 (found on PATH or
+under pyenv); when that fails the row says why. The ratio is
 upstream's p50 over ours (above 1: ours is faster).
 
     python bench/bench_mcp.py [ROUNDS]
@@ -92,7 +94,7 @@ def upstream_python():
             return py, ""
     import glob
     base = None
-    for v in ("3.14", "3.13", "3.12"):
+    for v in ("3.13",):  # the lock's binary wheels are cp313 builds
         for c in [shutil.which(f"python{v}")] + sorted(glob.glob(os.path.expanduser(
                 f"~/.pyenv/versions/{v}.*/bin/python"))):
             if c and subprocess.run([c, "-c", "import venv"], capture_output=True).returncode == 0:
@@ -101,13 +103,14 @@ def upstream_python():
         if base:
             break
     if base is None:
-        return None, "no Python 3.12+ for pyeryx's abi3 wheel"
+        return None, "no Python 3.13 for bench/requirements-pyeryx-serve.txt"
     subprocess.run([base, "-m", "venv", UPSTREAM_VENV], check=True)
-    p = subprocess.run([py, "-m", "pip", "install", "-q", "pyeryx[serve]"],
+    p = subprocess.run([py, "-m", "pip", "install", "-q", "--require-hashes", "-r",
+                        os.path.join(HERE, "requirements-pyeryx-serve.txt")],
                        capture_output=True, text=True)
     if p.returncode != 0:
-        return None, "pip install 'pyeryx[serve]' failed: " + (p.stderr.strip().splitlines()
-                                                               or ["?"])[-1]
+        return None, "pip install of bench/requirements-pyeryx-serve.txt failed: " + (
+            p.stderr.strip().splitlines() or ["?"])[-1]
     return py, ""
 
 
