@@ -71,10 +71,11 @@ def _answer(c, name):
 
 def _alone(loop):
     """True when nothing but the current task could run before an answer
-    arrives: no other call in flight, nothing ready or timed, no socket
-    watched. The loop's next step would then be exactly a callback-wait."""
-    return (not pending and not loop._ready and not loop._scheduled
-            and not loop._selector._fd_to_key)
+    arrives: no other call in flight and, in the sandbox's own loop,
+    nothing ready, timed or watched. The loop's next step would then be
+    exactly a callback-wait."""
+    idle = getattr(loop, "only_callbacks_can_wake", None)
+    return not pending and idle is not None and idle()
 
 
 _ENCODER = json.JSONEncoder(ensure_ascii=False, allow_nan=False)

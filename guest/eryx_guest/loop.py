@@ -77,6 +77,11 @@ class SandboxEventLoop(selector_events.BaseSelectorEventLoop):
     def __init__(self):
         super().__init__(_HostSelector())
 
+    def only_callbacks_can_wake(self):
+        """True when nothing is ready, timed or watched: the next turn would
+        only wait for callback answers (callbacks.call's lone-await path)."""
+        return not self._ready and not self._scheduled and not self._selector.get_map()
+
     def _make_self_pipe(self):
         # WASI has no socketpair(); only another thread would need to wake
         # the loop, and the sandbox has none.

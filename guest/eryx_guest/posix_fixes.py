@@ -17,7 +17,7 @@ _pread = os.pread
 
 
 def pread(fd, length, offset, /):
-    """os.pread, refusing directories before they reach the WASI layer."""
+    # Directories are refused before they reach the WASI layer.
     if stat.S_ISDIR(os.fstat(fd).st_mode):
         raise IsADirectoryError(errno.EISDIR, os.strerror(errno.EISDIR))
     return _pread(fd, length, offset)

@@ -268,12 +268,7 @@ class _Workers:
 _workers = _Workers(64)
 
 
-_loop_thread_id: Optional[int] = None
-
-
 def _run_loop(loop) -> None:
-    global _loop_thread_id
-    _loop_thread_id = threading.get_ident()
     _block_async_signals()
     loop.run_forever()
 
@@ -355,7 +350,7 @@ class Dispatcher:
             return
         loop = _event_loop()
         coro = _answer_async(call, fn, args)
-        if _loop_thread_id == threading.get_ident():  # the usual way in: _run_starts
+        if asyncio._get_running_loop() is loop:  # the usual way in: _run_starts
             task = loop.create_task(coro)
             call.on_cancel = lambda: loop.call_soon_threadsafe(task.cancel)
         else:  # the extension could not queue it (out of memory)

@@ -48,10 +48,6 @@ static int make_fd_locked(void) {
   return efd;
 }
 
-static void fail(eryx_call *call, const char *why) {
-  eryx_error_free(eryx_call_fail(call, "HostError", 9, why, strlen(why)));
-}
-
 int ext_starts_push(PyObject *owner, eryx_call *call, const char *args, size_t len) {
   start *s = malloc(sizeof *s);
   char *copy = malloc(len ? len : 1);
@@ -106,33 +102,35 @@ static start *unlink_locked(PyObject *owner, eryx_call *call) {
   return NULL;
 }
 
-static void drop(start *s, const char *why) {
-  fail(s->call, why);
+/* The first start matching (owner, call), taken out of the queue. */
+static start *take(PyObject *owner, eryx_call *call) {
+  pthread_mutex_lock(&mu);
+  start *s = unlink_locked(owner, call);
+  pthread_mutex_unlock(&mu);
+  return s;
+}
+
+static void start_free(start *s) {
   free(s->args);
   free(s);
+}
+
+/* A start that will never be dispatched: its call is failed, then freed. */
+static void drop(start *s, const char *type, const char *why) {
+  eryx_error_free(eryx_call_fail(s->call, type, strlen(type), why, strlen(why)));
+  start_free(s);
 }
 
 int ext_starts_cancel(eryx_call *call) {
-  pthread_mutex_lock(&mu);
-  start *s = unlink_locked(NULL, call);
-  pthread_mutex_unlock(&mu);
-  if (!s)
-    return 0;
-  eryx_error_free(eryx_call_fail(call, "CancelledError", 14, "cancelled", 9));
-  free(s->args);
-  free(s);
-  return 1;
+  start *s = take(NULL, call);
+  if (s)
+    drop(s, "CancelledError", "cancelled");
+  return s != NULL;
 }
 
 void ext_starts_forget(PyObject *owner) {
-  for (;;) {
-    pthread_mutex_lock(&mu);
-    start *s = unlink_locked(owner, NULL);
-    pthread_mutex_unlock(&mu);
-    if (!s)
-      return;
-    drop(s, "the sandbox was closed before the callback started");
-  }
+  for (start *s; (s = take(owner, NULL));)
+    drop(s, "HostError", "the sandbox was closed before the callback started");
 }
 
 PyObject *ext_starts_fd(PyObject *m, PyObject *unused) {
@@ -154,17 +152,11 @@ PyObject *ext_starts_run(PyObject *m, PyObject *unused) {
   pthread_mutex_unlock(&mu);
   /* One at a time: a dispatch runs Python code, which may free a sandbox
    * (whose dealloc then removes its own starts) or queue more. */
-  for (;;) {
-    pthread_mutex_lock(&mu);
-    start *s = unlink_locked(NULL, NULL);
-    pthread_mutex_unlock(&mu);
-    if (!s)
-      break;
+  for (start *s; (s = take(NULL, NULL));) {
     Py_INCREF(s->owner);
     ext_sandbox_dispatch(s->owner, s->call, s->args, s->len);
     Py_DECREF(s->owner);
-    free(s->args);
-    free(s);
+    start_free(s);
   }
   Py_RETURN_NONE;
 }
