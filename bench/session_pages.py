@@ -5,7 +5,9 @@ have each reached one state.
 
     build/pyenv/bin/python bench/session_pages.py [N]
 
-Also the PSS each session adds, by mapping (/proc/self/smaps): the guest
+Also where in the image those pages are (per MiB of the mapping; the live
+warm instances count too), and the PSS each session adds, by mapping
+(/proc/self/smaps): the guest
 heap (`.cwasm`-backed), anonymous memory, the host's malloc heap. States:
 created only; after `pass`; after `pass` then `x = 1`. Each state runs in
 its own process (a fresh runtime with its default warm instances;
@@ -19,8 +21,10 @@ import sys
 import time
 
 
-def dirty_pages() -> int:
-    pages = 0
+def dirty_by_mib() -> dict:
+    """{MiB offset into a guest-heap mapping: dirty pages there}, summed
+    over every such mapping (one per live instance)."""
+    by_mib = {}
     fd = os.open("/proc/self/pagemap", os.O_RDONLY)
     try:
         for line in open("/proc/self/maps"):
@@ -29,12 +33,16 @@ def dirty_pages() -> int:
                 continue
             lo, hi = (int(x, 16) for x in parts[0].split("-"))
             data = os.pread(fd, (hi - lo) // 4096 * 8, lo // 4096 * 8)
-            for (v,) in struct.iter_unpack("<Q", data):
+            for i, (v,) in enumerate(struct.iter_unpack("<Q", data)):
                 if v >> 63 & 1 and not v >> 61 & 1:  # present, not the file's page
-                    pages += 1
+                    by_mib[i // 256] = by_mib.get(i // 256, 0) + 1
     finally:
         os.close(fd)
-    return pages
+    return by_mib
+
+
+def dirty_pages() -> int:
+    return sum(dirty_by_mib().values())
 
 
 def pss_kb() -> dict:
@@ -65,7 +73,10 @@ def one_state(state: str, n: int) -> str:
     time.sleep(0.3)  # let the warm-instance thread settle
     pss = pss_kb()
     parts = ", ".join(f"{k} {(pss[k] - pss_before[k]) / n:.0f} KB" for k in pss)
-    return f"{(dirty_pages() - before) / n:.1f} pages; PSS {parts}"
+    by_mib = dirty_by_mib()
+    spread = " ".join(f"{by_mib.get(m, 0) / n:.0f}" for m in range(max(by_mib, default=-1) + 1))
+    return (f"{(sum(by_mib.values()) - before) / n:.1f} pages; PSS {parts}\n"
+            f"{'':>14}dirty pages per session by MiB of the image: {spread}")
 
 
 def main() -> None:
