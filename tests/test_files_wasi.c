@@ -311,8 +311,6 @@ static void max_vfs_bytes_and_no_quota(void) {
 }
 
 
-/* An open file follows a rename, and outlives its removal until closed
- * (tempfile.TemporaryFile removes its file at once). */
 /* os.pread on a directory's descriptor, twice: the WASI layer under
  * CPython would corrupt the interpreter (fuzz seed 615); the guest refuses
  * it first (guest/eryx_guest/posix_fixes.py), and files still work. */
@@ -346,6 +344,8 @@ static void pread_on_a_directory_is_refused(void) {
   eryx_vfs_free(v);
 }
 
+/* An open file follows a rename, and outlives its removal until closed
+ * (tempfile.TemporaryFile removes its file at once). */
 static void open_files_follow_renames(void) {
   eryx_vfs *v = new_vfs((uint64_t)16 << 20);
   eryx_session *s = v ? session_on(v) : NULL;
