@@ -497,6 +497,14 @@ unsigned char *eryx__read_whole(const char *path, size_t *len) {
   return data;
 }
 
+eryx_error *eryx__snapshot_prepare(unsigned char *wasm, size_t len) {
+  char msg[256];
+  size_t patched = 0, skipped = 0;
+  if (eryx__snapshot_immortalize(wasm, len, &patched, &skipped, msg, sizeof msg) != 0)
+    return eryx__error_new(ERYX_ERR_PACKAGE, "cannot prepare the component's snapshot: %s", msg);
+  return NULL;
+}
+
 /* Compiles the component with exactly the engine settings the runtime
  * loads it with (engine.c). */
 eryx_error *eryx__precompile(const unsigned char *wasm, size_t len, const char *out,
@@ -539,6 +547,8 @@ static eryx_error *compile_both(build *b) {
     err = eryx__error_new(ERYX_ERR_RESOURCES, "out of memory");
   else if (!wasm)
     err = eryx__error_new(ERYX_ERR_PACKAGE, "cannot read %s", wasm_path);
+  if (!err)
+    err = eryx__snapshot_prepare(wasm, len);
   if (!err) {
     progress(b, "compiling the component (%.1f MB) with Wasmtime", (double)len / 1e6);
     err = eryx__precompile(wasm, len, plain, false);

@@ -153,7 +153,19 @@ eryx_error *eryx__manifest_write(const char *dir, const char *const *imports,
                                  const char *const *mount_dirs, size_t mount_count);
 void eryx__manifest_free(eryx__manifest *m);
 
+/* ---- deps/wasmtime/src/snapshot_image.rs: build time ----
+ * Sets the reference count of every object the guest listed at snapshot
+ * time (guest/eryx_guest/heap_image.py) to CPython's immortal value, in the
+ * component's memory image, in place. 0: done (*patched and *skipped set;
+ * both 0 without a list); -1: a malformed component or list, the reason in
+ * `msg` (NUL-terminated, at most `cap` bytes), the bytes unchanged. */
+int eryx__snapshot_immortalize(unsigned char *wasm, size_t len, size_t *patched,
+                               size_t *skipped, char *msg, size_t cap);
+
 /* ---- factory.c: also used by tools/precompile.c ---- */
+/* Makes the guest's snapshot objects immortal (eryx__snapshot_immortalize),
+ * in place; a component whose guest left no list is unchanged. */
+eryx_error *eryx__snapshot_prepare(unsigned char *wasm, size_t len);
 /* Compiles a component with exactly the engine settings the runtime loads
  * it with (engine.c) and writes the .cwasm to `out`. */
 eryx_error *eryx__precompile(const unsigned char *wasm, size_t len, const char *out,

@@ -32,6 +32,7 @@ SUITE(factory)
 SUITE(sandbox_pool)
 SUITE(volumes)
 SUITE(journal)
+SUITE(snapshot_heap)
 
 int restore_check_main(const char *path); /* test_sessions.c */
 
@@ -65,7 +66,8 @@ int main(int argc, char **argv) {
                 {packages_unpack_tests, packages_unpack_count},
                 {packages_tests, packages_count}, {factory_tests, factory_count},
                 {sandbox_pool_tests, sandbox_pool_count}, {volumes_tests, volumes_count},
-                {journal_tests, journal_count}};
+                {journal_tests, journal_count},
+                {snapshot_heap_tests, snapshot_heap_count}};
   /* Flatten into one list so the summary line covers everything; an
    * optional argument keeps only tests whose name contains it. */
   test_case all[256];

@@ -124,6 +124,12 @@ static void test_factory_preimported(void) {
   CHECK_MSG(r && eryx_result_status(r) == ERYX_STATUS_OK, "%s", describe(r));
   CHECK_STREQ(r ? eryx_result_json(r, NULL) : NULL, "[true, true, true, 12, 14, \"0.3\", 6]");
   eryx_result_free(r);
+  /* The factory's own snapshot step made its imports immortal too
+   * (heap_image.py: one list, the base's marker erased). */
+  r = run_in(g_frt, "import sys, shapes, json\n"
+                    "result = [sys._is_immortal(o) for o in (shapes, shapes.area, json.dumps)]\n");
+  CHECK_STREQ(r ? eryx_result_json(r, NULL) : NULL, "[true, true, true]");
+  eryx_result_free(r);
   size_t len;
   CHECK_STREQ(eryx_runtime_imports_json(g_frt, &len), "[\"shapes\",\"json.decoder\"]");
   CHECK_STREQ(eryx_runtime_packages_json(g_frt, &len), "[\"site\"]");

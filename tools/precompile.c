@@ -2,7 +2,8 @@
  * precompile.c — build-time tool: compile the guest component to native code
  * (`.cwasm`) with exactly the engine settings the runtime uses, so that
  * eryx_runtime_new() only maps the file instead of compiling 20+ MB of wasm.
- * Factories (src/factory.c) compile theirs with the same function.
+ * First the snapshot's objects are made immortal in the memory image
+ * (eryx__snapshot_prepare). Factories (src/factory.c) do both the same way.
  *
  * usage: eryx-precompile [--fuel] IN.wasm OUT.cwasm
  *   --fuel   compile for the fuel-counting engine (eryx-fuel.cwasm)
@@ -26,7 +27,9 @@ int main(int argc, char **argv) {
     perror(argv[1]);
     return 1;
   }
-  eryx_error *err = eryx__precompile(wasm, len, argv[2], fuel);
+  eryx_error *err = eryx__snapshot_prepare(wasm, len);
+  if (!err)
+    err = eryx__precompile(wasm, len, argv[2], fuel);
   free(wasm);
   if (err) {
     fprintf(stderr, "eryx-precompile: %s\n", eryx_error_message(err, NULL));

@@ -49,7 +49,7 @@ from wit_world.imports import host
 from . import netinstall
 netinstall.install()  # the host-mediated _socket/_ssl under socket.py, ssl.py
 
-from . import loop, posix_fixes, snapshot
+from . import heap_image, loop, posix_fixes, snapshot
 from .runner import STATUS_INTERNAL, STATUS_LIMIT, Runner
 from .text import clean, u32
 
@@ -204,8 +204,18 @@ def finish_snapshot(path=("/python",)):
     sys.path_importer_cache.clear()
     # The build environment's variables must not leak into sandboxes.
     os.environ.clear()
+    # The runner's own path, run a few times (no host call: see warm_up),
+    # so that what the interpreter fills in lazily (specialized bytecode in
+    # code objects, type version tags, the type cache) is in the snapshot
+    # instead of being written into each sandbox's copy of those pages.
+    for _ in range(3):
+        _runner.warm_up()
     import gc
     gc.collect()
+    # Reference counts that sandboxes do not write, and no free chunks for
+    # their allocations to land in all over the image (heap_image.py).
+    heap_image.list_for_immortality()
+    heap_image.plug_holes()
     # Move the snapshot's objects to the permanent generation: later
     # collections in a sandbox never traverse (and write GC state into)
     # them, so their pages can stay shared with the copy-on-write image.
