@@ -108,37 +108,43 @@ def _restore_environ(saved):
             os.environ[name] = old
 
 
+def _execute(code, options, host_calls=True):
+    """The `execute` export; `host_calls=False` is the build-time
+    rehearsal's (finish_snapshot), which may not call the host."""
+    global _fresh_instance
+    try:
+        if _fresh_instance:
+            _fresh_instance = False
+            _first_execution_in_instance()
+        netinstall.new_execution()
+        _ensure_path(options.sys_path)
+        saved_env = _set_environ(options.environ)
+        saved_argv = sys.argv
+        sys.argv = list(options.argv) or [""]
+        try:
+            r = _runner.run(code, options.result_variable, options.stream_output,
+                            options.max_output, options.trace, options.persistent,
+                            options.clear_first, options.echo, host_calls)
+        finally:
+            sys.argv = saved_argv
+            _restore_environ(saved_env)
+        # Every string is made safe to lower (text.py): a lone
+        # surrogate in an exception's message would trap.
+        return Outcome(r.status, clean(r.stdout), clean(r.stderr), r.result_json,
+                       None if r.result_error is None else clean(r.result_error),
+                       clean(r.error_type), clean(r.error_message),
+                       clean(r.traceback), u32(r.error_line), r.output_truncated,
+                       r.exit_code)
+    except BaseException as exc:  # noqa: BLE001 - an escape would trap
+        status = STATUS_LIMIT if isinstance(exc, MemoryError) else STATUS_INTERNAL
+        return Outcome(status, "", "", None, None, clean(type(exc).__name__),
+                       clean("eryx guest failure: " + _safe_repr(exc)), "", 0,
+                       False, None)
+
+
 class WitWorld(wit_world.WitWorld):
     def execute(self, code, options):
-        global _fresh_instance
-        try:
-            if _fresh_instance:
-                _fresh_instance = False
-                _first_execution_in_instance()
-            netinstall.new_execution()
-            _ensure_path(options.sys_path)
-            saved_env = _set_environ(options.environ)
-            saved_argv = sys.argv
-            sys.argv = list(options.argv) or [""]
-            try:
-                r = _runner.run(code, options.result_variable, options.stream_output,
-                                options.max_output, options.trace, options.persistent,
-                                options.clear_first, options.echo)
-            finally:
-                sys.argv = saved_argv
-                _restore_environ(saved_env)
-            # Every string is made safe to lower (text.py): a lone
-            # surrogate in an exception's message would trap.
-            return Outcome(r.status, clean(r.stdout), clean(r.stderr), r.result_json,
-                           None if r.result_error is None else clean(r.result_error),
-                           clean(r.error_type), clean(r.error_message),
-                           clean(r.traceback), u32(r.error_line), r.output_truncated,
-                           r.exit_code)
-        except BaseException as exc:  # noqa: BLE001 - an escape would trap
-            status = STATUS_LIMIT if isinstance(exc, MemoryError) else STATUS_INTERNAL
-            return Outcome(status, "", "", None, None, clean(type(exc).__name__),
-                           clean("eryx guest failure: " + _safe_repr(exc)), "", 0,
-                           False, None)
+        return _execute(code, options)
 
     def warm_up(self):
         global _fresh_instance
@@ -193,6 +199,23 @@ def _warm_up_dill():
     snapshot.load(text, main)
 
 
+def _rehearse():
+    """Runs an execution's own path a few times without calling the host,
+    so that what the interpreter fills in lazily (specialized bytecode in
+    code objects, type version tags, the type cache) is in the snapshot
+    instead of being written into each sandbox's copy of those pages. The
+    instance still counts as fresh afterwards (random is reseeded)."""
+    global _fresh_instance
+    options = wit_world.ExecOptions(
+        result_variable="", stream_output=False, max_output=1 << 20, trace=False,
+        persistent=False, clear_first=False, echo=False, vfs_mount="", environ=[],
+        sys_path=[], argv=[])
+    for _ in range(3):
+        _execute("pass", options, host_calls=False)
+        _runner.warm_up()
+    _fresh_instance = True
+
+
 def finish_snapshot(path=("/python",)):
     """Leave the snapshot holding nothing of the build machine. A factory's
     entry module (factory.c) calls it again after its imports, with its
@@ -204,12 +227,7 @@ def finish_snapshot(path=("/python",)):
     sys.path_importer_cache.clear()
     # The build environment's variables must not leak into sandboxes.
     os.environ.clear()
-    # The runner's own path, run a few times (no host call: see warm_up),
-    # so that what the interpreter fills in lazily (specialized bytecode in
-    # code objects, type version tags, the type cache) is in the snapshot
-    # instead of being written into each sandbox's copy of those pages.
-    for _ in range(3):
-        _runner.warm_up()
+    _rehearse()
     import gc
     gc.collect()
     # Reference counts that sandboxes do not write, and no free chunks for
