@@ -219,7 +219,9 @@ def make_proxy(spec):
                 raise CallbackError(f"{name}() got multiple values for argument {key!r}",
                                     "InvalidArguments", name)
             merged[key] = val
-        return await invoke(name, **merged)
+        # Straight to call(): invoke() would look the spec up again, and
+        # its coroutine is one more layer each start and answer goes through.
+        return await call(name, schema, merged)
 
     short = name.rsplit(".", 1)[-1]
     proxy.__name__ = proxy.__qualname__ = short
