@@ -37,7 +37,6 @@ import sys
 # step must find exactly one copy. Then: u32 count, u32 addresses.
 _MARKER = (0x5952_4531, 0x4D4D_4F52, 0x5441_4C21, 0x7E2A_3F15)
 _HEADER = "<4II"
-_HEAPTYPE = 1 << 9  # Py_TPFLAGS_HEAPTYPE
 
 _keep = []        # every listed object, alive until the snapshot is taken
 _list = None      # the marker-headed bytearray the build step reads
@@ -47,7 +46,7 @@ _plugs = []       # the bytes objects filling malloc's free chunks
 def list_for_immortality():
     """Lists every object reachable from the collector's objects (modules,
     functions, types, their dicts, and the strings, ints and tuples they
-    hold) that is not already immortal. Called again (a factory's second
+    hold, also through immortal objects) that is not already immortal. Called again (a factory's second
     snapshot step), it replaces the earlier list, whose marker it erases."""
     global _list
     if _list is not None:
@@ -62,14 +61,9 @@ def list_for_immortality():
         if addr in seen or obj is todo or obj is seen or obj is keep:
             continue
         seen.add(addr)
-        if sys._is_immortal(obj):
-            continue
-        keep.append(obj)
+        if not sys._is_immortal(obj):  # immortal ones are walked, not listed
+            keep.append(obj)
         todo.extend(gc.get_referents(obj))
-        if isinstance(obj, type) and not obj.__flags__ & _HEAPTYPE:
-            # A static type is not the collector's: its dict (methods,
-            # slot wrappers, descriptors) is reached only through it.
-            todo.extend(gc.get_referents(obj.__dict__))
     del todo, seen
     addrs = bytearray(struct.calcsize(_HEADER) + 4 * len(keep))
     struct.pack_into(f"<{len(keep)}I", addrs, struct.calcsize(_HEADER),
