@@ -82,6 +82,15 @@ def _first_execution_in_instance():
     random.seed()
 
 
+def _begin_in_instance():
+    """Before an execution or warm-up: the instance's first one undoes what
+    the snapshot made identical in every sandbox."""
+    global _fresh_instance
+    if _fresh_instance:
+        _fresh_instance = False
+        _first_execution_in_instance()
+
+
 def _ensure_path(entries):
     """The sandbox's package mounts, on sys.path after what is there (the
     user's code may have changed sys.path in a session: kept as it is)."""
@@ -111,11 +120,8 @@ def _restore_environ(saved):
 def _execute(code, options, host_calls=True):
     """The `execute` export; `host_calls=False` is the build-time
     rehearsal's (finish_snapshot), which may not call the host."""
-    global _fresh_instance
     try:
-        if _fresh_instance:
-            _fresh_instance = False
-            _first_execution_in_instance()
+        _begin_in_instance()
         netinstall.new_execution()
         _ensure_path(options.sys_path)
         saved_env = _set_environ(options.environ)
@@ -147,11 +153,8 @@ class WitWorld(wit_world.WitWorld):
         return _execute(code, options)
 
     def warm_up(self):
-        global _fresh_instance
         try:
-            if _fresh_instance:
-                _fresh_instance = False
-                _first_execution_in_instance()
+            _begin_in_instance()
             _runner.warm_up()
         except BaseException:  # noqa: BLE001 - only an optimization
             pass

@@ -37,6 +37,7 @@ import sys
 # step must find exactly one copy. Then: u32 count, u32 addresses.
 _MARKER = (0x5952_4531, 0x4D4D_4F52, 0x5441_4C21, 0x7E2A_3F15)
 _HEADER = "<4II"
+_HEADER_SIZE = struct.calcsize(_HEADER)
 
 _keep = []        # every listed object, alive until the snapshot is taken
 _list = None      # the marker-headed bytearray the build step reads
@@ -46,8 +47,9 @@ _plugs = []       # the bytes objects filling malloc's free chunks
 def list_for_immortality():
     """Lists every object reachable from the collector's objects (modules,
     functions, types, their dicts, and the strings, ints and tuples they
-    hold, also through immortal objects) that is not already immortal. Called again (a factory's second
-    snapshot step), it replaces the earlier list, whose marker it erases."""
+    hold, also through immortal objects) that is not already immortal.
+    Called again (a factory's second snapshot step), it replaces the
+    earlier list, whose marker it erases."""
     global _list
     if _list is not None:
         _list[:16] = bytes(16)  # in place: the old copy must not be found
@@ -65,9 +67,8 @@ def list_for_immortality():
             keep.append(obj)
         todo.extend(gc.get_referents(obj))
     del todo, seen
-    addrs = bytearray(struct.calcsize(_HEADER) + 4 * len(keep))
-    struct.pack_into(f"<{len(keep)}I", addrs, struct.calcsize(_HEADER),
-                     *(id(o) for o in keep))
+    addrs = bytearray(_HEADER_SIZE + 4 * len(keep))
+    struct.pack_into(f"<{len(keep)}I", addrs, _HEADER_SIZE, *(id(o) for o in keep))
     struct.pack_into(_HEADER, addrs, 0, *_MARKER, len(keep))
     _keep[:] = keep
     _list = addrs

@@ -59,12 +59,9 @@ fn segments(wasm: &[u8]) -> Result<Vec<Segment>, String> {
                     });
                 }
             }
-            Payload::End(_) => {
-                if defines_memory && !current.is_empty() {
-                    found.push(std::mem::take(&mut current));
-                }
-                current.clear();
-                defines_memory = false;
+            // Each module starts with its Version, which resets the two.
+            Payload::End(_) if defines_memory && !current.is_empty() => {
+                found.push(std::mem::take(&mut current));
             }
             _ => {}
         }
